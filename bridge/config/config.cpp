@@ -1,0 +1,377 @@
+#include "bridge/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+extern char** environ;
+
+namespace bridge {
+namespace {
+
+std::vector<std::string> SplitSecrets(const std::string& text) {
+  std::vector<std::string> out;
+  std::string cur;
+  auto flush = [&] {
+    std::string_view t = provider_util::Trim(cur);
+    if (!t.empty()) out.emplace_back(t);
+    cur.clear();
+  };
+  for (char c : text) {
+    if (c == ',' || c == '\n') {
+      flush();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  flush();
+  return out;
+}
+
+int64_t ParseInt(const std::string& name, const std::string& value, int64_t min, int64_t max) {
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(value, &used);
+    if (used != value.size() || v < min || v > max) throw std::out_of_range(name);
+    return v;
+  } catch (const std::exception&) {
+    throw ConfigError(name + " must be a whole number from " + std::to_string(min) + " to " +
+                      std::to_string(max) + ", got \"" + value + "\".");
+  }
+}
+
+bool ParseBool(const std::string& name, const std::string& value) {
+  const std::string v = provider_util::Lower(value);
+  if (v == "true" || v == "1" || v == "yes") return true;
+  if (v == "false" || v == "0" || v == "no") return false;
+  throw ConfigError(name + " must be true or false, got \"" + value + "\".");
+}
+
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool ValidSourceName(const std::string& name) {
+  return !name.empty() && name.size() <= 64 &&
+         std::all_of(name.begin(), name.end(), [](char c) {
+           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+         });
+}
+
+SourceConfig& SourceFor(Config& config, const std::string& provider, const std::string& name) {
+  for (SourceConfig& s : config.sources) {
+    if (s.provider == provider && s.name == name) return s;
+  }
+  SourceConfig s;
+  s.provider = provider;
+  s.name = name;
+  config.sources.push_back(std::move(s));
+  return config.sources.back();
+}
+
+/// Applies one scalar setting by its environment name. Shared by the file
+/// loader (which maps keys to these names), the environment and the flags.
+void ApplySetting(Config& c, const std::string& name, const std::string& value) {
+  if (name == "SCHEDBRIDGE_LISTEN") {
+    ParseListen(value, c.http.host, c.http.port);
+  } else if (name == "SCHEDBRIDGE_KAFKA_BROKERS") {
+    c.kafka.brokers = value;
+  } else if (name == "SCHEDBRIDGE_TOPIC_EVENTS") {
+    c.pipeline.events_topic = value;
+  } else if (name == "SCHEDBRIDGE_TOPIC_DLQ") {
+    c.pipeline.dlq_topic = value;
+  } else if (name == "SCHEDBRIDGE_ACK_TIMEOUT_MS") {
+    c.pipeline.ack_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
+  } else if (name == "SCHEDBRIDGE_DEDUP_CAPACITY") {
+    c.pipeline.dedup_capacity = static_cast<size_t>(ParseInt(name, value, 0, 100000000));
+  } else if (name == "SCHEDBRIDGE_MAX_BODY_BYTES") {
+    c.http.max_body_bytes = static_cast<size_t>(ParseInt(name, value, 1, 64 << 20));
+  } else if (name == "SCHEDBRIDGE_HTTP_THREADS") {
+    c.http.threads = static_cast<int>(ParseInt(name, value, 1, 4096));
+  } else if (name == "SCHEDBRIDGE_READ_TIMEOUT_MS") {
+    c.http.read_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
+  } else if (name == "SCHEDBRIDGE_WRITE_TIMEOUT_MS") {
+    c.http.write_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
+  } else if (name == "SCHEDBRIDGE_RETRY_AFTER_SECONDS") {
+    c.http.retry_after_seconds = static_cast<int>(ParseInt(name, value, 0, 86400));
+  } else if (name == "SCHEDBRIDGE_LOG_LEVEL") {
+    if (!log::ParseLevel(value, c.log_level)) {
+      throw ConfigError(name + " must be debug, info, warn, error or off, got \"" + value + "\".");
+    }
+  } else {
+    throw ConfigError("unknown setting " + name + ".");
+  }
+}
+
+// YAML key (top level) → the environment name it shares semantics with.
+const std::map<std::string, std::string>& FileKeys() {
+  static const std::map<std::string, std::string> keys = {
+      {"listen", "SCHEDBRIDGE_LISTEN"},
+      {"ack_timeout_ms", "SCHEDBRIDGE_ACK_TIMEOUT_MS"},
+      {"dedup_capacity", "SCHEDBRIDGE_DEDUP_CAPACITY"},
+      {"max_body_bytes", "SCHEDBRIDGE_MAX_BODY_BYTES"},
+      {"http_threads", "SCHEDBRIDGE_HTTP_THREADS"},
+      {"read_timeout_ms", "SCHEDBRIDGE_READ_TIMEOUT_MS"},
+      {"write_timeout_ms", "SCHEDBRIDGE_WRITE_TIMEOUT_MS"},
+      {"retry_after_seconds", "SCHEDBRIDGE_RETRY_AFTER_SECONDS"},
+      {"log_level", "SCHEDBRIDGE_LOG_LEVEL"},
+  };
+  return keys;
+}
+
+std::string Scalar(const YAML::Node& node, const std::string& where) {
+  if (!node.IsScalar()) throw ConfigError(where + " must be a single value.");
+  return node.as<std::string>();
+}
+
+void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
+                        const std::vector<std::string>& known_providers) {
+  const std::string where = "sources[" + std::to_string(index) + "]";
+  if (!node.IsMap()) throw ConfigError(where + " must be a mapping.");
+  static const std::set<std::string> kKeys = {"provider", "name", "secret_files", "secret_env",
+                                              "allow_unsigned", "tolerance_seconds", "options"};
+  for (const auto& kv : node) {
+    const std::string key = kv.first.as<std::string>();
+    if (key == "secret" || key == "secrets") {
+      throw ConfigError(where + "." + key +
+                        ": secrets are not written in the config file; use secret_files "
+                        "(paths) or secret_env (an environment variable name).");
+    }
+    if (!kKeys.count(key)) throw ConfigError("unknown key " + where + "." + key + ".");
+  }
+  if (!node["provider"]) throw ConfigError(where + " needs a provider.");
+  const std::string provider = Scalar(node["provider"], where + ".provider");
+  if (std::find(known_providers.begin(), known_providers.end(), provider) ==
+      known_providers.end()) {
+    throw ConfigError(where + ".provider: unknown provider \"" + provider + "\".");
+  }
+  const std::string name = node["name"] ? Scalar(node["name"], where + ".name") : "default";
+  if (!ValidSourceName(name)) {
+    throw ConfigError(where + ".name must be 1-64 characters of letters, digits, - _ or ., got \"" +
+                      name + "\".");
+  }
+  for (const SourceConfig& s : c.sources) {
+    if (s.provider == provider && s.name == name) {
+      throw ConfigError(where + ": source " + provider + "/" + name + " is defined twice.");
+    }
+  }
+  SourceConfig& s = SourceFor(c, provider, name);
+  if (const YAML::Node files = node["secret_files"]) {
+    if (!files.IsSequence()) throw ConfigError(where + ".secret_files must be a list of paths.");
+    for (const auto& f : files) {
+      for (std::string& v : ReadSecretFile(Scalar(f, where + ".secret_files"))) {
+        s.secrets.push_back(std::move(v));
+      }
+    }
+  }
+  if (const YAML::Node env_name = node["secret_env"]) {
+    s.options["secret_env"] = Scalar(env_name, where + ".secret_env");
+  }
+  if (node["allow_unsigned"]) {
+    s.allow_unsigned =
+        ParseBool(where + ".allow_unsigned", Scalar(node["allow_unsigned"], where + ".allow_unsigned"));
+  }
+  if (node["tolerance_seconds"]) {
+    s.tolerance = std::chrono::seconds(ParseInt(
+        where + ".tolerance_seconds", Scalar(node["tolerance_seconds"], where), 1, 86400));
+  }
+  if (const YAML::Node opts = node["options"]) {
+    if (!opts.IsMap()) throw ConfigError(where + ".options must be a mapping.");
+    for (const auto& kv : opts) {
+      s.options[kv.first.as<std::string>()] = Scalar(kv.second, where + ".options");
+    }
+  }
+}
+
+void LoadFile(Config& c, const std::string& path, const std::vector<std::string>& known_providers) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    throw ConfigError("cannot read the config file " + path + ".");
+  } catch (const YAML::Exception& e) {
+    throw ConfigError("config file " + path + " is not valid YAML: " + e.what());
+  }
+  if (root.IsNull()) return;
+  if (!root.IsMap()) throw ConfigError("config file " + path + " must be a YAML mapping.");
+  for (const auto& kv : root) {
+    const std::string key = kv.first.as<std::string>();
+    const YAML::Node& value = kv.second;
+    if (auto it = FileKeys().find(key); it != FileKeys().end()) {
+      ApplySetting(c, it->second, Scalar(value, key));
+    } else if (key == "topics") {
+      if (!value.IsMap()) throw ConfigError("topics must be a mapping (events, dead_letter).");
+      for (const auto& t : value) {
+        const std::string k = t.first.as<std::string>();
+        if (k == "events") {
+          c.pipeline.events_topic = Scalar(t.second, "topics.events");
+        } else if (k == "dead_letter") {
+          c.pipeline.dlq_topic = Scalar(t.second, "topics.dead_letter");
+        } else {
+          throw ConfigError("unknown key topics." + k + " (expected events, dead_letter).");
+        }
+      }
+    } else if (key == "kafka") {
+      if (!value.IsMap()) throw ConfigError("kafka must be a mapping of librdkafka properties.");
+      for (const auto& p : value) {
+        const std::string k = p.first.as<std::string>();
+        if (k == "brokers") {
+          c.kafka.brokers = Scalar(p.second, "kafka.brokers");
+        } else {
+          c.kafka.properties[k] = Scalar(p.second, "kafka." + k);
+        }
+      }
+    } else if (key == "sources") {
+      if (!value.IsSequence()) throw ConfigError("sources must be a list.");
+      for (size_t i = 0; i < value.size(); ++i) LoadSourceFromFile(c, value[i], i, known_providers);
+    } else {
+      throw ConfigError("unknown key \"" + key + "\" in " + path + ".");
+    }
+  }
+}
+
+void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
+                      const std::vector<std::string>& known_providers) {
+  std::set<std::string> handled;
+  for (const auto& [key, file_name] : FileKeys()) {
+    (void)key;
+    if (auto it = env.find(file_name); it != env.end()) ApplySetting(c, file_name, it->second);
+    handled.insert(file_name);
+  }
+  for (const char* name : {"SCHEDBRIDGE_KAFKA_BROKERS", "SCHEDBRIDGE_TOPIC_EVENTS",
+                           "SCHEDBRIDGE_TOPIC_DLQ"}) {
+    if (auto it = env.find(name); it != env.end()) ApplySetting(c, name, it->second);
+    handled.insert(name);
+  }
+  handled.insert("SCHEDBRIDGE_CONFIG");
+  for (const std::string& provider : known_providers) {
+    const std::string up = Upper(provider);
+    const std::string secret = "SCHEDBRIDGE_SECRET_" + up;
+    const std::string secret_file = secret + "_FILE";
+    const std::string allow = "SCHEDBRIDGE_ALLOW_UNSIGNED_" + up;
+    const std::string tolerance = "SCHEDBRIDGE_TOLERANCE_SECONDS_" + up;
+    handled.insert({secret, secret_file, allow, tolerance});
+    const auto s = env.find(secret), f = env.find(secret_file), a = env.find(allow),
+               t = env.find(tolerance);
+    if (s == env.end() && f == env.end() && a == env.end() && t == env.end()) continue;
+    SourceConfig& src = SourceFor(c, provider, "default");
+    if (s != env.end() || f != env.end()) {
+      // The environment replaces the file's secrets for the default source.
+      src.secrets.clear();
+      if (s != env.end()) src.secrets = SplitSecrets(s->second);
+      if (f != env.end()) {
+        for (std::string& v : ReadSecretFile(f->second)) src.secrets.push_back(std::move(v));
+      }
+    }
+    if (a != env.end()) src.allow_unsigned = ParseBool(allow, a->second);
+    if (t != env.end()) src.tolerance = std::chrono::seconds(ParseInt(tolerance, t->second, 1, 86400));
+  }
+  // SCHEDBRIDGE_KAFKA_<NAME>: librdkafka passthrough, NAME lowercased with _ → .
+  const std::string prefix = "SCHEDBRIDGE_KAFKA_";
+  for (const auto& [name, value] : env) {
+    if (name.rfind(prefix, 0) != 0 || handled.count(name)) continue;
+    std::string prop = provider_util::Lower(name.substr(prefix.size()));
+    std::replace(prop.begin(), prop.end(), '_', '.');
+    c.kafka.properties[prop] = value;
+  }
+}
+
+void Validate(Config& c, const std::map<std::string, std::string>& env) {
+  for (SourceConfig& s : c.sources) {
+    if (auto it = s.options.find("secret_env"); it != s.options.end()) {
+      auto e = env.find(it->second);
+      if (e == env.end()) {
+        throw ConfigError("source " + s.provider + "/" + s.name + ": environment variable " +
+                          it->second + " (secret_env) is not set.");
+      }
+      for (std::string& v : SplitSecrets(e->second)) s.secrets.push_back(std::move(v));
+      s.options.erase(it);
+    }
+    if (s.secrets.empty() && !s.allow_unsigned) {
+      throw ConfigError("source " + s.provider + "/" + s.name +
+                        " has no secret; set SCHEDBRIDGE_SECRET_" + Upper(s.provider) +
+                        "[_FILE] or secret_files, or allow_unsigned: true.");
+    }
+  }
+  if (c.pipeline.events_topic.empty() || c.pipeline.dlq_topic.empty()) {
+    throw ConfigError("topic names must not be empty.");
+  }
+  if (c.kafka.brokers.empty()) throw ConfigError("SCHEDBRIDGE_KAFKA_BROKERS must not be empty.");
+  try {
+    (void)ProducerProperties(c.kafka);
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError(e.what());
+  }
+}
+
+}  // namespace
+
+const SourceConfig* Config::FindSource(std::string_view provider, std::string_view name) const {
+  for (const SourceConfig& s : sources) {
+    if (s.provider == provider && s.name == name) return &s;
+  }
+  return nullptr;
+}
+
+void ParseListen(const std::string& listen, std::string& host, int& port) {
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    throw ConfigError("listen address must be host:port, got \"" + listen + "\".");
+  }
+  std::string h = listen.substr(0, colon);
+  if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
+  host = h.empty() ? "0.0.0.0" : h;
+  port = static_cast<int>(ParseInt("listen port", listen.substr(colon + 1), 0, 65535));
+}
+
+std::vector<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read secret file " + path + ".");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::vector<std::string> secrets = SplitSecrets(ss.str());
+  if (secrets.empty()) throw ConfigError("secret file " + path + " is empty.");
+  return secrets;
+}
+
+std::map<std::string, std::string> ProcessEnvironment() {
+  std::map<std::string, std::string> env;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string kv(*e);
+    const size_t eq = kv.find('=');
+    if (eq != std::string::npos) env.emplace(kv.substr(0, eq), kv.substr(eq + 1));
+  }
+  return env;
+}
+
+Config LoadConfig(const ConfigInputs& in) {
+  Config c;
+  std::optional<std::string> file = in.file;
+  if (!file) {
+    if (auto it = in.env.find("SCHEDBRIDGE_CONFIG"); it != in.env.end()) file = it->second;
+  }
+  if (file) LoadFile(c, *file, in.known_providers);
+  ApplyEnvironment(c, in.env, in.known_providers);
+  for (const auto& [name, value] : in.flags) ApplySetting(c, name, value);
+  for (const std::string& kv : in.kafka_flags) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      throw ConfigError("--kafka takes name=value, got \"" + kv + "\".");
+    }
+    const std::string name = kv.substr(0, eq);
+    if (name == "brokers") {
+      c.kafka.brokers = kv.substr(eq + 1);
+    } else {
+      c.kafka.properties[name] = kv.substr(eq + 1);
+    }
+  }
+  Validate(c, in.env);
+  return c;
+}
+
+}  // namespace bridge

@@ -1,0 +1,67 @@
+#pragma once
+
+// Configuration: defaults < config file (YAML) < SCHEDBRIDGE_* environment <
+// command-line flags. Secrets come from files or the environment only.
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bridge/kafka/rdkafka_publisher.h"
+#include "bridge/pipeline/pipeline.h"
+#include "bridge/providers/provider.h"
+#include "bridge/util/log.h"
+
+namespace bridge {
+
+struct HttpSettings {
+  std::string host = "0.0.0.0";
+  int port = 8080;
+  size_t max_body_bytes = 1 << 20;
+  int threads = 64;  // requests in flight at once (each waits for its ack)
+  std::chrono::milliseconds read_timeout{5000};
+  std::chrono::milliseconds write_timeout{5000};
+  int retry_after_seconds = 5;
+};
+
+struct Config {
+  HttpSettings http;
+  KafkaSettings kafka;
+  PipelineOptions pipeline;
+  std::vector<SourceConfig> sources;
+  log::Level log_level = log::Level::kInfo;
+
+  /// The source for `provider` named `name`, or nullptr.
+  const SourceConfig* FindSource(std::string_view provider, std::string_view name) const;
+};
+
+class ConfigError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+struct ConfigInputs {
+  std::optional<std::string> file;             // YAML config file path
+  std::map<std::string, std::string> env;      // environment (SCHEDBRIDGE_* are read)
+  std::map<std::string, std::string> flags;    // flag overrides, by the env name they replace
+  std::vector<std::string> kafka_flags;        // "name=value" librdkafka overrides
+  std::vector<std::string> known_providers;    // for validation
+};
+
+/// Builds and validates the configuration. Throws ConfigError with a message
+/// naming the setting at fault (never a secret value).
+Config LoadConfig(const ConfigInputs& inputs);
+
+/// The process environment as a map.
+std::map<std::string, std::string> ProcessEnvironment();
+
+/// Reads secrets from a file: one per line or comma-separated, trimmed.
+std::vector<std::string> ReadSecretFile(const std::string& path);
+
+/// "host:port" → parts. Throws ConfigError.
+void ParseListen(const std::string& listen, std::string& host, int& port);
+
+}  // namespace bridge

@@ -1,0 +1,287 @@
+#include "bridge/http/server.h"
+
+#include <httplib.h>
+
+#include <chrono>
+
+#include "bridge/util/json.h"
+#include "bridge/util/log.h"
+
+namespace bridge {
+namespace {
+
+constexpr const char* kWebhookRoute = R"(/webhooks/([^/]+)(?:/([^/]+))?/?)";
+
+std::string Body(std::string_view status, const std::vector<std::string>& event_ids,
+                 const std::string& error, const std::string& dead_letter_id = {}) {
+  rapidjson::StringBuffer buf;
+  json::Writer w(buf);
+  w.StartObject();
+  w.Key("status");
+  w.String(status.data(), static_cast<rapidjson::SizeType>(status.size()));
+  w.Key("event_ids");
+  w.StartArray();
+  for (const std::string& id : event_ids) w.String(id);
+  w.EndArray();
+  if (!dead_letter_id.empty()) {
+    w.Key("dead_letter_id");
+    w.String(dead_letter_id);
+  }
+  w.Key("error");
+  if (error.empty()) {
+    w.Null();
+  } else {
+    w.String(error);
+  }
+  w.EndObject();
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string ErrorBody(std::string_view status, const std::string& error) {
+  return Body(status, {}, error);
+}
+
+/// The status word and a default sentence for codes httplib answers by itself.
+std::pair<const char*, const char*> DefaultError(int status) {
+  switch (status) {
+    case 400:
+      return {"bad_request", "the request is malformed."};
+    case 404:
+      return {"not_found", "no such endpoint; webhooks go to POST /webhooks/{provider}[/{source}]."};
+    case 405:
+      return {"method_not_allowed", "webhooks accept POST only."};
+    case 408:
+      return {"timeout", "the request was not received in time."};
+    case 413:
+      return {"payload_too_large", "the body is over the size limit."};
+    case 414:
+      return {"uri_too_long", "the request URI is too long."};
+    case 415:
+      return {"unsupported_media_type", "this content type is not accepted."};
+    case 503:
+      return {"unavailable", "the service is unavailable; retry later."};
+    default:
+      return {"error", "the request failed."};
+  }
+}
+
+std::string MediaType(const httplib::Request& req) {
+  std::string ct = req.get_header_value("Content-Type");
+  const size_t semi = ct.find(';');
+  if (semi != std::string::npos) ct.resize(semi);
+  return provider_util::Lower(provider_util::Trim(ct));
+}
+
+std::string ProviderList(const ProviderRegistry& providers) {
+  std::string out;
+  for (const auto& p : providers.all()) {
+    if (!out.empty()) out += ", ";
+    out += std::string(p->Name());
+  }
+  return out;
+}
+
+/// Bounded echo of a path segment in an error message.
+std::string Quote(const std::string& s) {
+  return "\"" + (s.size() > 64 ? s.substr(0, 64) + "..." : s) + "\"";
+}
+
+}  // namespace
+
+IngressServer::IngressServer(const Config& config, Pipeline& pipeline,
+                             const ProviderRegistry& providers, const Publisher& readiness,
+                             Metrics& metrics)
+    : config_(config),
+      pipeline_(pipeline),
+      providers_(providers),
+      readiness_(readiness),
+      metrics_(metrics),
+      server_(std::make_unique<httplib::Server>()) {
+  httplib::Server& s = *server_;
+  const int threads = config.http.threads;
+  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  // Without TCP_NODELAY every response waits ~40 ms for a delayed ACK.
+  s.set_tcp_nodelay(true);
+  s.set_payload_max_length(config.http.max_body_bytes);
+  s.set_read_timeout(config.http.read_timeout);
+  s.set_write_timeout(config.http.write_timeout);
+  s.set_keep_alive_max_count(1000);
+
+  s.Post(kWebhookRoute, [this](const httplib::Request& req, httplib::Response& res) {
+    HandleWebhook(req, res);
+  });
+  auto not_allowed = [this](const httplib::Request&, httplib::Response& res) {
+    res.set_header("Allow", "POST");
+    Reply(res, 405, ErrorBody("method_not_allowed", "webhooks accept POST only."));
+  };
+  s.Get(kWebhookRoute, not_allowed);
+  s.Put(kWebhookRoute, not_allowed);
+  s.Patch(kWebhookRoute, not_allowed);
+  s.Delete(kWebhookRoute, not_allowed);
+  s.Options(kWebhookRoute, not_allowed);
+
+  s.Get("/healthz", [this](const httplib::Request&, httplib::Response& res) {
+    Reply(res, 200, R"({"status":"ok"})");
+  });
+  s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
+    if (draining_ || stopping_) {
+      Reply(res, 503, R"({"status":"draining"})");
+    } else if (!readiness_.Ready()) {
+      Reply(res, 503, R"({"status":"kafka_unavailable"})");
+    } else {
+      Reply(res, 200, R"({"status":"ready"})");
+    }
+  });
+  s.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+    res.set_content(metrics_.Render(), "text/plain; version=0.0.4; charset=utf-8");
+  });
+
+  // Errors httplib produces itself (413, 400, unknown routes) get our JSON body.
+  s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
+    if (res.body.empty()) {
+      const auto [status, sentence] = DefaultError(res.status);
+      res.set_content(ErrorBody(status, sentence), "application/json");
+    }
+  });
+  s.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr) {
+    res.status = 500;
+    res.set_content(ErrorBody("error", "internal error; the delivery was not accepted."),
+                    "application/json");
+  });
+
+  metrics_.Describe("schedbridge_webhook_requests_total", "counter",
+                    "Webhook requests by provider, source and HTTP status code.");
+  metrics_.Describe("schedbridge_verification_failures_total", "counter",
+                    "Webhooks rejected by authentication, by reason.");
+  metrics_.Describe("schedbridge_events_published_total", "counter",
+                    "Canonical events acknowledged by Kafka, by provider and event type.");
+  metrics_.Describe("schedbridge_dead_letters_total", "counter",
+                    "Deliveries written to the dead-letter topic, by reason.");
+  metrics_.Describe("schedbridge_duplicates_total", "counter",
+                    "Deliveries answered as duplicates and not published.");
+  metrics_.Describe("schedbridge_publish_failures_total", "counter",
+                    "Webhooks answered 503 because Kafka did not acknowledge in time.");
+}
+
+IngressServer::~IngressServer() { Stop(); }
+
+int IngressServer::Bind(const std::string& host, int port) {
+  if (port == 0) return server_->bind_to_any_port(host);
+  return server_->bind_to_port(host, port) ? port : -1;
+}
+
+bool IngressServer::Serve() { return server_->listen_after_bind(); }
+
+void IngressServer::Stop() {
+  stopping_ = true;
+  draining_ = true;
+  server_->stop();
+}
+
+bool IngressServer::IsRunning() const { return server_->is_running(); }
+
+void IngressServer::Reply(httplib::Response& res, int status, const std::string& json_body) const {
+  res.status = status;
+  res.set_content(json_body, "application/json");
+}
+
+void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response& res) {
+  const auto started = std::chrono::steady_clock::now();
+  const std::string provider_name = req.matches[1];
+  const std::string source_name = req.matches[2].matched ? std::string(req.matches[2]) : "default";
+  std::string outcome;
+  std::vector<std::string> event_ids;
+
+  auto finish = [&](int status, const std::string& body) {
+    Reply(res, status, body);
+    metrics_.Inc("schedbridge_webhook_requests_total",
+                 {{"provider", provider_name}, {"source", source_name},
+                  {"code", std::to_string(status)}});
+    if (log::Enabled(log::Level::kInfo)) {
+      std::string ids;
+      for (const auto& id : event_ids) ids += (ids.empty() ? "" : ",") + id;
+      const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count();
+      log::Info("webhook", {{"provider", provider_name},
+                            {"source", source_name},
+                            {"status", std::to_string(status)},
+                            {"outcome", outcome},
+                            {"event_ids", ids},
+                            {"latency_ms", std::to_string(static_cast<double>(micros) / 1000.0)}});
+    }
+  };
+
+  // 1. Route.
+  const Provider* provider = providers_.Find(provider_name);
+  if (provider == nullptr) {
+    outcome = "unknown_provider";
+    return finish(404, ErrorBody("not_found", "unknown provider " + Quote(provider_name) +
+                                                  "; expected one of: " + ProviderList(providers_) +
+                                                  "."));
+  }
+  const SourceConfig* source = config_.FindSource(provider_name, source_name);
+  if (source == nullptr) {
+    outcome = "unknown_source";
+    return finish(404, ErrorBody("not_found", "no source " + Quote(source_name) +
+                                                  " is configured for " + provider_name + "."));
+  }
+  if (stopping_) {
+    outcome = "draining";
+    res.set_header("Retry-After", std::to_string(config_.http.retry_after_seconds));
+    return finish(503, ErrorBody("unavailable", "the service is shutting down; retry later."));
+  }
+  // 2. Framing (the size limit was enforced by the server before we ran).
+  if (req.body.empty()) {
+    outcome = "empty_body";
+    return finish(400, ErrorBody("bad_request", "the request body is empty."));
+  }
+  const std::string media_type = MediaType(req);
+  if (!provider->AcceptsMediaType(media_type)) {
+    outcome = "unsupported_media_type";
+    return finish(415, ErrorBody("unsupported_media_type",
+                                 provider_name + " never sends Content-Type " + Quote(media_type) +
+                                     "."));
+  }
+
+  // 3. Verify, normalize, publish.
+  Headers headers;
+  for (const auto& [k, v] : req.headers) headers.Add(k, v);
+  Delivery delivery{req.body, &headers, {}};
+  for (const auto& [k, v] : req.params) delivery.query.emplace(k, v);
+  const IngestResult r = pipeline_.Ingest(*provider, *source, delivery);
+  event_ids = r.event_ids;
+
+  // 4. Answer.
+  switch (r.verdict) {
+    case Verdict::kAccepted:
+      outcome = "accepted";
+      for (const std::string& type : r.event_types) {
+        metrics_.Inc("schedbridge_events_published_total",
+                     {{"provider", provider_name}, {"event_type", type}});
+      }
+      return finish(202, Body("accepted", r.event_ids, {}));
+    case Verdict::kDeadLettered:
+      outcome = "dead_lettered:" + r.dead_letter_reason;
+      metrics_.Inc("schedbridge_dead_letters_total",
+                   {{"provider", provider_name}, {"reason", r.dead_letter_reason}});
+      return finish(202, Body("dead_lettered", {}, r.error, r.dead_letter_id));
+    case Verdict::kDuplicate:
+      outcome = "duplicate";
+      metrics_.Inc("schedbridge_duplicates_total", {{"provider", provider_name}});
+      return finish(200, Body("duplicate", r.event_ids, {}));
+    case Verdict::kUnauthorized:
+      outcome = "unauthorized:" + std::string(VerifyStatusCode(r.verify_status));
+      metrics_.Inc("schedbridge_verification_failures_total",
+                   {{"provider", provider_name},
+                    {"reason", std::string(VerifyStatusCode(r.verify_status))}});
+      return finish(401, ErrorBody("unauthorized", r.error));
+    case Verdict::kUnavailable:
+      outcome = "unavailable";
+      metrics_.Inc("schedbridge_publish_failures_total", {{"provider", provider_name}});
+      res.set_header("Retry-After", std::to_string(config_.http.retry_after_seconds));
+      return finish(503, Body("unavailable", r.event_ids, r.error));
+  }
+}
+
+}  // namespace bridge

@@ -1,0 +1,55 @@
+#pragma once
+
+// The HTTP ingress. Routes and status codes are DESIGN.md §2; each webhook
+// handler reads like the pipeline: route, verify + normalize + publish, answer.
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "bridge/config/config.h"
+#include "bridge/pipeline/pipeline.h"
+#include "bridge/providers/registry.h"
+#include "bridge/util/metrics.h"
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}  // namespace httplib
+
+namespace bridge {
+
+class IngressServer {
+ public:
+  IngressServer(const Config& config, Pipeline& pipeline, const ProviderRegistry& providers,
+                const Publisher& readiness, Metrics& metrics);
+  ~IngressServer();
+
+  /// Binds the listen socket; port 0 picks a free port. Returns the port, or -1.
+  int Bind(const std::string& host, int port);
+  /// Serves until Stop(). Blocks.
+  bool Serve();
+  /// /readyz answers 503 from now on; webhooks are still served (the load
+  /// balancer needs a moment to stop sending).
+  void BeginDrain() { draining_ = true; }
+  /// Stops accepting; in-flight requests complete; later requests on open
+  /// keep-alive connections get 503.
+  void Stop();
+  bool IsRunning() const;
+
+ private:
+  void HandleWebhook(const httplib::Request& req, httplib::Response& res);
+  void Reply(httplib::Response& res, int status, const std::string& json_body) const;
+
+  const Config& config_;
+  Pipeline& pipeline_;
+  const ProviderRegistry& providers_;
+  const Publisher& readiness_;
+  Metrics& metrics_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> stopping_{false};
+  std::unique_ptr<httplib::Server> server_;
+};
+
+}  // namespace bridge

@@ -1,0 +1,236 @@
+#include "bridge/kafka/rdkafka_publisher.h"
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+
+#include <stdexcept>
+
+#include "bridge/util/log.h"
+
+namespace bridge {
+namespace {
+
+// Per-message opaque: a strong reference to the batch, deleted in dr_cb.
+using BatchRef = std::shared_ptr<PendingPublish>;
+
+}  // namespace
+
+class RdKafkaPublisher::Callbacks final : public RdKafka::DeliveryReportCb,
+                                          public RdKafka::EventCb {
+ public:
+  void dr_cb(RdKafka::Message& message) override {
+    // Never let an exception cross into librdkafka's C frames.
+    try {
+      std::unique_ptr<BatchRef> batch(static_cast<BatchRef*>(message.msg_opaque()));
+      if (!batch) return;
+      const bool ok = message.err() == RdKafka::ERR_NO_ERROR;
+      (*batch)->Report(ok, ok ? std::string() : message.errstr());
+    } catch (...) {
+    }
+  }
+
+  void event_cb(RdKafka::Event& event) override {
+    try {
+      switch (event.type()) {
+        case RdKafka::Event::EVENT_ERROR:
+          if (event.fatal()) {
+            fatal = true;
+            log::Error("kafka_fatal_error", {{"error", event.str()}});
+          } else {
+            // Informational: librdkafka recovers by itself.
+            log::Warn("kafka_error", {{"error", event.str()}});
+          }
+          break;
+        case RdKafka::Event::EVENT_LOG:
+          if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
+            log::Warn("kafka_log", {{"facility", event.fac()}, {"message", event.str()}});
+          }
+          break;
+        case RdKafka::Event::EVENT_STATS: {
+          std::lock_guard lock(stats_mu);
+          stats = event.str();
+          break;
+        }
+        default:
+          break;
+      }
+    } catch (...) {
+    }
+  }
+
+  std::atomic<bool> fatal{false};
+  std::mutex stats_mu;
+  std::string stats;
+};
+
+std::map<std::string, std::string> ProducerProperties(const KafkaSettings& settings) {
+  std::map<std::string, std::string> props = {
+      {"bootstrap.servers", settings.brokers},
+      {"client.id", "schedbridge"},
+      // Small batches, sent fast: the HTTP answer waits for the ack.
+      {"linger.ms", "2"},
+      {"compression.type", "lz4"},
+      {"socket.keepalive.enable", "true"},
+  };
+  for (const auto& [k, v] : settings.properties) props[k] = v;
+  // The delivery guarantees are not negotiable (DESIGN.md §5).
+  auto enforce = [&](const std::string& name, const std::string& value,
+                     std::initializer_list<const char*> accepted) {
+    auto it = settings.properties.find(name);
+    if (it != settings.properties.end()) {
+      bool ok = false;
+      for (const char* a : accepted) ok |= it->second == a;
+      if (!ok) {
+        throw std::invalid_argument("kafka." + name + "=" + it->second +
+                                    " would weaken the delivery guarantee; it must be " + value +
+                                    ".");
+      }
+    }
+    props[name] = value;
+  };
+  enforce("enable.idempotence", "true", {"true"});
+  enforce("acks", "all", {"all", "-1"});
+  enforce("partitioner", "murmur2_random", {"murmur2_random"});
+  return props;
+}
+
+RdKafkaPublisher::RdKafkaPublisher() : callbacks_(std::make_unique<Callbacks>()) {}
+
+std::unique_ptr<RdKafkaPublisher> RdKafkaPublisher::Create(const KafkaSettings& settings,
+                                                           std::string& error) {
+  std::unique_ptr<RdKafkaPublisher> self(new RdKafkaPublisher());
+  try {
+    self->properties_ = ProducerProperties(settings);
+  } catch (const std::invalid_argument& e) {
+    error = e.what();
+    return nullptr;
+  }
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  for (const auto& [k, v] : self->properties_) {
+    std::string errstr;
+    if (conf->set(k, v, errstr) != RdKafka::Conf::CONF_OK) {
+      error = "invalid Kafka setting kafka." + k + ": " + errstr;
+      return nullptr;
+    }
+  }
+  std::string errstr;
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(self->callbacks_.get()),
+                errstr) != RdKafka::Conf::CONF_OK ||
+      conf->set("event_cb", static_cast<RdKafka::EventCb*>(self->callbacks_.get()), errstr) !=
+          RdKafka::Conf::CONF_OK) {
+    error = "librdkafka: " + errstr;
+    return nullptr;
+  }
+  self->producer_.reset(RdKafka::Producer::create(conf.get(), errstr));
+  if (!self->producer_) {
+    error = "could not create the Kafka producer: " + errstr;
+    return nullptr;
+  }
+  self->poll_thread_ = std::thread([p = self.get()] { p->PollLoop(); });
+  self->readiness_thread_ =
+      std::thread([p = self.get(), i = settings.readiness_interval] { p->ReadinessLoop(i); });
+  return self;
+}
+
+RdKafkaPublisher::~RdKafkaPublisher() { Close(std::chrono::seconds(10)); }
+
+void RdKafkaPublisher::PollLoop() {
+  while (running_.load()) producer_->poll(50);
+}
+
+void RdKafkaPublisher::ReadinessLoop(std::chrono::milliseconds interval) {
+  while (running_.load()) {
+    RdKafka::Metadata* md = nullptr;
+    const auto err = producer_->metadata(false, nullptr, &md,
+                                         static_cast<int>(std::max<int64_t>(interval.count(), 500)));
+    std::unique_ptr<RdKafka::Metadata> owned(md);
+    const bool ok = err == RdKafka::ERR_NO_ERROR && owned && !owned->brokers()->empty();
+    if (ok != metadata_ok_.exchange(ok)) {
+      log::Info(ok ? "kafka_reachable" : "kafka_unreachable",
+                {{"error", ok ? "" : RdKafka::err2str(err)}});
+    }
+    std::unique_lock lock(stop_mu_);
+    stop_cv_.wait_for(lock, interval, [&] { return !running_.load(); });
+  }
+}
+
+bool RdKafkaPublisher::Ready() const {
+  return metadata_ok_.load() && !callbacks_->fatal.load() && !closed_.load();
+}
+
+std::shared_ptr<PendingPublish> RdKafkaPublisher::Publish(
+    std::vector<OutgoingMessage> messages, std::chrono::steady_clock::time_point deadline,
+    PendingPublish::Completion on_complete) {
+  auto batch = std::make_shared<PendingPublish>(messages.size(), std::move(on_complete));
+  if (closed_.load()) {
+    batch->Abandon(messages.size(), "the service is shutting down.");
+    return batch;
+  }
+  for (size_t i = 0; i < messages.size(); ++i) {
+    OutgoingMessage& m = messages[i];
+    for (;;) {
+      std::unique_ptr<RdKafka::Headers> headers(RdKafka::Headers::create());
+      for (const auto& [k, v] : m.headers) headers->add(k, v);
+      auto opaque = std::make_unique<BatchRef>(batch);
+      const RdKafka::ErrorCode err = producer_->produce(
+          m.topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY, m.value.data(),
+          m.value.size(), m.key.data(), m.key.size(), 0, headers.get(), opaque.get());
+      if (err == RdKafka::ERR_NO_ERROR) {
+        // librdkafka owns the headers now; the opaque comes back in dr_cb.
+        (void)headers.release();
+        (void)opaque.release();
+        break;
+      }
+      if (err == RdKafka::ERR__QUEUE_FULL && std::chrono::steady_clock::now() < deadline) {
+        // The poll thread drains the queue; give it a moment.
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        continue;
+      }
+      batch->Abandon(messages.size() - i,
+                     "could not queue the message for " + m.topic + ": " + RdKafka::err2str(err));
+      return batch;
+    }
+  }
+  return batch;
+}
+
+int RdKafkaPublisher::Close(std::chrono::milliseconds timeout) {
+  if (closed_.exchange(true)) return 0;
+  int remaining = 0;
+  if (producer_) {
+    producer_->flush(static_cast<int>(timeout.count()));
+    remaining = producer_->outq_len();
+    if (remaining > 0) {
+      log::Warn("kafka_unflushed", {{"messages", std::to_string(remaining)}});
+      producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
+    }
+  }
+  {
+    std::lock_guard lock(stop_mu_);
+    running_ = false;
+  }
+  stop_cv_.notify_all();
+  if (poll_thread_.joinable()) poll_thread_.join();
+  if (readiness_thread_.joinable()) readiness_thread_.join();
+  // Serve the delivery reports of purged messages so their completions run.
+  if (producer_) producer_->poll(0);
+  return remaining;
+}
+
+int RdKafkaPublisher::QueueLength() const { return producer_ ? producer_->outq_len() : 0; }
+
+std::string RdKafkaPublisher::EffectiveProperty(const std::string& name) const {
+  // The C++ API has no getter on a live handle; the C API does.
+  const rd_kafka_conf_t* conf = rd_kafka_conf(producer_->c_ptr());
+  char buf[512];
+  size_t size = sizeof buf;
+  if (rd_kafka_conf_get(conf, name.c_str(), buf, &size) != RD_KAFKA_CONF_OK) return {};
+  return std::string(buf);
+}
+
+std::string RdKafkaPublisher::LastStatistics() const {
+  std::lock_guard lock(callbacks_->stats_mu);
+  return callbacks_->stats;
+}
+
+}  // namespace bridge

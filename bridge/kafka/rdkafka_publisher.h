@@ -1,0 +1,81 @@
+#pragma once
+
+// The Publisher over librdkafka: idempotent producer, acks=all, murmur2_random
+// partitioner, one delivery-report trampoline, a poll thread and a readiness
+// probe thread. The rest of the bridge never sees poll().
+
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "bridge/pipeline/publisher.h"
+
+namespace RdKafka {
+class Producer;
+}
+
+namespace bridge {
+
+struct KafkaSettings {
+  std::string brokers = "localhost:9092";
+  /// librdkafka properties passed through as-is (`kafka.<name>`); may override
+  /// anything but the delivery guarantees below.
+  std::map<std::string, std::string> properties;
+  std::chrono::milliseconds readiness_interval{2000};
+};
+
+/// The librdkafka properties a publisher built from `settings` would use,
+/// after our defaults and the guarantees we enforce. Throws std::invalid_argument
+/// when a passthrough setting would weaken the guarantees.
+std::map<std::string, std::string> ProducerProperties(const KafkaSettings& settings);
+
+class RdKafkaPublisher final : public Publisher {
+ public:
+  /// Fails (nullptr + `error`) on an invalid setting; never on an unreachable cluster.
+  static std::unique_ptr<RdKafkaPublisher> Create(const KafkaSettings& settings, std::string& error);
+  ~RdKafkaPublisher() override;
+
+  std::shared_ptr<PendingPublish> Publish(std::vector<OutgoingMessage> messages,
+                                          std::chrono::steady_clock::time_point deadline,
+                                          PendingPublish::Completion on_complete) override;
+  bool Ready() const override;
+
+  /// Waits up to `timeout` for queued messages; what remains is purged and its
+  /// completions run as failed. Idempotent. Returns the number of messages
+  /// that were never acknowledged.
+  int Close(std::chrono::milliseconds timeout);
+
+  /// Messages queued or in flight.
+  int QueueLength() const;
+
+  /// A property of the live producer, read back from librdkafka (tests use it
+  /// to prove enable.idempotence is on).
+  std::string EffectiveProperty(const std::string& name) const;
+
+  /// The latest librdkafka statistics JSON (only with kafka.statistics.interval.ms
+  /// set). Its `eos` object shows the idempotent producer's state and the
+  /// producer id the broker assigned.
+  std::string LastStatistics() const;
+
+ private:
+  class Callbacks;
+  RdKafkaPublisher();
+  void PollLoop();
+  void ReadinessLoop(std::chrono::milliseconds interval);
+
+  // Declared before the producer: callbacks must outlive it.
+  std::unique_ptr<Callbacks> callbacks_;
+  std::unique_ptr<RdKafka::Producer> producer_;
+  std::map<std::string, std::string> properties_;
+  std::atomic<bool> running_{true};
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> metadata_ok_{false};
+  std::thread poll_thread_;
+  std::thread readiness_thread_;
+  std::mutex stop_mu_;
+  std::condition_variable stop_cv_;
+};
+
+}  // namespace bridge

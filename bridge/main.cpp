@@ -1,0 +1,192 @@
+// schedbridge: wiring only. Everything else lives in the core library.
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <pthread.h>
+#include <thread>
+
+#include "bridge/config/config.h"
+#include "bridge/http/server.h"
+#include "bridge/kafka/rdkafka_publisher.h"
+#include "bridge/model/time.h"
+#include "bridge/pipeline/pipeline.h"
+#include "bridge/providers/registry.h"
+#include "bridge/util/clock.h"
+#include "bridge/util/log.h"
+#include "bridge/version.h"
+
+namespace {
+
+using namespace bridge;
+
+std::vector<std::string> ProviderNames() {
+  std::vector<std::string> names;
+  for (const auto& p : ProviderRegistry::BuiltIn().all()) names.emplace_back(p->Name());
+  return names;
+}
+
+struct ServeFlags {
+  std::string config_file;
+  std::string listen, brokers, topic_events, topic_dlq, log_level, ack_timeout_ms;
+  std::vector<std::string> kafka;
+  bool check_config = false;
+};
+
+int Serve(const ServeFlags& f) {
+  ConfigInputs in;
+  if (!f.config_file.empty()) in.file = f.config_file;
+  in.env = ProcessEnvironment();
+  in.known_providers = ProviderNames();
+  in.kafka_flags = f.kafka;
+  auto flag = [&](const std::string& value, const char* env_name) {
+    if (!value.empty()) in.flags[env_name] = value;
+  };
+  flag(f.listen, "SCHEDBRIDGE_LISTEN");
+  flag(f.brokers, "SCHEDBRIDGE_KAFKA_BROKERS");
+  flag(f.topic_events, "SCHEDBRIDGE_TOPIC_EVENTS");
+  flag(f.topic_dlq, "SCHEDBRIDGE_TOPIC_DLQ");
+  flag(f.log_level, "SCHEDBRIDGE_LOG_LEVEL");
+  flag(f.ack_timeout_ms, "SCHEDBRIDGE_ACK_TIMEOUT_MS");
+
+  Config config;
+  try {
+    config = LoadConfig(in);
+  } catch (const ConfigError& e) {
+    std::cerr << "schedbridge: configuration error: " << e.what() << "\n";
+    return 2;
+  }
+  log::SetLevel(config.log_level);
+
+  // Signals are taken by one thread with sigwait; block them everywhere else
+  // before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::string error;
+  auto publisher = RdKafkaPublisher::Create(config.kafka, error);
+  if (!publisher) {
+    std::cerr << "schedbridge: configuration error: " << error << "\n";
+    return 2;
+  }
+  if (f.check_config) {
+    publisher->Close(std::chrono::milliseconds(0));
+    std::cout << "configuration OK: " << config.sources.size() << " source(s), brokers "
+              << config.kafka.brokers << ", topics " << config.pipeline.events_topic << " / "
+              << config.pipeline.dlq_topic << "\n";
+    return 0;
+  }
+
+  SystemClock clock;
+  Metrics metrics;
+  metrics.Gauge("schedbridge_kafka_queue_messages",
+                "Messages queued in the producer or in flight to Kafka.",
+                [p = publisher.get()] { return static_cast<double>(p->QueueLength()); });
+  Pipeline pipeline(config.pipeline, *publisher, clock);
+  IngressServer server(config, pipeline, ProviderRegistry::BuiltIn(), *publisher, metrics);
+  const int port = server.Bind(config.http.host, config.http.port);
+  if (port < 0) {
+    std::cerr << "schedbridge: cannot listen on " << config.http.host << ":" << config.http.port
+              << "\n";
+    return 1;
+  }
+  log::Info("listening", {{"address", config.http.host + ":" + std::to_string(port)},
+                          {"brokers", config.kafka.brokers},
+                          {"events_topic", config.pipeline.events_topic},
+                          {"dlq_topic", config.pipeline.dlq_topic},
+                          {"version", kVersion}});
+
+  std::thread signal_thread([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::Info("shutdown", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    server.BeginDrain();
+    server.Stop();
+  });
+  const bool served = server.Serve();
+  // Serve() returns after Stop(): in-flight requests have been answered.
+  if (!served && signal_thread.joinable()) {
+    // Serve failed on its own; wake the signal thread so it can be joined.
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+  }
+  signal_thread.join();
+  const int unflushed = publisher->Close(std::chrono::seconds(30));
+  log::Info("stopped", {{"unflushed_messages", std::to_string(unflushed)}});
+  return served ? 0 : 1;
+}
+
+int Normalize(const std::string& provider_name, const std::string& source, const std::string& file) {
+  const Provider* provider = ProviderRegistry::BuiltIn().Find(provider_name);
+  if (provider == nullptr) {
+    std::cerr << "schedbridge: unknown provider \"" << provider_name << "\"\n";
+    return 2;
+  }
+  std::string body;
+  if (file == "-") {
+    body.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+  } else {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) {
+      std::cerr << "schedbridge: cannot read " << file << "\n";
+      return 2;
+    }
+    body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  Headers headers;
+  headers.Add("Content-Type", "application/json");
+  const Delivery delivery{body, &headers, {}};
+  const NormalizeContext ctx{source, FormatTimestamp(std::chrono::system_clock::now())};
+  const NormalizeResult result = NormalizeSafely(*provider, delivery, ctx);
+  if (const auto* failure = std::get_if<NormalizeFailure>(&result)) {
+    std::cerr << "dead-letter: " << failure->reason << ": " << failure->detail << "\n";
+    return 1;
+  }
+  for (const CanonicalEvent& e : std::get<std::vector<CanonicalEvent>>(result)) {
+    std::cout << ToJson(e) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"schedbridge: scheduling webhooks (Cal.com, ...) into Kafka, verified and "
+               "normalized."};
+  app.require_subcommand(1);
+
+  ServeFlags serve;
+  CLI::App* serve_cmd = app.add_subcommand("serve", "Run the webhook ingress.");
+  serve_cmd->add_option("--config", serve.config_file, "YAML config file (or SCHEDBRIDGE_CONFIG)");
+  serve_cmd->add_option("--listen", serve.listen, "host:port (SCHEDBRIDGE_LISTEN)");
+  serve_cmd->add_option("--brokers", serve.brokers, "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
+  serve_cmd->add_option("--topic-events", serve.topic_events, "events topic (SCHEDBRIDGE_TOPIC_EVENTS)");
+  serve_cmd->add_option("--topic-dlq", serve.topic_dlq, "dead-letter topic (SCHEDBRIDGE_TOPIC_DLQ)");
+  serve_cmd->add_option("--ack-timeout-ms", serve.ack_timeout_ms,
+                        "how long a webhook waits for the Kafka ack before 503 (SCHEDBRIDGE_ACK_TIMEOUT_MS)");
+  serve_cmd->add_option("--log-level", serve.log_level, "debug|info|warn|error|off");
+  serve_cmd->add_option("--kafka", serve.kafka, "librdkafka property name=value (repeatable)");
+  serve_cmd->add_flag("--check-config", serve.check_config, "validate the configuration and exit");
+
+  std::string provider, source = "default", file = "-";
+  CLI::App* norm_cmd = app.add_subcommand(
+      "normalize", "Print the canonical event(s) for one raw body as JSON lines (no Kafka, no signature).");
+  norm_cmd->add_option("--provider", provider, "provider name")->required();
+  norm_cmd->add_option("--source", source, "source name");
+  norm_cmd->add_option("file", file, "body file, or - for stdin");
+
+  CLI::App* version_cmd = app.add_subcommand("version", "Print the version.");
+
+  CLI11_PARSE(app, argc, argv);
+  if (*serve_cmd) return Serve(serve);
+  if (*norm_cmd) return Normalize(provider, source, file);
+  if (*version_cmd) {
+    std::cout << "schedbridge " << bridge::kVersion << "\n";
+    return 0;
+  }
+  return 2;
+}

@@ -1,0 +1,24 @@
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bridge {
+
+using TimePoint = std::chrono::system_clock::time_point;
+
+/// Parses an ISO 8601 / RFC 3339 date-time ("2025-03-18T14:00:00Z",
+/// "2025-03-20T16:00:00.000Z", "2025-03-18T15:00:00+01:00", "2025-03-18 14:00:00Z").
+/// Returns nullopt for anything else, including out-of-range fields.
+std::optional<TimePoint> ParseTimestamp(std::string_view text);
+
+/// RFC 3339 UTC with a `Z`: whole seconds when the fraction is zero, else
+/// milliseconds, else microseconds ("2025-03-18T14:00:00Z", "...:00.318Z").
+std::string FormatTimestamp(TimePoint t);
+
+/// Parse-then-format: the canonical spelling of a provider time, or nullopt.
+std::optional<std::string> CanonicalTimestamp(std::string_view text);
+
+}  // namespace bridge

@@ -1,0 +1,471 @@
+// Cal.com: X-Cal-Signature-256 = lowercase hex HMAC-SHA256 over the raw body.
+// Body shapes and triggers: ../shared/providers/README.md §1.
+
+#include <array>
+#include <functional>
+#include <string>
+
+#include "bridge/crypto/hmac.h"
+#include "bridge/model/time.h"
+#include "bridge/providers/registry.h"
+#include "bridge/util/json.h"
+
+namespace bridge {
+namespace {
+
+using json::Value;
+
+constexpr std::string_view kName = "calcom";
+constexpr std::string_view kSignatureHeader = "X-Cal-Signature-256";
+constexpr std::string_view kUnsignedMarker = "no-secret-provided";
+
+std::string Uid(std::string_view provider_id) { return std::string(kName) + ":" + std::string(provider_id); }
+
+std::optional<std::string> CanonicalStatus(const std::optional<std::string>& s) {
+  if (!s) return std::nullopt;
+  const std::string v = provider_util::Lower(*s);
+  if (v == "accepted") return "confirmed";
+  if (v == "pending" || v == "awaiting_host") return "pending";
+  if (v == "cancelled" || v == "canceled") return "canceled";
+  if (v == "rejected") return "rejected";
+  return std::nullopt;
+}
+
+std::optional<std::string> Time(const Value* obj, std::string_view key) {
+  auto raw = json::String(json::Get(obj, key));
+  return raw ? CanonicalTimestamp(*raw) : std::nullopt;
+}
+
+Person ReadPerson(const Value* p) {
+  Person person;
+  person.name = json::StringAt(p, "name");
+  person.email = json::StringAt(p, "email");
+  person.timezone = json::StringAt(p, "timeZone");
+  person.no_show = json::Bool(json::Get(p, "noShow"));
+  return person;
+}
+
+std::vector<Person> ReadAttendees(const Value* list) {
+  std::vector<Person> out;
+  if (list == nullptr || !list->IsArray()) return out;
+  for (const Value& a : list->GetArray()) {
+    if (a.IsObject()) out.push_back(ReadPerson(&a));
+  }
+  return out;
+}
+
+std::optional<std::string> RawObject(const Value* v) {
+  if (v == nullptr || !v->IsObject()) return std::nullopt;
+  return json::Serialize(*v);
+}
+
+/// Builds a JSON object from (key, value*) pairs, skipping absent values.
+class ObjectBuilder {
+ public:
+  ObjectBuilder() : writer_(buf_) { writer_.StartObject(); }
+  ObjectBuilder& Add(const char* key, const Value* v) {
+    if (v == nullptr) return *this;
+    writer_.Key(key);
+    v->Accept(writer_);
+    ++count_;
+    return *this;
+  }
+  ObjectBuilder& Add(const char* key, std::string_view s) {
+    writer_.Key(key);
+    writer_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+    ++count_;
+    return *this;
+  }
+  ObjectBuilder& Add(const char* key, bool b) {
+    writer_.Key(key);
+    writer_.Bool(b);
+    ++count_;
+    return *this;
+  }
+  /// The object, or nullopt when nothing was added.
+  std::optional<std::string> Finish() {
+    writer_.EndObject();
+    if (count_ == 0) return std::nullopt;
+    return std::string(buf_.GetString(), buf_.GetSize());
+  }
+
+ private:
+  rapidjson::StringBuffer buf_;
+  json::Writer writer_;
+  int count_ = 0;
+};
+
+/// A booking object as Cal.com sends it (envelope payload, or the root of a
+/// MEETING_* body) → canonical booking. `uid` is the provider id to use.
+Booking ReadBooking(const Value* p, const std::string& provider_uid) {
+  Booking b;
+  b.uid = Uid(provider_uid);
+  b.provider_ref = provider_uid;
+  b.status = CanonicalStatus(json::StringAt(p, "status"));
+  b.title = json::StringAt(p, "title");
+  b.start_time = Time(p, "startTime");
+  b.end_time = Time(p, "endTime");
+  EventTypeRef et;
+  et.id = json::StringAt(p, "eventTypeId");
+  et.slug = json::StringAt(p, "type");
+  et.name = json::StringAt(p, "eventTitle");
+  if (et.id || et.slug || et.name) b.event_type = et;
+  b.location = json::StringAt(p, "location");
+  // Envelope bodies carry `organizer`; MEETING_* bodies carry the host as `user`.
+  const Value* organizer = json::Get(p, "organizer");
+  if (organizer == nullptr) organizer = json::Get(p, "user");
+  if (organizer != nullptr && organizer->IsObject()) {
+    b.organizer = ReadPerson(organizer);
+    b.timezone = b.organizer->timezone;
+  }
+  b.attendees = ReadAttendees(json::Get(p, "attendees"));
+  b.metadata_json = RawObject(json::Get(p, "metadata"));
+  if (json::Get(p, "paymentId") != nullptr || json::Get(p, "paymentData") != nullptr) {
+    ObjectBuilder pay;
+    pay.Add("id", json::Get(p, "paymentId"))
+        .Add("amount", json::Get(p, "price"))
+        .Add("currency", json::Get(p, "currency"))
+        .Add("data", json::Get(p, "paymentData"));
+    b.payment_json = pay.Finish();
+  }
+  if (auto from = json::StringAt(p, "fromReschedule")) b.previous_uid = Uid(*from);
+  return b;
+}
+
+std::optional<std::string> Extensions(const Value* p, const std::vector<std::pair<const char*, const char*>>& picks,
+                                      const std::function<void(ObjectBuilder&)>& extra = {}) {
+  ObjectBuilder ext;
+  for (const auto& [out_key, in_key] : picks) ext.Add(out_key, json::Get(p, in_key));
+  if (extra) extra(ext);
+  return ext.Finish();
+}
+
+const std::vector<std::pair<const char*, const char*>> kBookingExtensions = {
+    {"booking_id", "bookingId"},     {"ical_uid", "iCalUID"},
+    {"ical_sequence", "iCalSequence"}, {"rescheduled_by", "rescheduledBy"},
+    {"rejection_reason", "rejectionReason"}, {"creation_source", "creationSource"},
+};
+
+/// What a trigger handler sees.
+struct Input {
+  const Value* root;
+  const Value* data;  // `payload` or, with no envelope, the root
+  std::string trigger;
+  std::optional<std::string> delivery_id;
+  std::string discriminator;  // delivery id, else provider event time, else body digest
+  std::string occurred_at;
+  const NormalizeContext* ctx;
+};
+
+CanonicalEvent NewEvent(const Input& in, std::string event_type) {
+  CanonicalEvent e;
+  e.event_type = std::move(event_type);
+  e.provider = std::string(kName);
+  e.provider_event_type = in.trigger;
+  e.source = in.ctx->source;
+  e.occurred_at = in.occurred_at;
+  e.received_at = in.ctx->received_at;
+  e.delivery_id = in.delivery_id;
+  return e;
+}
+
+void AssignId(const Input& in, CanonicalEvent& e) {
+  e.event_id = MakeEventId(kName, in.trigger, e.event_type, e.Key(), in.discriminator);
+}
+
+NormalizeFailure MissingId(const Input& in, std::string_view field) {
+  return NormalizeFailure{std::string(reason::kMissingBookingId),
+                          "Cal.com " + in.trigger + " has no " + std::string(field) + ".", in.trigger,
+                          std::nullopt};
+}
+
+/// A booking event on `payload.uid` (or another field holding the uid).
+NormalizeResult SimpleBooking(const Input& in, std::string event_type, const char* uid_field,
+                              std::optional<std::string> forced_status = std::nullopt) {
+  auto uid = json::StringAt(in.data, uid_field);
+  if (!uid) return MissingId(in, std::string("payload.") + uid_field);
+  CanonicalEvent e = NewEvent(in, std::move(event_type));
+  e.booking = ReadBooking(in.data, *uid);
+  if (forced_status) e.booking->status = forced_status;
+  e.extensions_json = Extensions(in.data, kBookingExtensions);
+  AssignId(in, e);
+  return std::vector<CanonicalEvent>{std::move(e)};
+}
+
+NormalizeResult Cancelled(const Input& in) {
+  auto r = SimpleBooking(in, "booking.canceled", "uid", "canceled");
+  if (auto* events = std::get_if<std::vector<CanonicalEvent>>(&r)) {
+    Cancellation c;
+    c.reason = json::StringAt(in.data, "cancellationReason");
+    c.canceled_by = json::StringAt(in.data, "cancelledBy");
+    c.reschedule_requested = json::Bool(json::Get(in.data, "requestReschedule"));
+    if (c.reason || c.canceled_by || c.reschedule_requested) events->front().booking->cancellation = c;
+  }
+  return r;
+}
+
+/// One delivery, two keys: the old booking is rescheduled, the new one created.
+NormalizeResult Rescheduled(const Input& in) {
+  auto new_uid = json::StringAt(in.data, "uid");
+  if (!new_uid) return MissingId(in, "payload.uid");
+  auto old_uid = json::StringAt(in.data, "rescheduleUid");
+  if (!old_uid) return MissingId(in, "payload.rescheduleUid (the booking it replaces)");
+
+  CanonicalEvent old_event = NewEvent(in, "booking.rescheduled");
+  old_event.booking = ReadBooking(in.data, *old_uid);
+  old_event.booking->status = "rescheduled";
+  old_event.booking->start_time = Time(in.data, "rescheduleStartTime");
+  old_event.booking->end_time = Time(in.data, "rescheduleEndTime");
+  old_event.booking->previous_uid.reset();
+  old_event.booking->metadata_json.reset();  // describes the new booking
+  old_event.booking->rescheduled_to_uid = Uid(*new_uid);
+  old_event.extensions_json = Extensions(in.data, {{"booking_id", "rescheduleId"},
+                                                   {"rescheduled_by", "rescheduledBy"},
+                                                   {"ical_uid", "iCalUID"}});
+  AssignId(in, old_event);
+
+  CanonicalEvent new_event = NewEvent(in, "booking.created");
+  new_event.booking = ReadBooking(in.data, *new_uid);
+  new_event.booking->previous_uid = Uid(*old_uid);
+  new_event.extensions_json = Extensions(in.data, kBookingExtensions);
+  AssignId(in, new_event);
+  return std::vector<CanonicalEvent>{std::move(old_event), std::move(new_event)};
+}
+
+NormalizeResult NoShowUpdated(const Input& in) {
+  auto uid = json::StringAt(in.data, "bookingUid");
+  if (!uid) return MissingId(in, "payload.bookingUid");
+  Booking b;
+  b.uid = Uid(*uid);
+  b.provider_ref = *uid;
+  bool any_no_show = false;
+  const Value* list = json::Get(in.data, "attendees");
+  if (list != nullptr && list->IsArray()) {
+    for (const Value& a : list->GetArray()) {
+      if (!a.IsObject()) continue;
+      Person p = ReadPerson(&a);
+      any_no_show |= p.no_show.value_or(false);
+      b.attendees.push_back(std::move(p));
+    }
+  }
+  CanonicalEvent e = NewEvent(in, any_no_show ? "booking.no_show" : "booking.no_show_cleared");
+  e.booking = std::move(b);
+  e.extensions_json = Extensions(in.data, {{"booking_id", "bookingId"}, {"message", "message"}});
+  AssignId(in, e);
+  return std::vector<CanonicalEvent>{std::move(e)};
+}
+
+NormalizeResult VideoNoShow(const Input& in, std::string_view party) {
+  auto uid = json::StringAt(in.data, "bookingUid");
+  if (!uid) uid = json::StringAt(in.data, "uid");
+  if (!uid) return MissingId(in, "payload.bookingUid");
+  CanonicalEvent e = NewEvent(in, "booking.no_show");
+  e.booking = ReadBooking(in.data, *uid);
+  e.extensions_json = Extensions(in.data, {{"booking_id", "bookingId"}},
+                                 [&](ObjectBuilder& b) { b.Add("no_show_party", party); });
+  AssignId(in, e);
+  return std::vector<CanonicalEvent>{std::move(e)};
+}
+
+/// A non-booking event. `subject_id` is the provider id; empty = missing.
+NormalizeResult SubjectEvent(const Input& in, std::string event_type, std::string kind,
+                             std::optional<std::string> id, std::string_view id_field,
+                             bool id_is_booking = false) {
+  if (!id) return MissingId(in, id_field);
+  CanonicalEvent e = NewEvent(in, std::move(event_type));
+  Subject s;
+  s.uid = id_is_booking ? Uid(*id) : std::string(kName) + ":" + kind + ":" + *id;
+  s.type = std::move(kind);
+  s.provider_ref = *id;
+  s.data_json = RawObject(in.data);
+  e.subject = std::move(s);
+  AssignId(in, e);
+  return std::vector<CanonicalEvent>{std::move(e)};
+}
+
+NormalizeResult FormSubmitted(const Input& in) {
+  if (auto response = json::StringAt(in.data, "responseId")) {
+    return SubjectEvent(in, "form.submitted", "form_response", response, "payload.responseId");
+  }
+  return SubjectEvent(in, "form.submitted", "form", json::StringAt(in.data, "formId"),
+                      "payload.formId or payload.responseId");
+}
+
+using Handler = std::function<NormalizeResult(const Input&)>;
+
+const std::map<std::string, Handler, std::less<>>& Triggers() {
+  static const std::map<std::string, Handler, std::less<>> table = {
+      {"BOOKING_CREATED", [](const Input& in) { return SimpleBooking(in, "booking.created", "uid"); }},
+      {"BOOKING_REQUESTED",
+       [](const Input& in) { return SimpleBooking(in, "booking.requested", "uid", "pending"); }},
+      {"BOOKING_REJECTED",
+       [](const Input& in) { return SimpleBooking(in, "booking.rejected", "uid", "rejected"); }},
+      {"BOOKING_CANCELLED", Cancelled},
+      {"BOOKING_RESCHEDULED", Rescheduled},
+      {"BOOKING_PAYMENT_INITIATED",
+       [](const Input& in) { return SimpleBooking(in, "booking.payment_initiated", "uid"); }},
+      {"BOOKING_PAID", [](const Input& in) { return SimpleBooking(in, "booking.paid", "uid"); }},
+      {"BOOKING_NO_SHOW_UPDATED", NoShowUpdated},
+      {"AFTER_HOSTS_CAL_VIDEO_NO_SHOW", [](const Input& in) { return VideoNoShow(in, "host"); }},
+      {"AFTER_GUESTS_CAL_VIDEO_NO_SHOW", [](const Input& in) { return VideoNoShow(in, "guests"); }},
+      {"MEETING_STARTED", [](const Input& in) { return SimpleBooking(in, "meeting.started", "uid"); }},
+      {"MEETING_ENDED", [](const Input& in) { return SimpleBooking(in, "meeting.ended", "uid"); }},
+      {"INSTANT_MEETING", [](const Input& in) { return SimpleBooking(in, "booking.created", "uid"); }},
+      {"RECORDING_READY",
+       [](const Input& in) {
+         return SubjectEvent(in, "recording.ready", "booking", json::StringAt(in.data, "uid"),
+                             "payload.uid", true);
+       }},
+      {"RECORDING_TRANSCRIPTION_GENERATED",
+       [](const Input& in) {
+         return SubjectEvent(in, "recording.ready", "booking", json::StringAt(in.data, "uid"),
+                             "payload.uid", true);
+       }},
+      {"FORM_SUBMITTED", FormSubmitted},
+      {"FORM_SUBMITTED_NO_EVENT", FormSubmitted},
+      {"ROUTING_FORM_FALLBACK_HIT", FormSubmitted},
+      {"OOO_CREATED",
+       [](const Input& in) {
+         auto id = json::StringAt(in.data, "oooEntry.uuid");
+         if (!id) id = json::StringAt(in.data, "oooEntry.id");
+         return SubjectEvent(in, "out_of_office.created", "out_of_office", id,
+                             "payload.oooEntry.uuid");
+       }},
+      {"WRONG_ASSIGNMENT_REPORT",
+       [](const Input& in) {
+         return SubjectEvent(in, "workflow.action", "booking",
+                             json::StringAt(in.data, "booking.uid"), "payload.booking.uid", true);
+       }},
+      {"DELEGATION_CREDENTIAL_ERROR",
+       [](const Input& in) {
+         return SubjectEvent(in, "workflow.action", "workflow",
+                             std::optional<std::string>("delegation_credential_error"), "");
+       }},
+  };
+  return table;
+}
+
+class CalcomProvider final : public Provider {
+ public:
+  std::string_view Name() const override { return kName; }
+
+  bool AcceptsMediaType(std::string_view media_type) const override {
+    // x-www-form-urlencoded: what Cal.com sends for a non-JSON payload template.
+    return media_type.empty() || media_type == "application/json" ||
+           media_type == "application/x-www-form-urlencoded";
+  }
+
+  std::vector<std::string_view> KeptHeaders() const override {
+    return {"Content-Type", "User-Agent", "X-Cal-Webhook-Version"};
+  }
+
+  VerifyResult Verify(const Delivery& d, const SourceConfig& source,
+                      const Clock& /*clock*/) const override {
+    const size_t count = d.headers->Count(kSignatureHeader);
+    if (count > 1) {
+      return {VerifyStatus::kMalformedSignature, "X-Cal-Signature-256 was sent more than once."};
+    }
+    if (count == 0) {
+      if (source.allow_unsigned) return VerifyResult::Ok();
+      return {VerifyStatus::kMissingSignature, "missing X-Cal-Signature-256 header."};
+    }
+    std::string_view sig = provider_util::Trim(*d.headers->Get(kSignatureHeader));
+    if (sig == kUnsignedMarker) {
+      if (source.allow_unsigned) return VerifyResult::Ok();
+      return {VerifyStatus::kUnsignedRejected,
+              "the Cal.com webhook has no secret (X-Cal-Signature-256: no-secret-provided); set "
+              "one in Cal.com and in schedbridge, or configure the source allow_unsigned."};
+    }
+    if (sig.substr(0, 7) == "sha256=") sig.remove_prefix(7);
+    if (sig.size() != 64) {
+      return {VerifyStatus::kMalformedSignature,
+              "X-Cal-Signature-256 is not 64 hex characters of HMAC-SHA256."};
+    }
+    if (source.secrets.empty()) {
+      if (source.allow_unsigned) return VerifyResult::Ok();
+      return {VerifyStatus::kNoSecretConfigured, "no secret is configured for this source."};
+    }
+    if (!provider_util::AnySecretMatchesHex(source.secrets, sig, {d.body})) {
+      return {VerifyStatus::kBadSignature,
+              "X-Cal-Signature-256 does not match the body under any configured secret."};
+    }
+    return VerifyResult::Ok();
+  }
+
+  NormalizeResult Normalize(const Delivery& d, const NormalizeContext& ctx) const override {
+    const auto content_type = d.headers ? d.headers->Get("Content-Type") : std::nullopt;
+    if (content_type &&
+        provider_util::Lower(*content_type).find("application/x-www-form-urlencoded") == 0) {
+      return NormalizeFailure{std::string(reason::kCustomTemplate),
+                              "Cal.com sent a form-encoded body, which means the webhook has a "
+                              "custom payload template; clear the template in Cal.com.",
+                              std::nullopt, std::nullopt};
+    }
+    rapidjson::Document doc;
+    const json::ParseResult parsed = json::Parse(d.body, doc);
+    if (!parsed.ok) {
+      return NormalizeFailure{std::string(reason::kInvalidJson), parsed.error + ".", std::nullopt,
+                              std::nullopt};
+    }
+    if (!doc.IsObject()) {
+      return NormalizeFailure{std::string(reason::kNotAnObject), "the body is not a JSON object.",
+                              std::nullopt, std::nullopt};
+    }
+    auto trigger = json::StringAt(&doc, "triggerEvent");
+    if (!trigger) {
+      return NormalizeFailure{std::string(reason::kCustomTemplate),
+                              "the body has no triggerEvent: the webhook probably has a custom "
+                              "payload template; clear the template in Cal.com.",
+                              std::nullopt, BookingUidGuess(&doc)};
+    }
+    const auto& table = Triggers();
+    const auto handler = table.find(*trigger);
+    if (handler == table.end()) {
+      return NormalizeFailure{std::string(reason::kUnknownEventType),
+                              "unknown Cal.com triggerEvent \"" + *trigger + "\".", *trigger,
+                              BookingUidGuess(&doc)};
+    }
+    Input in;
+    in.root = &doc;
+    const Value* payload = json::Get(&doc, "payload");
+    in.data = payload != nullptr && payload->IsObject() ? payload : &doc;
+    in.trigger = *trigger;
+    in.ctx = &ctx;
+    // MEETING_* bodies carry an idempotency key per scheduled job.
+    in.delivery_id = json::StringAt(&doc, "idempotencyKey");
+    std::optional<std::string> occurred;
+    if (*trigger == "MEETING_STARTED") occurred = Time(&doc, "startTime");
+    if (*trigger == "MEETING_ENDED") occurred = Time(&doc, "endTime");
+    if (!occurred && payload != nullptr) occurred = Time(&doc, "createdAt");
+    in.occurred_at = occurred.value_or(ctx.received_at);
+    if (in.delivery_id) {
+      in.discriminator = "delivery:" + *in.delivery_id;
+    } else if (auto created = json::StringAt(&doc, "createdAt")) {
+      in.discriminator = "time:" + *created;
+    } else {
+      in.discriminator = "body:" + crypto::HexLower(crypto::Sha256(d.body));
+    }
+    NormalizeResult result = handler->second(in);
+    if (auto* failure = std::get_if<NormalizeFailure>(&result)) {
+      failure->provider_event_type = *trigger;
+      if (!failure->booking_uid) failure->booking_uid = BookingUidGuess(&doc);
+    }
+    return result;
+  }
+
+ private:
+  /// For dead-letter keys: any booking uid we can find, so a dead letter sorts
+  /// with its booking.
+  static std::optional<std::string> BookingUidGuess(const Value* doc) {
+    for (const char* path : {"payload.uid", "payload.bookingUid", "uid", "bookingUid"}) {
+      if (auto uid = json::StringAt(doc, path)) return Uid(*uid);
+    }
+    return std::nullopt;
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Provider> MakeCalcomProvider() { return std::make_unique<CalcomProvider>(); }
+
+}  // namespace bridge

@@ -1,0 +1,170 @@
+#include "bridge/util/json.h"
+
+#include <rapidjson/error/en.h>
+#include <rapidjson/memorystream.h>
+#include <rapidjson/reader.h>
+
+#include <cstdio>
+
+namespace bridge::json {
+namespace {
+
+// A SAX handler that forwards to the DOM builder and tracks depth, so a
+// 100k-deep array is refused instead of building a huge tree.
+class DepthLimitedHandler {
+ public:
+  explicit DepthLimitedHandler(rapidjson::Document& doc) : doc_(doc) {}
+  bool Null() { return doc_.Null(); }
+  bool Bool(bool b) { return doc_.Bool(b); }
+  bool Int(int i) { return doc_.Int(i); }
+  bool Uint(unsigned u) { return doc_.Uint(u); }
+  bool Int64(int64_t i) { return doc_.Int64(i); }
+  bool Uint64(uint64_t u) { return doc_.Uint64(u); }
+  bool Double(double d) { return doc_.Double(d); }
+  bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
+    return doc_.RawNumber(s, n, copy);
+  }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  bool StartObject() { return ++depth_ <= kMaxDepth && doc_.StartObject(); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool EndObject(rapidjson::SizeType n) {
+    --depth_;
+    return doc_.EndObject(n);
+  }
+  bool StartArray() { return ++depth_ <= kMaxDepth && doc_.StartArray(); }
+  bool EndArray(rapidjson::SizeType n) {
+    --depth_;
+    return doc_.EndArray(n);
+  }
+  int depth() const { return depth_; }
+
+ private:
+  rapidjson::Document& doc_;
+  int depth_ = 0;
+};
+
+}  // namespace
+
+ParseResult Parse(std::string_view bytes, rapidjson::Document& doc) {
+  constexpr unsigned kFlags = rapidjson::kParseIterativeFlag |
+                              rapidjson::kParseValidateEncodingFlag |
+                              rapidjson::kParseFullPrecisionFlag;
+  rapidjson::MemoryStream ms(bytes.data(), bytes.size());
+  rapidjson::Reader reader;
+  int depth_reached = 0;
+  rapidjson::ParseResult pr;
+  // Populate() hands the document to us as a SAX sink and moves the finished
+  // root into place only when the generator reports success.
+  auto generator = [&](rapidjson::Document& d) {
+    DepthLimitedHandler handler(d);
+    pr = reader.Parse<kFlags>(ms, handler);
+    depth_reached = handler.depth();
+    return !pr.IsError();
+  };
+  doc.SetNull();
+  doc.Populate(generator);
+  ParseResult result;
+  if (pr.IsError()) {
+    char buf[200];
+    if (depth_reached > kMaxDepth) {
+      std::snprintf(buf, sizeof buf, "JSON nested deeper than %d levels at offset %zu", kMaxDepth,
+                    pr.Offset());
+    } else {
+      std::snprintf(buf, sizeof buf, "invalid JSON at offset %zu: %s", pr.Offset(),
+                    rapidjson::GetParseError_En(pr.Code()));
+    }
+    result.error = buf;
+    doc.SetNull();
+    return result;
+  }
+  result.ok = true;
+  return result;
+}
+
+const Value* Get(const Value* v, std::string_view key) {
+  if (v == nullptr || !v->IsObject()) return nullptr;
+  const auto it =
+      v->FindMember(Value(rapidjson::StringRef(key.data(), static_cast<rapidjson::SizeType>(key.size()))));
+  if (it == v->MemberEnd() || it->value.IsNull()) return nullptr;
+  return &it->value;
+}
+
+const Value* Path(const Value* v, std::string_view dotted) {
+  while (v != nullptr && !dotted.empty()) {
+    const size_t dot = dotted.find('.');
+    v = Get(v, dotted.substr(0, dot));
+    dotted = dot == std::string_view::npos ? std::string_view() : dotted.substr(dot + 1);
+  }
+  return v;
+}
+
+std::optional<std::string> String(const Value* v) {
+  if (v == nullptr) return std::nullopt;
+  if (v->IsString()) {
+    if (v->GetStringLength() == 0) return std::nullopt;
+    return std::string(v->GetString(), v->GetStringLength());
+  }
+  if (v->IsInt64()) return std::to_string(v->GetInt64());
+  if (v->IsUint64()) return std::to_string(v->GetUint64());
+  return std::nullopt;
+}
+
+std::optional<std::string> StringAt(const Value* v, std::string_view dotted) {
+  return String(Path(v, dotted));
+}
+
+std::optional<bool> Bool(const Value* v) {
+  if (v == nullptr || !v->IsBool()) return std::nullopt;
+  return v->GetBool();
+}
+
+std::optional<int64_t> Int(const Value* v) {
+  if (v == nullptr || !v->IsInt64()) return std::nullopt;
+  return v->GetInt64();
+}
+
+std::string Serialize(const Value& v) {
+  rapidjson::StringBuffer buf;
+  Writer w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+bool IsValidUtf8(std::string_view s) {
+  size_t i = 0;
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  while (i < s.size()) {
+    const unsigned char c = p[i];
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + n >= s.size()) return false;  // truncated sequence
+    for (size_t k = 1; k <= n; ++k) {
+      if ((p[i + k] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3F);
+    }
+    // Overlong forms, surrogates and out-of-range code points.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+        cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+}  // namespace bridge::json

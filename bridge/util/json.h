@@ -1,0 +1,53 @@
+#pragma once
+
+// Tolerant readers over RapidJSON values: providers send extra, missing and
+// null fields, and a wrong type must read as "absent", never crash.
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace bridge::json {
+
+using Value = rapidjson::Value;
+using Writer = rapidjson::Writer<rapidjson::StringBuffer>;
+
+/// Maximum nesting accepted from untrusted input. Deeper documents are rejected
+/// by the parser (which is iterative, so depth never touches the C++ stack).
+inline constexpr int kMaxDepth = 64;
+
+struct ParseResult {
+  bool ok = false;
+  std::string error;  // one sentence, with the byte offset
+};
+
+/// Parses untrusted bytes: iterative, depth-bounded, full-precision numbers,
+/// and rejects invalid UTF-8 inside strings.
+ParseResult Parse(std::string_view bytes, rapidjson::Document& doc);
+
+/// Member `key` of `v` if `v` is an object and the member exists and is not null.
+const Value* Get(const Value* v, std::string_view key);
+
+/// Walks a dotted path ("payload.organizer.email").
+const Value* Path(const Value* v, std::string_view dotted);
+
+/// The value as a string when it is a non-empty string, or a number (written
+/// in decimal). Everything else is absent.
+std::optional<std::string> String(const Value* v);
+std::optional<std::string> StringAt(const Value* v, std::string_view dotted);
+
+std::optional<bool> Bool(const Value* v);
+std::optional<int64_t> Int(const Value* v);
+
+/// Compact JSON text of a value (for raw sub-objects such as metadata).
+std::string Serialize(const Value& v);
+
+/// Valid UTF-8? (Used to decide between utf8 and base64 in dead-letter records.)
+bool IsValidUtf8(std::string_view bytes);
+
+}  // namespace bridge::json

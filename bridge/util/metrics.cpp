@@ -1,0 +1,94 @@
+#include "bridge/util/metrics.h"
+
+#include <cmath>
+#include <cstdio>
+
+namespace bridge {
+namespace {
+
+std::string Escape(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    if (c == '\\' || c == '"') {
+      out.push_back('\\');
+      out.push_back(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+std::string Number(double v) {
+  if (std::floor(v) == v && std::fabs(v) < 1e15) return std::to_string(static_cast<long long>(v));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
+}
+
+}  // namespace
+
+std::string Metrics::LabelKey(std::initializer_list<std::pair<const char*, std::string>> labels) {
+  if (labels.size() == 0) return {};
+  std::string key = "{";
+  bool first = true;
+  for (const auto& [k, v] : labels) {
+    if (!first) key += ",";
+    first = false;
+    key += k;
+    key += "=\"" + Escape(v) + "\"";
+  }
+  return key + "}";
+}
+
+void Metrics::Inc(const std::string& name,
+                  std::initializer_list<std::pair<const char*, std::string>> labels, double n) {
+  const std::string key = LabelKey(labels);
+  std::lock_guard lock(mu_);
+  families_[name].samples[key] += n;
+}
+
+void Metrics::Describe(const std::string& name, const std::string& type, const std::string& help) {
+  std::lock_guard lock(mu_);
+  Family& f = families_[name];
+  f.type = type;
+  f.help = help;
+}
+
+void Metrics::Gauge(const std::string& name, const std::string& help, std::function<double()> read) {
+  std::lock_guard lock(mu_);
+  Family& f = families_[name];
+  f.type = "gauge";
+  f.help = help;
+  f.read = std::move(read);
+}
+
+double Metrics::Value(const std::string& name,
+                      std::initializer_list<std::pair<const char*, std::string>> labels) const {
+  const std::string key = LabelKey(labels);
+  std::lock_guard lock(mu_);
+  auto f = families_.find(name);
+  if (f == families_.end()) return 0;
+  auto s = f->second.samples.find(key);
+  return s == f->second.samples.end() ? 0 : s->second;
+}
+
+std::string Metrics::Render() const {
+  std::lock_guard lock(mu_);
+  std::string out;
+  for (const auto& [name, f] : families_) {
+    if (!f.help.empty()) out += "# HELP " + name + " " + f.help + "\n";
+    out += "# TYPE " + name + " " + f.type + "\n";
+    if (f.read) {
+      out += name + " " + Number(f.read()) + "\n";
+      continue;
+    }
+    for (const auto& [labels, v] : f.samples) out += name + labels + " " + Number(v) + "\n";
+  }
+  return out;
+}
+
+}  // namespace bridge

@@ -1,0 +1,41 @@
+#pragma once
+
+// A small Prometheus text-format registry: labelled counters and gauges.
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace bridge {
+
+class Metrics {
+ public:
+  /// Adds `n` to counter `name` with the given label values (in `labels` order).
+  void Inc(const std::string& name, std::initializer_list<std::pair<const char*, std::string>> labels,
+           double n = 1);
+  /// Declares a metric so it appears (with HELP/TYPE) even before its first sample.
+  void Describe(const std::string& name, const std::string& type, const std::string& help);
+  /// A gauge whose value is read when /metrics is scraped.
+  void Gauge(const std::string& name, const std::string& help, std::function<double()> read);
+  /// The value of one labelled counter (tests).
+  double Value(const std::string& name,
+               std::initializer_list<std::pair<const char*, std::string>> labels) const;
+  std::string Render() const;
+
+ private:
+  static std::string LabelKey(std::initializer_list<std::pair<const char*, std::string>> labels);
+  struct Family {
+    std::string type = "counter";
+    std::string help;
+    std::map<std::string, double> samples;  // rendered label set → value
+    std::function<double()> read;
+  };
+  mutable std::mutex mu_;
+  std::map<std::string, Family> families_;
+};
+
+}  // namespace bridge

@@ -1,0 +1,8 @@
+# Pinned versions, shared by the scripts.
+# Apache Kafka 3.9.x: the newest line that still speaks the protocol versions
+# Debian 12's librdkafka 2.0.2 uses (Kafka 4.0 removed them, KIP-896).
+KAFKA_VERSION=3.9.1
+SCALA_VERSION=2.13
+_sb_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CACHE_DIR=${SCHEDBRIDGE_CACHE_DIR:-$_sb_root/.cache}
+KAFKA_LIBS_DIR="$CACHE_DIR/kafka-$KAFKA_VERSION/libs"
