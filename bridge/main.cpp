@@ -115,7 +115,7 @@ int Serve(const ServeFlags& f) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);
   }
   signal_thread.join();
-  const int unflushed = publisher->Close(std::chrono::seconds(30));
+  const int unflushed = publisher->Close(config.http.shutdown_timeout);
   log::Info("stopped", {{"unflushed_messages", std::to_string(unflushed)}});
   return served ? 0 : 1;
 }

@@ -99,6 +99,8 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.http.write_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
   } else if (name == "SCHEDBRIDGE_RETRY_AFTER_SECONDS") {
     c.http.retry_after_seconds = static_cast<int>(ParseInt(name, value, 0, 86400));
+  } else if (name == "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS") {
+    c.http.shutdown_timeout = std::chrono::milliseconds(ParseInt(name, value, 0, 600000));
   } else if (name == "SCHEDBRIDGE_LOG_LEVEL") {
     if (!log::ParseLevel(value, c.log_level)) {
       throw ConfigError(name + " must be debug, info, warn, error or off, got \"" + value + "\".");
@@ -119,6 +121,7 @@ const std::map<std::string, std::string>& FileKeys() {
       {"read_timeout_ms", "SCHEDBRIDGE_READ_TIMEOUT_MS"},
       {"write_timeout_ms", "SCHEDBRIDGE_WRITE_TIMEOUT_MS"},
       {"retry_after_seconds", "SCHEDBRIDGE_RETRY_AFTER_SECONDS"},
+      {"shutdown_timeout_ms", "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS"},
       {"log_level", "SCHEDBRIDGE_LOG_LEVEL"},
   };
   return keys;

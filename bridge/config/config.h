@@ -25,6 +25,10 @@ struct HttpSettings {
   std::chrono::milliseconds read_timeout{5000};
   std::chrono::milliseconds write_timeout{5000};
   int retry_after_seconds = 5;
+  /// On SIGTERM: how long to wait for queued messages after the last request.
+  /// Everything answered 2xx is already acknowledged; this only gives
+  /// messages answered 503 a last chance.
+  std::chrono::milliseconds shutdown_timeout{5000};
 };
 
 struct Config {

@@ -234,3 +234,7 @@ std::string RdKafkaPublisher::LastStatistics() const {
 }
 
 }  // namespace bridge
+
+namespace bridge {
+rd_kafka_s* RdKafkaPublisher::c_handle() const { return producer_->c_ptr(); }
+}  // namespace bridge

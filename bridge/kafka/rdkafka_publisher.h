@@ -15,6 +15,7 @@
 namespace RdKafka {
 class Producer;
 }
+struct rd_kafka_s;
 
 namespace bridge {
 
@@ -58,6 +59,9 @@ class RdKafkaPublisher final : public Publisher {
   /// set). Its `eos` object shows the idempotent producer's state and the
   /// producer id the broker assigned.
   std::string LastStatistics() const;
+
+  /// The underlying C handle, for librdkafka's mock-cluster API in fault tests.
+  rd_kafka_s* c_handle() const;
 
  private:
   class Callbacks;

@@ -1,0 +1,181 @@
+// Against a real Apache Kafka broker: the real `schedbridge serve` binary,
+// signed webhooks over HTTP, and the topics read back.
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <signal.h>
+
+#include <set>
+
+#include "bridge/kafka/rdkafka_publisher.h"
+#include "bridge/util/json.h"
+#include "kafka_helpers.h"
+#include "support.h"
+
+namespace bridge::testing {
+namespace {
+
+constexpr int kEventPartitions = 6;
+
+class BrokerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    brokers_ = TestBrokers();
+    events_ = RandomName("events");
+    dlq_ = RandomName("dlq");
+    CreateTopic(brokers_, events_, kEventPartitions);
+    CreateTopic(brokers_, dlq_, 3);
+  }
+
+  std::map<std::string, std::string> Env() const {
+    return {{"SCHEDBRIDGE_KAFKA_BROKERS", brokers_},
+            {"SCHEDBRIDGE_TOPIC_EVENTS", events_},
+            {"SCHEDBRIDGE_TOPIC_DLQ", dlq_},
+            {"SCHEDBRIDGE_SECRET_CALCOM", "rotated-out,test-secret-123"},
+            {"SCHEDBRIDGE_ACK_TIMEOUT_MS", "15000"}};
+  }
+
+  static httplib::Result Post(int port, const std::string& body, const std::string& secret) {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(30, 0);
+    httplib::Headers h{{"X-Cal-Signature-256", HmacSha256Hex(secret, body)},
+                       {"X-Cal-Webhook-Version", "2021-10-20"}};
+    return c.Post("/webhooks/calcom", h, body, "application/json");
+  }
+
+  static std::vector<std::string> Ids(const std::string& response) {
+    rapidjson::Document doc;
+    std::vector<std::string> ids;
+    if (!json::Parse(response, doc).ok || !doc.IsObject() || !doc.HasMember("event_ids")) return ids;
+    for (const auto& v : doc["event_ids"].GetArray()) ids.emplace_back(v.GetString());
+    return ids;
+  }
+
+  std::string brokers_, events_, dlq_;
+};
+
+TEST_F(BrokerTest, WebhooksArriveOnTheTopicsAsPromised) {
+  ServiceProcess service(Env());
+  ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
+  const int port = service.port();
+
+  auto created = Post(port, CompactFixture("calcom/BOOKING_CREATED.json"), "test-secret-123");
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 202) << created->body;
+  auto rescheduled = Post(port, CompactFixture("calcom/BOOKING_RESCHEDULED.json"), "test-secret-123");
+  ASSERT_EQ(rescheduled->status, 202) << rescheduled->body;
+  auto templated =
+      Post(port, CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"), "test-secret-123");
+  ASSERT_EQ(templated->status, 202);
+  EXPECT_NE(templated->body.find("dead_lettered"), std::string::npos);
+  auto forged = Post(port, CompactFixture("calcom/BOOKING_CANCELLED.json"), "not-the-secret");
+  EXPECT_EQ(forged->status, 401);
+  auto duplicate = Post(port, CompactFixture("calcom/BOOKING_CREATED.json"), "test-secret-123");
+  EXPECT_EQ(duplicate->status, 200);
+  EXPECT_NE(duplicate->body.find("duplicate"), std::string::npos);
+
+  std::vector<std::string> answered = Ids(created->body);
+  for (const auto& id : Ids(rescheduled->body)) answered.push_back(id);
+  ASSERT_EQ(answered.size(), 3u);
+
+  const auto events = Consume(brokers_, events_, 3);
+  ASSERT_EQ(events.size(), 3u);
+  std::set<std::string> consumed_ids;
+  std::map<std::string, std::string> type_by_key;
+  for (const Consumed& m : events) {
+    EXPECT_VALID_AGAINST("scheduling-event.v1.json", m.value);
+    EXPECT_EQ(m.partition, Murmur2Partition(m.key, kEventPartitions)) << m.key;
+    EXPECT_EQ(m.headers.at("ce_specversion"), "1.0");
+    EXPECT_EQ(m.headers.at("ce_subject"), m.key);
+    EXPECT_EQ(m.headers.at("content-type"), "application/json");
+    EXPECT_NE(m.value.find("\"event_id\":\"" + m.headers.at("ce_id") + "\""), std::string::npos);
+    consumed_ids.insert(m.headers.at("ce_id"));
+    type_by_key[m.key + " " + m.headers.at("ce_type")] = m.value;
+  }
+  EXPECT_EQ(consumed_ids, std::set<std::string>(answered.begin(), answered.end()));
+  EXPECT_TRUE(type_by_key.count("calcom:x7Kq2RmN9vTb4LpWc8ZdYe schedbridge.booking.created"));
+  ASSERT_TRUE(type_by_key.count("calcom:x7Kq2RmN9vTb4LpWc8ZdYe schedbridge.booking.rescheduled"));
+  ASSERT_TRUE(type_by_key.count("calcom:Nw4GhT7cQe2XbVk9Ls1PzA schedbridge.booking.created"));
+  EXPECT_NE(type_by_key["calcom:x7Kq2RmN9vTb4LpWc8ZdYe schedbridge.booking.rescheduled"].find(
+                "\"rescheduled_to_uid\":\"calcom:Nw4GhT7cQe2XbVk9Ls1PzA\""),
+            std::string::npos);
+  EXPECT_NE(type_by_key["calcom:Nw4GhT7cQe2XbVk9Ls1PzA schedbridge.booking.created"].find(
+                "\"previous_uid\":\"calcom:x7Kq2RmN9vTb4LpWc8ZdYe\""),
+            std::string::npos);
+
+  const auto dead = Consume(brokers_, dlq_, 1);
+  ASSERT_EQ(dead.size(), 1u);
+  EXPECT_EQ(dead[0].key, "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
+  EXPECT_VALID_AGAINST("dead-letter.v1.json", dead[0].value);
+  EXPECT_NE(dead[0].value.find("\"reason\":\"custom_template\""), std::string::npos);
+  EXPECT_EQ(dead[0].value.find("test-secret-123"), std::string::npos);
+
+  // Exactly what was answered 2xx, nothing for the 401 or the duplicate.
+  EXPECT_EQ(MessageCount(brokers_, events_), 3);
+  EXPECT_EQ(MessageCount(brokers_, dlq_), 1);
+
+  EXPECT_EQ(service.Stop(SIGTERM), 0) << service.Log();
+  EXPECT_NE(service.Log().find("\"event\":\"stopped\""), std::string::npos);
+}
+
+TEST_F(BrokerTest, ProducerIsIdempotentAgainstThisBroker) {
+  KafkaSettings settings;
+  settings.brokers = brokers_;
+  settings.properties["statistics.interval.ms"] = "100";
+  std::string error;
+  auto publisher = RdKafkaPublisher::Create(settings, error);
+  ASSERT_TRUE(publisher) << error;
+  EXPECT_EQ(publisher->EffectiveProperty("enable.idempotence"), "true");
+  EXPECT_EQ(publisher->EffectiveProperty("acks"), "-1");  // librdkafka's spelling of all
+  EXPECT_EQ(publisher->EffectiveProperty("partitioner"), "murmur2_random");
+  auto pending = publisher->Publish({{events_, "k", "v", {}}},
+                                    std::chrono::steady_clock::now() + std::chrono::seconds(15), {});
+  EXPECT_EQ(pending->Wait(std::chrono::steady_clock::now() + std::chrono::seconds(15)).status,
+            PublishStatus::kAcked);
+  // The broker assigned a producer id: idempotence was negotiated, not just asked for
+  // (librdkafka < 2.8 switches it off silently against Kafka 4.x brokers).
+  std::string stats;
+  for (int i = 0; i < 50; ++i) {
+    stats = publisher->LastStatistics();
+    if (stats.find("\"idemp_state\":\"Assigned\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  rapidjson::Document doc;
+  ASSERT_TRUE(json::Parse(stats, doc).ok) << stats;
+  EXPECT_EQ(json::StringAt(&doc, "eos.idemp_state"), "Assigned");
+  ASSERT_NE(json::Path(&doc, "eos.producer_id"), nullptr);
+  EXPECT_GE(doc["eos"]["producer_id"].GetInt64(), 0);
+  EXPECT_EQ(publisher->Close(std::chrono::seconds(5)), 0);
+}
+
+TEST_F(BrokerTest, UnreachableBrokerAnswers503AndNotReady) {
+  auto env = Env();
+  env["SCHEDBRIDGE_KAFKA_BROKERS"] = "127.0.0.1:" + std::to_string(UnusedPort());
+  env["SCHEDBRIDGE_ACK_TIMEOUT_MS"] = "1500";
+  ServiceProcess service(env);
+  httplib::Client c("127.0.0.1", service.port());
+  EXPECT_EQ(c.Get("/healthz")->status, 200);
+  EXPECT_EQ(c.Get("/readyz")->status, 503);
+  const auto started = std::chrono::steady_clock::now();
+  auto r = Post(service.port(), CompactFixture("calcom/BOOKING_CREATED.json"), "test-secret-123");
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_EQ(r->get_header_value("Retry-After"), "5");
+  EXPECT_LT(waited, std::chrono::seconds(10));  // bounded by the ack deadline, not a hang
+  EXPECT_EQ(service.Stop(SIGTERM), 0) << service.Log();
+}
+
+TEST_F(BrokerTest, CheckConfigValidatesAndExits) {
+  auto env = Env();
+  env["SCHEDBRIDGE_KAFKA_ACKS"] = "1";
+  const std::string cmd_env = "env -i SCHEDBRIDGE_SECRET_CALCOM=x SCHEDBRIDGE_KAFKA_ACKS=1 ";
+  EXPECT_NE(std::system((cmd_env + SCHEDBRIDGE_BINARY + " serve --check-config 2>/dev/null").c_str()), 0);
+  EXPECT_EQ(std::system((std::string("env -i SCHEDBRIDGE_SECRET_CALCOM=x ") + SCHEDBRIDGE_BINARY +
+                         " serve --check-config >/dev/null")
+                            .c_str()),
+            0);
+}
+
+}  // namespace
+}  // namespace bridge::testing

@@ -1,0 +1,253 @@
+#include "kafka_helpers.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <httplib.h>
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <memory>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace bridge::testing {
+namespace {
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct KafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+
+}  // namespace
+
+std::string TestBrokers() {
+  std::string b = Slurp(std::string(SCHEDBRIDGE_TEST_KAFKA_DIR) + "/bootstrap");
+  while (!b.empty() && (b.back() == '\n' || b.back() == ' ')) b.pop_back();
+  if (b.empty()) throw std::runtime_error("no test broker: run the kafka_start ctest fixture");
+  return b;
+}
+
+std::string RandomName(const std::string& prefix) {
+  static std::mt19937_64 rng(std::random_device{}());
+  static const char* kChars = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string s = prefix + "-";
+  for (int i = 0; i < 10; ++i) s.push_back(kChars[rng() % 36]);
+  return s;
+}
+
+void CreateTopic(const std::string& brokers, const std::string& topic, int partitions) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
+  std::unique_ptr<rd_kafka_t, KafkaDeleter> rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err));
+  if (!rk) throw std::runtime_error(err);
+  std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk.get()));
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
+  rd_kafka_CreateTopics(rk.get(), &nt, 1, nullptr, queue.get());
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(queue.get(), 30000);
+  std::string failure;
+  if (ev == nullptr) {
+    failure = "CreateTopics timed out";
+  } else {
+    const rd_kafka_CreateTopics_result_t* res = rd_kafka_event_CreateTopics_result(ev);
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results = rd_kafka_CreateTopics_result_topics(res, &n);
+    if (rd_kafka_event_error(ev)) failure = rd_kafka_event_error_string(ev);
+    for (size_t i = 0; i < n; ++i) {
+      if (rd_kafka_topic_result_error(results[i]) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        failure = rd_kafka_topic_result_error_string(results[i]);
+      }
+    }
+    rd_kafka_event_destroy(ev);
+  }
+  rd_kafka_NewTopic_destroy(nt);
+  if (!failure.empty()) throw std::runtime_error("create topic " + topic + ": " + failure);
+}
+
+namespace {
+
+std::unique_ptr<RdKafka::KafkaConsumer> NewConsumer(const std::string& brokers) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", brokers, err);
+  conf->set("group.id", RandomName("test-reader"), err);
+  conf->set("enable.auto.commit", "false", err);
+  conf->set("isolation.level", "read_committed", err);
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!c) throw std::runtime_error(err);
+  return c;
+}
+
+int PartitionCount(RdKafka::KafkaConsumer& c, const std::string& topic) {
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    std::string err;
+    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&c, topic, nullptr, err));
+    RdKafka::Metadata* md = nullptr;
+    if (c.metadata(false, t.get(), &md, 5000) == RdKafka::ERR_NO_ERROR) {
+      std::unique_ptr<RdKafka::Metadata> owned(md);
+      for (const auto* tm : *owned->topics()) {
+        if (tm->topic() == topic && tm->err() == RdKafka::ERR_NO_ERROR && !tm->partitions()->empty()) {
+          return static_cast<int>(tm->partitions()->size());
+        }
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  throw std::runtime_error("no metadata for topic " + topic);
+}
+
+}  // namespace
+
+std::vector<Consumed> Consume(const std::string& brokers, const std::string& topic, size_t count,
+                              std::chrono::milliseconds timeout) {
+  auto consumer = NewConsumer(brokers);
+  const int partitions = PartitionCount(*consumer, topic);
+  std::vector<RdKafka::TopicPartition*> assignment;
+  for (int p = 0; p < partitions; ++p) {
+    assignment.push_back(RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
+  }
+  consumer->assign(assignment);
+  RdKafka::TopicPartition::destroy(assignment);
+  std::vector<Consumed> out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+    std::unique_ptr<RdKafka::Message> m(consumer->consume(200));
+    if (m->err() != RdKafka::ERR_NO_ERROR) continue;
+    Consumed c;
+    c.partition = m->partition();
+    if (m->key()) c.key = *m->key();
+    c.value.assign(static_cast<const char*>(m->payload()), m->len());
+    if (RdKafka::Headers* h = m->headers()) {
+      for (const auto& header : h->get_all()) {
+        c.headers[header.key()] = std::string(static_cast<const char*>(header.value()), header.value_size());
+      }
+    }
+    out.push_back(std::move(c));
+  }
+  consumer->close();
+  return out;
+}
+
+int64_t MessageCount(const std::string& brokers, const std::string& topic) {
+  auto consumer = NewConsumer(brokers);
+  const int partitions = PartitionCount(*consumer, topic);
+  int64_t total = 0;
+  for (int p = 0; p < partitions; ++p) {
+    int64_t low = 0, high = 0;
+    if (consumer->query_watermark_offsets(topic, p, &low, &high, 5000) != RdKafka::ERR_NO_ERROR) {
+      throw std::runtime_error("watermarks of " + topic);
+    }
+    total += high - low;
+  }
+  consumer->close();
+  return total;
+}
+
+int UnusedPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+ServiceProcess::ServiceProcess(std::map<std::string, std::string> env, std::vector<std::string> args) {
+  char tmpl[] = "/tmp/schedbridge-test-log-XXXXXX";
+  const int log_fd = mkstemp(tmpl);
+  if (log_fd < 0) throw std::runtime_error("mkstemp");
+  log_path_ = tmpl;
+  std::vector<std::string> argv_s = {SCHEDBRIDGE_BINARY, "serve", "--listen", "127.0.0.1:0"};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(log_fd, STDERR_FILENO);
+    dup2(log_fd, STDOUT_FILENO);
+    // A clean environment: only what the test gives, plus PATH.
+    clearenv();
+    setenv("PATH", "/usr/bin:/bin", 1);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv;
+    for (auto& a : argv_s) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(log_fd);
+  // The service logs its address once it has bound the port.
+  const std::regex address(R"re("address":"127\.0\.0\.1:([0-9]+)")re");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::smatch m;
+    const std::string log = Log();
+    if (std::regex_search(log, m, address)) {
+      port_ = std::stoi(m[1]);
+      return;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      throw std::runtime_error("schedbridge exited at start: " + log);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  throw std::runtime_error("schedbridge did not start listening: " + Log());
+}
+
+ServiceProcess::~ServiceProcess() {
+  if (pid_ > 0) Stop(SIGKILL, std::chrono::seconds(10));
+  unlink(log_path_.c_str());
+}
+
+bool ServiceProcess::WaitReady(std::chrono::milliseconds timeout) {
+  httplib::Client client("127.0.0.1", port_);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = client.Get("/readyz");
+    if (r && r->status == 200) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return false;
+}
+
+int ServiceProcess::Stop(int signal, std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
+  kill(pid_, signal);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return -1;
+}
+
+std::string ServiceProcess::Log() const { return Slurp(log_path_); }
+
+}  // namespace bridge::testing

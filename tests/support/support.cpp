@@ -1,0 +1,150 @@
+#include "support.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/error/en.h>
+#include <rapidjson/schema.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "bridge/crypto/hmac.h"
+
+namespace bridge::testing {
+
+std::string FixturePath(const std::string& relative) {
+  return std::string(SCHEDBRIDGE_SOURCE_DIR) + "/tests/fixtures/" + relative;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string CompactFixture(const std::string& relative) {
+  rapidjson::Document doc;
+  const std::string text = ReadFile(FixturePath(relative));
+  doc.Parse(text.c_str(), text.size());
+  if (doc.HasParseError()) throw std::runtime_error("bad fixture " + relative);
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  doc.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::string HmacSha256Hex(const std::string& secret, const std::string& message) {
+  return crypto::HexLower(crypto::Hmac(crypto::Digest::kSha256, secret, message));
+}
+
+std::string SchemaErrors(const std::string& schema_file, const std::string& json) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<rapidjson::SchemaDocument>> cache;
+  rapidjson::SchemaDocument* schema = nullptr;
+  {
+    std::lock_guard lock(mu);
+    auto& slot = cache[schema_file];
+    if (!slot) {
+      rapidjson::Document sd;
+      const std::string text = ReadFile(std::string(SCHEDBRIDGE_SOURCE_DIR) + "/schemas/" + schema_file);
+      sd.Parse(text.c_str(), text.size());
+      if (sd.HasParseError()) return "schema " + schema_file + " is not valid JSON";
+      slot = std::make_unique<rapidjson::SchemaDocument>(sd);
+    }
+    schema = slot.get();
+  }
+  rapidjson::Document doc;
+  doc.Parse(json.c_str(), json.size());
+  if (doc.HasParseError()) {
+    return std::string("not JSON: ") + rapidjson::GetParseError_En(doc.GetParseError());
+  }
+  rapidjson::SchemaValidator validator(*schema);
+  if (doc.Accept(validator)) return "";
+  rapidjson::StringBuffer where, what;
+  validator.GetInvalidSchemaPointer().StringifyUriFragment(where);
+  validator.GetInvalidDocumentPointer().StringifyUriFragment(what);
+  return std::string("invalid at ") + what.GetString() + " (schema " + where.GetString() +
+         ", keyword " + validator.GetInvalidSchemaKeyword() + ")";
+}
+
+int32_t Murmur2Partition(const std::string& key, int32_t partitions) {
+  // Kafka's Utils.murmur2 (seed 0x9747b28c), as used by the Java DefaultPartitioner.
+  const auto* data = reinterpret_cast<const uint8_t*>(key.data());
+  const int32_t length = static_cast<int32_t>(key.size());
+  const uint32_t seed = 0x9747b28c;
+  const uint32_t m = 0x5bd1e995;
+  const int r = 24;
+  uint32_t h = seed ^ static_cast<uint32_t>(length);
+  const int32_t length4 = length / 4;
+  for (int32_t i = 0; i < length4; i++) {
+    const int32_t i4 = i * 4;
+    uint32_t k = static_cast<uint32_t>(data[i4 + 0]) | (static_cast<uint32_t>(data[i4 + 1]) << 8) |
+                 (static_cast<uint32_t>(data[i4 + 2]) << 16) |
+                 (static_cast<uint32_t>(data[i4 + 3]) << 24);
+    k *= m;
+    k ^= k >> r;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  switch (length % 4) {
+    case 3:
+      h ^= static_cast<uint32_t>(data[(length & ~3) + 2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= static_cast<uint32_t>(data[(length & ~3) + 1]) << 8;
+      [[fallthrough]];
+    case 1:
+      h ^= static_cast<uint32_t>(data[length & ~3]);
+      h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return static_cast<int32_t>((h & 0x7fffffff) % static_cast<uint32_t>(partitions));
+}
+
+std::shared_ptr<PendingPublish> FakePublisher::Publish(std::vector<OutgoingMessage> messages,
+                                                       std::chrono::steady_clock::time_point,
+                                                       PendingPublish::Completion on_complete) {
+  auto batch = std::make_shared<PendingPublish>(messages.size(), std::move(on_complete));
+  std::unique_lock lock(mu_);
+  switch (mode) {
+    case Mode::kAck: {
+      const size_t n = messages.size();
+      for (auto& m : messages) published_.push_back(std::move(m));
+      lock.unlock();
+      for (size_t i = 0; i < n; ++i) batch->Report(true, "");
+      break;
+    }
+    case Mode::kFail:
+      lock.unlock();
+      batch->Abandon(messages.size(), "broker said no");
+      break;
+    case Mode::kHold:
+      for (auto& m : messages) published_.push_back(std::move(m));
+      for (size_t i = 0; i < messages.size(); ++i) held_.push_back(batch);
+      break;
+  }
+  return batch;
+}
+
+void FakePublisher::Release(bool ok) {
+  std::vector<std::shared_ptr<PendingPublish>> held;
+  {
+    std::lock_guard lock(mu_);
+    held.swap(held_);
+  }
+  for (auto& b : held) b->Report(ok, ok ? "" : "released as failed");
+}
+
+std::vector<OutgoingMessage> FakePublisher::Published() const {
+  std::lock_guard lock(mu_);
+  return published_;
+}
+
+}  // namespace bridge::testing

@@ -1,0 +1,62 @@
+#pragma once
+
+// Helpers shared by every test tier.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "bridge/pipeline/publisher.h"
+
+namespace bridge::testing {
+
+/// Path of a fixture under tests/fixtures.
+std::string FixturePath(const std::string& relative);
+std::string ReadFile(const std::string& path);
+
+/// A provider example re-serialized compactly, keys in file order: the bytes
+/// a provider actually sends (and what the signature vectors sign).
+std::string CompactFixture(const std::string& relative);
+
+std::string HmacSha256Hex(const std::string& secret, const std::string& message);
+
+/// Validates `json` against schemas/<schema_file>; returns "" when valid, else
+/// the validator's complaint.
+std::string SchemaErrors(const std::string& schema_file, const std::string& json);
+
+#define EXPECT_VALID_AGAINST(schema_file, json) \
+  EXPECT_EQ(::bridge::testing::SchemaErrors(schema_file, json), "") << (json)
+
+/// The Java client's default partitioner: murmur2(key) & 0x7fffffff % n.
+int32_t Murmur2Partition(const std::string& key, int32_t partitions);
+
+/// A Publisher that records messages. Modes: ack at once, fail at once, or
+/// hold everything until Release().
+class FakePublisher final : public Publisher {
+ public:
+  enum class Mode { kAck, kFail, kHold };
+
+  std::shared_ptr<PendingPublish> Publish(std::vector<OutgoingMessage> messages,
+                                          std::chrono::steady_clock::time_point deadline,
+                                          PendingPublish::Completion on_complete) override;
+  bool Ready() const override { return ready; }
+
+  /// Acknowledges (or fails) everything held so far.
+  void Release(bool ok);
+  std::vector<OutgoingMessage> Published() const;
+
+  Mode mode = Mode::kAck;
+  bool ready = true;
+
+ private:
+  mutable std::mutex mu_;
+  std::vector<OutgoingMessage> published_;
+  std::vector<std::shared_ptr<PendingPublish>> held_;
+};
+
+}  // namespace bridge::testing

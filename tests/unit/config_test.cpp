@@ -1,0 +1,151 @@
+#include "bridge/config/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+
+namespace bridge {
+namespace {
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/schedbridge-config-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override { std::system(("rm -rf " + dir_).c_str()); }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  Config Load(std::map<std::string, std::string> env, std::optional<std::string> file = {},
+              std::map<std::string, std::string> flags = {}) {
+    ConfigInputs in;
+    in.env = std::move(env);
+    in.file = std::move(file);
+    in.flags = std::move(flags);
+    in.known_providers = {"calcom", "calendly", "savvycal", "orufy"};
+    return LoadConfig(in);
+  }
+
+  std::string ErrorOf(std::map<std::string, std::string> env, std::optional<std::string> file = {}) {
+    try {
+      Load(std::move(env), std::move(file));
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  }
+
+  std::string dir_;
+};
+
+TEST_F(ConfigTest, DefaultsAndDesignEnvironmentNames) {
+  Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", "a, b"}});
+  EXPECT_EQ(c.kafka.brokers, "localhost:9092");
+  EXPECT_EQ(c.http.host, "0.0.0.0");
+  EXPECT_EQ(c.http.port, 8080);
+  EXPECT_EQ(c.pipeline.events_topic, "scheduling.events.v1");
+  EXPECT_EQ(c.pipeline.dlq_topic, "scheduling.dlq.v1");
+  EXPECT_EQ(c.http.max_body_bytes, 1u << 20);
+  const SourceConfig* s = c.FindSource("calcom", "default");
+  ASSERT_NE(s, nullptr);
+  EXPECT_EQ(s->secrets, (std::vector<std::string>{"a", "b"}));
+
+  c = Load({{"SCHEDBRIDGE_KAFKA_BROKERS", "k1:9092,k2:9092"},
+            {"SCHEDBRIDGE_LISTEN", "127.0.0.1:9000"},
+            {"SCHEDBRIDGE_TOPIC_EVENTS", "ev"},
+            {"SCHEDBRIDGE_TOPIC_DLQ", "dl"},
+            {"SCHEDBRIDGE_SECRET_CALCOM_FILE", Write("calcom.secret", "one\ntwo\n")},
+            {"SCHEDBRIDGE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"}});
+  EXPECT_EQ(c.kafka.brokers, "k1:9092,k2:9092");
+  EXPECT_EQ(c.http.host, "127.0.0.1");
+  EXPECT_EQ(c.http.port, 9000);
+  EXPECT_EQ(c.pipeline.events_topic, "ev");
+  EXPECT_EQ(c.pipeline.dlq_topic, "dl");
+  EXPECT_EQ(c.FindSource("calcom", "default")->secrets, (std::vector<std::string>{"one", "two"}));
+  EXPECT_EQ(c.kafka.properties.at("security.protocol"), "SASL_SSL");
+  EXPECT_EQ(c.FindSource("calendly", "default"), nullptr);
+}
+
+TEST_F(ConfigTest, FileDescribesNamedSourcesAndEnvironmentOverridesIt) {
+  const std::string secret = Write("team-a", "ta-secret\n");
+  const std::string file = Write("config.yaml", R"(
+listen: 127.0.0.1:7000
+ack_timeout_ms: 2500
+topics:
+  events: file-events
+kafka:
+  brokers: file-broker:9092
+  compression.type: zstd
+sources:
+  - provider: calcom
+    name: team-a
+    secret_files: [)" + secret + R"(]
+  - provider: calcom
+    name: legacy
+    allow_unsigned: true
+)");
+  Config c = Load({{"SCHEDBRIDGE_TOPIC_EVENTS", "env-events"}}, file,
+                  {{"SCHEDBRIDGE_LISTEN", "127.0.0.1:7001"}});
+  EXPECT_EQ(c.http.port, 7001);                           // flag > env > file
+  EXPECT_EQ(c.pipeline.events_topic, "env-events");       // env > file
+  EXPECT_EQ(c.kafka.brokers, "file-broker:9092");         // file > default
+  EXPECT_EQ(c.pipeline.ack_timeout, std::chrono::milliseconds(2500));
+  EXPECT_EQ(c.kafka.properties.at("compression.type"), "zstd");
+  ASSERT_NE(c.FindSource("calcom", "team-a"), nullptr);
+  EXPECT_EQ(c.FindSource("calcom", "team-a")->secrets, std::vector<std::string>{"ta-secret"});
+  EXPECT_TRUE(c.FindSource("calcom", "legacy")->allow_unsigned);
+  EXPECT_EQ(c.FindSource("calcom", "default"), nullptr);
+}
+
+TEST_F(ConfigTest, ClearErrors) {
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM_FILE", dir_ + "/missing"}}).find("cannot read secret file"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({}, Write("a.yaml", "bogus: 1\n")).find("unknown key \"bogus\""),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({}, Write("b.yaml", "sources:\n  - provider: calcom\n    secret: plain\n"))
+                .find("secrets are not written in the config file"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({}, Write("c.yaml", "sources:\n  - provider: zoom\n    allow_unsigned: true\n"))
+                .find("unknown provider \"zoom\""),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({}, Write("d.yaml", "sources:\n  - provider: calcom\n")).find("has no secret"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_KAFKA_ACKS", "1"}})
+                .find("would weaken the delivery guarantee"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_ACK_TIMEOUT_MS", "soon"}})
+                .find("SCHEDBRIDGE_ACK_TIMEOUT_MS must be a whole number"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_LISTEN", "nowhere"}})
+                .find("host:port"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({}, Write("e.yaml", "listen: [1\n")).find("not valid YAML"), std::string::npos);
+}
+
+TEST_F(ConfigTest, ErrorsNeverContainSecretValues) {
+  const std::string e = ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "hunter2"}, {"SCHEDBRIDGE_KAFKA_ACKS", "0"}});
+  EXPECT_FALSE(e.empty());
+  EXPECT_EQ(e.find("hunter2"), std::string::npos);
+}
+
+TEST(ProducerProperties, EnforcesTheGuarantees) {
+  KafkaSettings s;
+  s.properties["linger.ms"] = "10";
+  const auto p = ProducerProperties(s);
+  EXPECT_EQ(p.at("enable.idempotence"), "true");
+  EXPECT_EQ(p.at("acks"), "all");
+  EXPECT_EQ(p.at("partitioner"), "murmur2_random");
+  EXPECT_EQ(p.at("linger.ms"), "10");
+  s.properties["partitioner"] = "consistent_random";
+  EXPECT_THROW(ProducerProperties(s), std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace bridge

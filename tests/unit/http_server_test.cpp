@@ -1,0 +1,227 @@
+// The ingress on an ephemeral loopback port with a fake publisher: every
+// status code of DESIGN.md §2.
+
+#include "bridge/http/server.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <thread>
+
+#include "bridge/util/json.h"
+#include "support.h"
+
+namespace bridge {
+namespace {
+
+using testing::CompactFixture;
+using testing::FakePublisher;
+using testing::HmacSha256Hex;
+
+class HttpServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log::SetLevel(log::Level::kOff);
+    config_.http.max_body_bytes = 64 * 1024;
+    config_.http.threads = 8;
+    config_.pipeline.ack_timeout = std::chrono::milliseconds(300);
+    config_.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
+    config_.sources.push_back(SourceConfig{"calcom", "team-b", {"b-secret"}});
+    pipeline_ = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
+    server_ = std::make_unique<IngressServer>(config_, *pipeline_, ProviderRegistry::BuiltIn(),
+                                              publisher_, metrics_);
+    port_ = server_->Bind("127.0.0.1", 0);
+    ASSERT_GT(port_, 0);
+    thread_ = std::thread([this] { server_->Serve(); });
+    while (!server_->IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+  }
+
+  void TearDown() override {
+    server_->Stop();
+    thread_.join();
+  }
+
+  httplib::Result Post(const std::string& path, const std::string& body,
+                       const std::string& secret = "s3cret",
+                       const std::string& content_type = "application/json") {
+    httplib::Headers h;
+    if (!secret.empty()) h.emplace("X-Cal-Signature-256", HmacSha256Hex(secret, body));
+    return client_->Post(path.c_str(), h, body, content_type.c_str());
+  }
+
+  static std::string Status(const httplib::Result& r) {
+    rapidjson::Document doc;
+    if (!json::Parse(r->body, doc).ok) return "<not json: " + r->body + ">";
+    return json::StringAt(&doc, "status").value_or("<no status>");
+  }
+
+  Config config_;
+  FakePublisher publisher_;
+  SystemClock clock_;
+  Metrics metrics_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<IngressServer> server_;
+  std::thread thread_;
+  int port_ = 0;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(HttpServerTest, AcceptedThenDuplicate) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  auto r = Post("/webhooks/calcom", body);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202);
+  EXPECT_EQ(Status(r), "accepted");
+  EXPECT_EQ(r->get_header_value("Content-Type"), "application/json");
+  rapidjson::Document doc;
+  ASSERT_TRUE(json::Parse(r->body, doc).ok);
+  ASSERT_TRUE(doc["event_ids"].IsArray());
+  EXPECT_EQ(doc["event_ids"].Size(), 1u);
+  EXPECT_TRUE(doc["error"].IsNull());
+  r = Post("/webhooks/calcom", body);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Status(r), "duplicate");
+  EXPECT_EQ(publisher_.Published().size(), 1u);
+  EXPECT_EQ(metrics_.Value("schedbridge_webhook_requests_total",
+                           {{"provider", "calcom"}, {"source", "default"}, {"code", "202"}}),
+            1);
+}
+
+TEST_F(HttpServerTest, NamedSourceUsesItsOwnSecret) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  EXPECT_EQ(Post("/webhooks/calcom/team-b", body, "s3cret")->status, 401);
+  auto r = Post("/webhooks/calcom/team-b", body, "b-secret");
+  EXPECT_EQ(r->status, 202);
+  ASSERT_EQ(publisher_.Published().size(), 1u);
+  EXPECT_NE(publisher_.Published()[0].value.find("\"source\":\"team-b\""), std::string::npos);
+}
+
+TEST_F(HttpServerTest, DeadLettered) {
+  auto r = Post("/webhooks/calcom", CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"));
+  EXPECT_EQ(r->status, 202);
+  EXPECT_EQ(Status(r), "dead_lettered");
+  EXPECT_NE(r->body.find("custom payload template"), std::string::npos);
+}
+
+TEST_F(HttpServerTest, Unauthorized) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  auto r = Post("/webhooks/calcom", body, "wrong");
+  EXPECT_EQ(r->status, 401);
+  EXPECT_EQ(Status(r), "unauthorized");
+  EXPECT_EQ(r->body.find("s3cret"), std::string::npos);
+  EXPECT_EQ(r->body.find(HmacSha256Hex("wrong", body)), std::string::npos);
+  EXPECT_EQ(Post("/webhooks/calcom", body, "")->status, 401);
+  EXPECT_TRUE(publisher_.Published().empty());
+  EXPECT_EQ(metrics_.Value("schedbridge_verification_failures_total",
+                           {{"provider", "calcom"}, {"reason", "bad_signature"}}),
+            1);
+}
+
+TEST_F(HttpServerTest, NotFound) {
+  auto r = Post("/webhooks/zoom", "{}");
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(Status(r), "not_found");
+  EXPECT_NE(r->body.find("unknown provider"), std::string::npos);
+  r = Post("/webhooks/calcom/nobody", "{}");
+  EXPECT_EQ(r->status, 404);
+  EXPECT_NE(r->body.find("no source"), std::string::npos);
+  r = client_->Get("/nothing-here");
+  EXPECT_EQ(r->status, 404);
+  EXPECT_EQ(Status(r), "not_found");
+}
+
+TEST_F(HttpServerTest, MethodNotAllowed) {
+  std::vector<httplib::Result> results;
+  results.push_back(client_->Get("/webhooks/calcom"));
+  results.push_back(client_->Put("/webhooks/calcom", "{}", "application/json"));
+  results.push_back(client_->Delete("/webhooks/calcom/team-b"));
+  for (auto& r : results) {
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 405);
+    EXPECT_EQ(r->get_header_value("Allow"), "POST");
+    EXPECT_EQ(Status(r), "method_not_allowed");
+  }
+}
+
+TEST_F(HttpServerTest, BadRequestAndUnsupportedMediaType) {
+  auto r = Post("/webhooks/calcom", "");
+  EXPECT_EQ(r->status, 400);
+  EXPECT_EQ(Status(r), "bad_request");
+  r = Post("/webhooks/calcom", "<xml/>", "s3cret", "text/xml");
+  EXPECT_EQ(r->status, 415);
+  EXPECT_EQ(Status(r), "unsupported_media_type");
+  EXPECT_TRUE(publisher_.Published().empty());
+}
+
+TEST_F(HttpServerTest, PayloadTooLarge) {
+  auto r = Post("/webhooks/calcom", std::string(65 * 1024, ' '));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413);
+  EXPECT_EQ(Status(r), "payload_too_large");
+  EXPECT_TRUE(publisher_.Published().empty());
+}
+
+TEST_F(HttpServerTest, UnavailableWithRetryAfterWhenKafkaDoesNotAck) {
+  publisher_.mode = FakePublisher::Mode::kHold;
+  const auto started = std::chrono::steady_clock::now();
+  auto r = Post("/webhooks/calcom", CompactFixture("calcom/BOOKING_CREATED.json"));
+  const auto waited = std::chrono::steady_clock::now() - started;
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(Status(r), "unavailable");
+  EXPECT_EQ(r->get_header_value("Retry-After"), "5");
+  EXPECT_GE(waited, std::chrono::milliseconds(300));  // it did wait for the ack deadline
+  publisher_.Release(false);
+}
+
+TEST_F(HttpServerTest, ConcurrentRequestsDoNotSerialize) {
+  // Every publish is held until all eight requests are in flight at once.
+  publisher_.mode = FakePublisher::Mode::kHold;
+  config_.pipeline.ack_timeout = std::chrono::milliseconds(5000);
+  auto pipeline = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
+  IngressServer server(config_, *pipeline, ProviderRegistry::BuiltIn(), publisher_, metrics_);
+  const int port = server.Bind("127.0.0.1", 0);
+  std::thread serve([&] { server.Serve(); });
+  while (!server.IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  std::vector<std::thread> clients;
+  std::atomic<int> accepted{0};
+  for (int i = 0; i < 8; ++i) {
+    clients.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", port);
+      const std::string body = R"({"triggerEvent":"BOOKING_CREATED","createdAt":"2025-01-01T00:00:0)" +
+                               std::to_string(i) + R"(Z","payload":{"uid":"c)" + std::to_string(i) + "\"}}";
+      httplib::Headers h{{"X-Cal-Signature-256", HmacSha256Hex("s3cret", body)}};
+      auto r = c.Post("/webhooks/calcom", h, body, "application/json");
+      if (r && r->status == 202) ++accepted;
+    });
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  while (publisher_.Published().size() < 8 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_EQ(publisher_.Published().size(), 8u);  // all eight waiting for an ack at the same time
+  publisher_.Release(true);
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(accepted.load(), 8);
+  server.Stop();
+  serve.join();
+}
+
+TEST_F(HttpServerTest, HealthReadinessMetrics) {
+  EXPECT_EQ(client_->Get("/healthz")->status, 200);
+  EXPECT_EQ(client_->Get("/readyz")->status, 200);
+  publisher_.ready = false;
+  auto r = client_->Get("/readyz");
+  EXPECT_EQ(r->status, 503);
+  EXPECT_NE(r->body.find("kafka_unavailable"), std::string::npos);
+  publisher_.ready = true;
+  server_->BeginDrain();
+  EXPECT_EQ(client_->Get("/readyz")->status, 503);
+  r = client_->Get("/metrics");
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("# TYPE schedbridge_webhook_requests_total counter"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace bridge

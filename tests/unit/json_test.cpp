@@ -1,0 +1,59 @@
+#include "bridge/util/json.h"
+
+#include <gtest/gtest.h>
+
+namespace bridge::json {
+namespace {
+
+TEST(Json, ParsesAndReadsTolerantly) {
+  rapidjson::Document doc;
+  ASSERT_TRUE(Parse(R"({"a":{"b":"x","n":42,"z":null,"e":"","t":true,"arr":[1]}})", doc).ok);
+  EXPECT_EQ(StringAt(&doc, "a.b"), "x");
+  EXPECT_EQ(StringAt(&doc, "a.n"), "42");  // numbers read as strings where ids are expected
+  EXPECT_EQ(StringAt(&doc, "a.z"), std::nullopt);
+  EXPECT_EQ(StringAt(&doc, "a.e"), std::nullopt);
+  EXPECT_EQ(StringAt(&doc, "a.t"), std::nullopt);
+  EXPECT_EQ(StringAt(&doc, "a.arr"), std::nullopt);
+  EXPECT_EQ(StringAt(&doc, "a.b.c"), std::nullopt);
+  EXPECT_EQ(StringAt(&doc, "missing"), std::nullopt);
+  EXPECT_EQ(Bool(Path(&doc, "a.t")), true);
+  EXPECT_EQ(Bool(Path(&doc, "a.b")), std::nullopt);
+}
+
+TEST(Json, RejectsDeepNestingWithoutRecursing) {
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  rapidjson::Document doc;
+  const ParseResult r = Parse(deep, doc);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("nested deeper than"), std::string::npos) << r.error;
+  const std::string ok = std::string(kMaxDepth, '[') + std::string(kMaxDepth, ']');
+  EXPECT_TRUE(Parse(ok, doc).ok);
+}
+
+TEST(Json, RejectsInvalidUtf8AndReportsOffset) {
+  rapidjson::Document doc;
+  const ParseResult r = Parse("{\"a\":\"\xff\"}", doc);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("offset"), std::string::npos);
+  EXPECT_FALSE(Parse("{\"a\":", doc).ok);
+  EXPECT_FALSE(Parse("", doc).ok);
+}
+
+TEST(Json, KeepsHugeNumbersWithoutCrashing) {
+  rapidjson::Document doc;
+  EXPECT_FALSE(Parse(R"({"n":1e400})", doc).ok);  // too big for a double: an error, not inf
+  ASSERT_TRUE(Parse(R"({"n":123456789012345678901234567890})", doc).ok);
+  EXPECT_EQ(StringAt(&doc, "n"), std::nullopt);  // not an integer we can use as an id
+}
+
+TEST(Json, Utf8Validation) {
+  EXPECT_TRUE(IsValidUtf8("plain"));
+  EXPECT_TRUE(IsValidUtf8("Zoë 日本 🎉"));
+  EXPECT_FALSE(IsValidUtf8("\xff"));
+  EXPECT_FALSE(IsValidUtf8("\xc3"));          // truncated
+  EXPECT_FALSE(IsValidUtf8("\xc0\xaf"));      // overlong
+  EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
+}
+
+}  // namespace
+}  // namespace bridge::json

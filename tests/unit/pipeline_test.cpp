@@ -1,0 +1,169 @@
+#include "bridge/pipeline/pipeline.h"
+
+#include <gtest/gtest.h>
+
+#include "bridge/providers/registry.h"
+#include "bridge/util/json.h"
+#include "support.h"
+
+namespace bridge {
+namespace {
+
+using testing::CompactFixture;
+using testing::FakePublisher;
+using testing::HmacSha256Hex;
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  PipelineTest() : pipeline_(Options(), publisher_, clock_) {}
+
+  static PipelineOptions Options() {
+    PipelineOptions o;
+    o.events_topic = "events";
+    o.dlq_topic = "dlq";
+    o.ack_timeout = std::chrono::milliseconds(200);
+    return o;
+  }
+
+  IngestResult Send(const std::string& body, bool sign = true) {
+    headers_ = Headers();
+    headers_.Add("Content-Type", "application/json");
+    headers_.Add("User-Agent", "Cal.com webhooks");
+    headers_.Add("X-Cal-Webhook-Version", "2021-10-20");
+    if (sign) headers_.Add("X-Cal-Signature-256", HmacSha256Hex("s3cret", body));
+    return pipeline_.Ingest(calcom_, source_, Delivery{body, &headers_, {}});
+  }
+
+  const Provider& calcom_ = *ProviderRegistry::BuiltIn().Find("calcom");
+  SourceConfig source_{"calcom", "default", {"s3cret"}};
+  FixedClock clock_ = FixedClock::AtUnixSeconds(1767225600);  // 2026-01-01T00:00:00Z
+  FakePublisher publisher_;
+  Pipeline pipeline_;
+  Headers headers_;
+};
+
+TEST_F(PipelineTest, PublishesEventWithKeyAndCloudEventsHeaders) {
+  const IngestResult r = Send(CompactFixture("calcom/BOOKING_CREATED.json"));
+  ASSERT_EQ(r.verdict, Verdict::kAccepted);
+  ASSERT_EQ(r.event_ids.size(), 1u);
+  const auto published = publisher_.Published();
+  ASSERT_EQ(published.size(), 1u);
+  const OutgoingMessage& m = published[0];
+  EXPECT_EQ(m.topic, "events");
+  EXPECT_EQ(m.key, "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
+  EXPECT_VALID_AGAINST("scheduling-event.v1.json", m.value);
+  std::map<std::string, std::string> h(m.headers.begin(), m.headers.end());
+  EXPECT_EQ(h["ce_specversion"], "1.0");
+  EXPECT_EQ(h["ce_id"], r.event_ids[0]);
+  EXPECT_EQ(h["ce_type"], "schedbridge.booking.created");
+  EXPECT_EQ(h["ce_source"], "/providers/calcom/sources/default");
+  EXPECT_EQ(h["ce_time"], "2025-03-11T09:12:44.318Z");
+  EXPECT_EQ(h["ce_subject"], "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
+  EXPECT_EQ(h["content-type"], "application/json");
+  EXPECT_NE(m.value.find("\"received_at\":\"2026-01-01T00:00:00Z\""), std::string::npos);
+}
+
+TEST_F(PipelineTest, RescheduleIsTwoMessagesAndWaitsForBoth) {
+  publisher_.mode = FakePublisher::Mode::kHold;
+  std::thread release([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    publisher_.Release(true);
+  });
+  const IngestResult r = Send(CompactFixture("calcom/BOOKING_RESCHEDULED.json"));
+  release.join();
+  ASSERT_EQ(r.verdict, Verdict::kAccepted);
+  const auto published = publisher_.Published();
+  ASSERT_EQ(published.size(), 2u);
+  EXPECT_EQ(published[0].key, "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
+  EXPECT_EQ(published[1].key, "calcom:Nw4GhT7cQe2XbVk9Ls1PzA");
+}
+
+TEST_F(PipelineTest, DuplicateOnlyAfterAck) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  publisher_.mode = FakePublisher::Mode::kFail;
+  EXPECT_EQ(Send(body).verdict, Verdict::kUnavailable);
+  publisher_.mode = FakePublisher::Mode::kAck;
+  EXPECT_EQ(Send(body).verdict, Verdict::kAccepted);  // the failure was not remembered
+  const IngestResult dup = Send(body);
+  EXPECT_EQ(dup.verdict, Verdict::kDuplicate);
+  EXPECT_EQ(publisher_.Published().size(), 1u);
+  EXPECT_EQ(pipeline_.recent_ids().size(), 1u);
+}
+
+TEST_F(PipelineTest, LateAckIsRememberedSoTheRetryIsADuplicate) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  publisher_.mode = FakePublisher::Mode::kHold;
+  const IngestResult timed_out = Send(body);
+  EXPECT_EQ(timed_out.verdict, Verdict::kUnavailable);
+  EXPECT_NE(timed_out.error.find("deadline"), std::string::npos);
+  EXPECT_EQ(pipeline_.recent_ids().size(), 0u);
+  publisher_.Release(true);  // the broker acknowledges after the 503
+  publisher_.mode = FakePublisher::Mode::kAck;
+  EXPECT_EQ(Send(body).verdict, Verdict::kDuplicate);
+  EXPECT_EQ(publisher_.Published().size(), 1u);
+}
+
+TEST_F(PipelineTest, UnauthenticatedIsNeverPublished) {
+  const IngestResult r = Send(CompactFixture("calcom/BOOKING_CREATED.json"), /*sign=*/false);
+  EXPECT_EQ(r.verdict, Verdict::kUnauthorized);
+  EXPECT_EQ(r.verify_status, VerifyStatus::kMissingSignature);
+  EXPECT_TRUE(publisher_.Published().empty());
+  // Also not for a body that would dead-letter.
+  headers_ = Headers();
+  headers_.Add("X-Cal-Signature-256", std::string(64, 'a'));
+  EXPECT_EQ(pipeline_.Ingest(calcom_, source_, Delivery{"not json", &headers_, {}}).verdict,
+            Verdict::kUnauthorized);
+  EXPECT_TRUE(publisher_.Published().empty());
+}
+
+TEST_F(PipelineTest, UnnormalizableBodyIsDeadLetteredRaw) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json");
+  const IngestResult r = Send(body);
+  ASSERT_EQ(r.verdict, Verdict::kDeadLettered);
+  EXPECT_EQ(r.dead_letter_reason, "custom_template");
+  const auto published = publisher_.Published();
+  ASSERT_EQ(published.size(), 1u);
+  const OutgoingMessage& m = published[0];
+  EXPECT_EQ(m.topic, "dlq");
+  EXPECT_EQ(m.key, "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
+  EXPECT_VALID_AGAINST("dead-letter.v1.json", m.value);
+  rapidjson::Document doc;
+  ASSERT_TRUE(json::Parse(m.value, doc).ok);
+  EXPECT_EQ(json::StringAt(&doc, "body"), body);
+  EXPECT_EQ(json::StringAt(&doc, "body_encoding"), "utf8");
+  EXPECT_EQ(json::StringAt(&doc, "headers.X-Cal-Webhook-Version"), "2021-10-20");
+  EXPECT_EQ(json::Path(&doc, "headers.X-Cal-Signature-256"), nullptr);  // never signatures
+  EXPECT_EQ(m.value.find(HmacSha256Hex("s3cret", body)), std::string::npos);
+  EXPECT_EQ(m.value.find("s3cret"), std::string::npos);
+}
+
+TEST_F(PipelineTest, BinaryBodyIsDeadLetteredAsBase64) {
+  const std::string body("\x00\xff{", 3);
+  const IngestResult r = Send(body);
+  ASSERT_EQ(r.verdict, Verdict::kDeadLettered);
+  const auto published = publisher_.Published();
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_VALID_AGAINST("dead-letter.v1.json", published[0].value);
+  EXPECT_NE(published[0].value.find("\"body_encoding\":\"base64\""), std::string::npos);
+  EXPECT_NE(published[0].value.find("\"body\":\"AP97\""), std::string::npos);
+  EXPECT_EQ(published[0].key.rfind("calcom:dl-", 0), 0u);
+}
+
+TEST_F(PipelineTest, DeadLetterThatKafkaDoesNotAcceptIs503) {
+  publisher_.mode = FakePublisher::Mode::kFail;
+  EXPECT_EQ(Send("not json").verdict, Verdict::kUnavailable);
+}
+
+TEST(RecentIds, ForgetsOldestBeyondCapacity) {
+  RecentIds ids(2);
+  ids.Insert({"a"});
+  ids.Insert({"b", "c"});
+  EXPECT_FALSE(ids.ContainsAll({"a"}));
+  EXPECT_TRUE(ids.ContainsAll({"b", "c"}));
+  EXPECT_FALSE(ids.ContainsAll({"b", "d"}));
+  EXPECT_FALSE(ids.ContainsAll({}));
+  EXPECT_EQ(ids.size(), 2u);
+}
+
+}  // namespace
+}  // namespace bridge
