@@ -1,11 +1,12 @@
 // schedbridge: wiring only. Everything else lives in the core library.
 
+#include <pthread.h>
+
 #include <CLI/CLI.hpp>
 #include <csignal>
 #include <fstream>
 #include <iostream>
 #include <iterator>
-#include <pthread.h>
 #include <thread>
 
 #include "bridge/config/config.h"
@@ -120,7 +121,8 @@ int Serve(const ServeFlags& f) {
   return served ? 0 : 1;
 }
 
-int Normalize(const std::string& provider_name, const std::string& source, const std::string& file) {
+int Normalize(const std::string& provider_name, const std::string& source,
+              const std::string& file) {
   const Provider* provider = ProviderRegistry::BuiltIn().Find(provider_name);
   if (provider == nullptr) {
     std::cerr << "schedbridge: unknown provider \"" << provider_name << "\"\n";
@@ -155,26 +157,32 @@ int Normalize(const std::string& provider_name, const std::string& source, const
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"schedbridge: scheduling webhooks (Cal.com, ...) into Kafka, verified and "
-               "normalized."};
+  CLI::App app{
+      "schedbridge: scheduling webhooks (Cal.com, ...) into Kafka, verified and "
+      "normalized."};
   app.require_subcommand(1);
 
   ServeFlags serve;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Run the webhook ingress.");
   serve_cmd->add_option("--config", serve.config_file, "YAML config file (or SCHEDBRIDGE_CONFIG)");
   serve_cmd->add_option("--listen", serve.listen, "host:port (SCHEDBRIDGE_LISTEN)");
-  serve_cmd->add_option("--brokers", serve.brokers, "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
-  serve_cmd->add_option("--topic-events", serve.topic_events, "events topic (SCHEDBRIDGE_TOPIC_EVENTS)");
-  serve_cmd->add_option("--topic-dlq", serve.topic_dlq, "dead-letter topic (SCHEDBRIDGE_TOPIC_DLQ)");
-  serve_cmd->add_option("--ack-timeout-ms", serve.ack_timeout_ms,
-                        "how long a webhook waits for the Kafka ack before 503 (SCHEDBRIDGE_ACK_TIMEOUT_MS)");
+  serve_cmd->add_option("--brokers", serve.brokers,
+                        "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
+  serve_cmd->add_option("--topic-events", serve.topic_events,
+                        "events topic (SCHEDBRIDGE_TOPIC_EVENTS)");
+  serve_cmd->add_option("--topic-dlq", serve.topic_dlq,
+                        "dead-letter topic (SCHEDBRIDGE_TOPIC_DLQ)");
+  serve_cmd->add_option(
+      "--ack-timeout-ms", serve.ack_timeout_ms,
+      "how long a webhook waits for the Kafka ack before 503 (SCHEDBRIDGE_ACK_TIMEOUT_MS)");
   serve_cmd->add_option("--log-level", serve.log_level, "debug|info|warn|error|off");
   serve_cmd->add_option("--kafka", serve.kafka, "librdkafka property name=value (repeatable)");
   serve_cmd->add_flag("--check-config", serve.check_config, "validate the configuration and exit");
 
   std::string provider, source = "default", file = "-";
   CLI::App* norm_cmd = app.add_subcommand(
-      "normalize", "Print the canonical event(s) for one raw body as JSON lines (no Kafka, no signature).");
+      "normalize",
+      "Print the canonical event(s) for one raw body as JSON lines (no Kafka, no signature).");
   norm_cmd->add_option("--provider", provider, "provider name")->required();
   norm_cmd->add_option("--source", source, "source name");
   norm_cmd->add_option("file", file, "body file, or - for stdin");

@@ -57,10 +57,9 @@ std::string Upper(std::string s) {
 }
 
 bool ValidSourceName(const std::string& name) {
-  return !name.empty() && name.size() <= 64 &&
-         std::all_of(name.begin(), name.end(), [](char c) {
-           return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-         });
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
 }
 
 SourceConfig& SourceFor(Config& config, const std::string& provider, const std::string& name) {
@@ -136,8 +135,9 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
                         const std::vector<std::string>& known_providers) {
   const std::string where = "sources[" + std::to_string(index) + "]";
   if (!node.IsMap()) throw ConfigError(where + " must be a mapping.");
-  static const std::set<std::string> kKeys = {"provider", "name", "secret_files", "secret_env",
-                                              "allow_unsigned", "tolerance_seconds", "options"};
+  static const std::set<std::string> kKeys = {"provider",   "name",           "secret_files",
+                                              "secret_env", "allow_unsigned", "tolerance_seconds",
+                                              "options"};
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
     if (key == "secret" || key == "secrets") {
@@ -176,12 +176,12 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
     s.options["secret_env"] = Scalar(env_name, where + ".secret_env");
   }
   if (node["allow_unsigned"]) {
-    s.allow_unsigned =
-        ParseBool(where + ".allow_unsigned", Scalar(node["allow_unsigned"], where + ".allow_unsigned"));
+    s.allow_unsigned = ParseBool(where + ".allow_unsigned",
+                                 Scalar(node["allow_unsigned"], where + ".allow_unsigned"));
   }
   if (node["tolerance_seconds"]) {
-    s.tolerance = std::chrono::seconds(ParseInt(
-        where + ".tolerance_seconds", Scalar(node["tolerance_seconds"], where), 1, 86400));
+    s.tolerance = std::chrono::seconds(
+        ParseInt(where + ".tolerance_seconds", Scalar(node["tolerance_seconds"], where), 1, 86400));
   }
   if (const YAML::Node opts = node["options"]) {
     if (!opts.IsMap()) throw ConfigError(where + ".options must be a mapping.");
@@ -246,8 +246,8 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
     if (auto it = env.find(file_name); it != env.end()) ApplySetting(c, file_name, it->second);
     handled.insert(file_name);
   }
-  for (const char* name : {"SCHEDBRIDGE_KAFKA_BROKERS", "SCHEDBRIDGE_TOPIC_EVENTS",
-                           "SCHEDBRIDGE_TOPIC_DLQ"}) {
+  for (const char* name :
+       {"SCHEDBRIDGE_KAFKA_BROKERS", "SCHEDBRIDGE_TOPIC_EVENTS", "SCHEDBRIDGE_TOPIC_DLQ"}) {
     if (auto it = env.find(name); it != env.end()) ApplySetting(c, name, it->second);
     handled.insert(name);
   }
@@ -272,7 +272,8 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
       }
     }
     if (a != env.end()) src.allow_unsigned = ParseBool(allow, a->second);
-    if (t != env.end()) src.tolerance = std::chrono::seconds(ParseInt(tolerance, t->second, 1, 86400));
+    if (t != env.end())
+      src.tolerance = std::chrono::seconds(ParseInt(tolerance, t->second, 1, 86400));
   }
   // SCHEDBRIDGE_KAFKA_<NAME>: librdkafka passthrough, NAME lowercased with _ → .
   const std::string prefix = "SCHEDBRIDGE_KAFKA_";

@@ -48,11 +48,11 @@ class ConfigError : public std::runtime_error {
 };
 
 struct ConfigInputs {
-  std::optional<std::string> file;             // YAML config file path
-  std::map<std::string, std::string> env;      // environment (SCHEDBRIDGE_* are read)
-  std::map<std::string, std::string> flags;    // flag overrides, by the env name they replace
-  std::vector<std::string> kafka_flags;        // "name=value" librdkafka overrides
-  std::vector<std::string> known_providers;    // for validation
+  std::optional<std::string> file;           // YAML config file path
+  std::map<std::string, std::string> env;    // environment (SCHEDBRIDGE_* are read)
+  std::map<std::string, std::string> flags;  // flag overrides, by the env name they replace
+  std::vector<std::string> kafka_flags;      // "name=value" librdkafka overrides
+  std::vector<std::string> known_providers;  // for validation
 };
 
 /// Builds and validates the configuration. Throws ConfigError with a message

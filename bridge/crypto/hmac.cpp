@@ -30,7 +30,8 @@ const char* DigestName(Digest d) { return d == Digest::kSha512 ? "SHA512" : "SHA
 
 }  // namespace
 
-std::string Hmac(Digest digest, std::string_view key, std::initializer_list<std::string_view> parts) {
+std::string Hmac(Digest digest, std::string_view key,
+                 std::initializer_list<std::string_view> parts) {
   MacCtxPtr ctx(EVP_MAC_CTX_new(HmacAlgorithm()));
   if (!ctx) throw std::runtime_error("OpenSSL: EVP_MAC_CTX_new failed");
   char digest_name[16];
@@ -40,8 +41,7 @@ std::string Hmac(Digest digest, std::string_view key, std::initializer_list<std:
       OSSL_PARAM_construct_end()};
   // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
   static const unsigned char kEmpty = 0;
-  const auto* key_ptr =
-      key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+  const auto* key_ptr = key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
   if (EVP_MAC_init(ctx.get(), key_ptr, key.size(), params) != 1) {
     throw std::runtime_error("OpenSSL: EVP_MAC_init failed");
   }

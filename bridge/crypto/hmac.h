@@ -14,7 +14,8 @@ enum class Digest { kSha256, kSha512 };
 std::string Hmac(Digest digest, std::string_view key, std::string_view message);
 
 /// HMAC over the concatenation of several parts, without copying them together.
-std::string Hmac(Digest digest, std::string_view key, std::initializer_list<std::string_view> parts);
+std::string Hmac(Digest digest, std::string_view key,
+                 std::initializer_list<std::string_view> parts);
 
 /// SHA-256 of `data`, raw bytes.
 std::string Sha256(std::string_view data);

@@ -47,7 +47,8 @@ std::pair<const char*, const char*> DefaultError(int status) {
     case 400:
       return {"bad_request", "the request is malformed."};
     case 404:
-      return {"not_found", "no such endpoint; webhooks go to POST /webhooks/{provider}[/{source}]."};
+      return {"not_found",
+              "no such endpoint; webhooks go to POST /webhooks/{provider}[/{source}]."};
     case 405:
       return {"method_not_allowed", "webhooks accept POST only."};
     case 408:
@@ -107,9 +108,8 @@ IngressServer::IngressServer(const Config& config, Pipeline& pipeline,
   s.set_write_timeout(config.http.write_timeout);
   s.set_keep_alive_max_count(1000);
 
-  s.Post(kWebhookRoute, [this](const httplib::Request& req, httplib::Response& res) {
-    HandleWebhook(req, res);
-  });
+  s.Post(kWebhookRoute,
+         [this](const httplib::Request& req, httplib::Response& res) { HandleWebhook(req, res); });
   auto not_allowed = [this](const httplib::Request&, httplib::Response& res) {
     res.set_header("Allow", "POST");
     Reply(res, 405, ErrorBody("method_not_allowed", "webhooks accept POST only."));
@@ -194,9 +194,9 @@ void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response
 
   auto finish = [&](int status, const std::string& body) {
     Reply(res, status, body);
-    metrics_.Inc("schedbridge_webhook_requests_total",
-                 {{"provider", provider_name}, {"source", source_name},
-                  {"code", std::to_string(status)}});
+    metrics_.Inc(
+        "schedbridge_webhook_requests_total",
+        {{"provider", provider_name}, {"source", source_name}, {"code", std::to_string(status)}});
     if (log::Enabled(log::Level::kInfo)) {
       std::string ids;
       for (const auto& id : event_ids) ids += (ids.empty() ? "" : ",") + id;
@@ -216,9 +216,9 @@ void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response
   const Provider* provider = providers_.Find(provider_name);
   if (provider == nullptr) {
     outcome = "unknown_provider";
-    return finish(404, ErrorBody("not_found", "unknown provider " + Quote(provider_name) +
-                                                  "; expected one of: " + ProviderList(providers_) +
-                                                  "."));
+    return finish(
+        404, ErrorBody("not_found", "unknown provider " + Quote(provider_name) +
+                                        "; expected one of: " + ProviderList(providers_) + "."));
   }
   const SourceConfig* source = config_.FindSource(provider_name, source_name);
   if (source == nullptr) {
@@ -239,9 +239,9 @@ void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response
   const std::string media_type = MediaType(req);
   if (!provider->AcceptsMediaType(media_type)) {
     outcome = "unsupported_media_type";
-    return finish(415, ErrorBody("unsupported_media_type",
-                                 provider_name + " never sends Content-Type " + Quote(media_type) +
-                                     "."));
+    return finish(
+        415, ErrorBody("unsupported_media_type",
+                       provider_name + " never sends Content-Type " + Quote(media_type) + "."));
   }
 
   // 3. Verify, normalize, publish.

@@ -114,8 +114,8 @@ std::unique_ptr<RdKafkaPublisher> RdKafkaPublisher::Create(const KafkaSettings& 
     }
   }
   std::string errstr;
-  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(self->callbacks_.get()),
-                errstr) != RdKafka::Conf::CONF_OK ||
+  if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(self->callbacks_.get()), errstr) !=
+          RdKafka::Conf::CONF_OK ||
       conf->set("event_cb", static_cast<RdKafka::EventCb*>(self->callbacks_.get()), errstr) !=
           RdKafka::Conf::CONF_OK) {
     error = "librdkafka: " + errstr;
@@ -141,8 +141,8 @@ void RdKafkaPublisher::PollLoop() {
 void RdKafkaPublisher::ReadinessLoop(std::chrono::milliseconds interval) {
   while (running_.load()) {
     RdKafka::Metadata* md = nullptr;
-    const auto err = producer_->metadata(false, nullptr, &md,
-                                         static_cast<int>(std::max<int64_t>(interval.count(), 500)));
+    const auto err = producer_->metadata(
+        false, nullptr, &md, static_cast<int>(std::max<int64_t>(interval.count(), 500)));
     std::unique_ptr<RdKafka::Metadata> owned(md);
     const bool ok = err == RdKafka::ERR_NO_ERROR && owned && !owned->brokers()->empty();
     if (ok != metadata_ok_.exchange(ok)) {

@@ -35,7 +35,8 @@ std::map<std::string, std::string> ProducerProperties(const KafkaSettings& setti
 class RdKafkaPublisher final : public Publisher {
  public:
   /// Fails (nullptr + `error`) on an invalid setting; never on an unreachable cluster.
-  static std::unique_ptr<RdKafkaPublisher> Create(const KafkaSettings& settings, std::string& error);
+  static std::unique_ptr<RdKafkaPublisher> Create(const KafkaSettings& settings,
+                                                  std::string& error);
   ~RdKafkaPublisher() override;
 
   std::shared_ptr<PendingPublish> Publish(std::vector<OutgoingMessage> messages,

@@ -89,11 +89,10 @@ std::string MakeEventId(std::string_view provider, std::string_view provider_eve
   // NUL separators: no field can run into the next.
   const std::string_view sep("\0", 1);
   std::string input;
-  input.reserve(16 + provider.size() + provider_event_type.size() + event_type.size() +
-                key.size() + discriminator.size());
-  for (std::string_view part :
-       {std::string_view("schedbridge/event-id/v1"), provider, provider_event_type, event_type,
-        key, discriminator}) {
+  input.reserve(16 + provider.size() + provider_event_type.size() + event_type.size() + key.size() +
+                discriminator.size());
+  for (std::string_view part : {std::string_view("schedbridge/event-id/v1"), provider,
+                                provider_event_type, event_type, key, discriminator}) {
     input.append(part);
     input.append(sep);
   }

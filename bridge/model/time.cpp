@@ -89,10 +89,11 @@ std::optional<TimePoint> ParseTimestamp(std::string_view s) {
   }
   if (pos != s.size()) return std::nullopt;
   if (second == 60) second = 59;  // leap second: clamp
-  const int64_t days = DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
+  const int64_t days =
+      DaysFromCivil(year, static_cast<unsigned>(month), static_cast<unsigned>(day));
   const int64_t secs = days * 86400 + hour * 3600 + minute * 60 + second - offset_seconds;
-  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::seconds(secs) +
-                                                                    std::chrono::microseconds(micros)));
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(
+      std::chrono::seconds(secs) + std::chrono::microseconds(micros)));
 }
 
 std::string FormatTimestamp(TimePoint t) {

@@ -96,7 +96,8 @@ IngestResult Pipeline::Process(const Provider& provider, const std::string& sour
   NormalizeResult normalized = NormalizeSafely(provider, delivery, context);
 
   if (auto* failure = std::get_if<NormalizeFailure>(&normalized)) {
-    const DeadLetterRecord record = MakeDeadLetter(provider, source, delivery, *failure, received_at);
+    const DeadLetterRecord record =
+        MakeDeadLetter(provider, source, delivery, *failure, received_at);
     IngestResult result;
     result.verdict = Verdict::kDeadLettered;
     result.dead_letter_reason = record.reason;
@@ -131,8 +132,8 @@ IngestResult Pipeline::PublishAndWait(std::vector<OutgoingMessage> messages,
   const auto deadline = std::chrono::steady_clock::now() + options_.ack_timeout;
   // Remembered on the ack itself, even one that arrives after we answered 503:
   // the provider's retry is then answered `duplicate`, not published twice.
-  auto on_complete = [recent = recent_, ids = std::move(ids_to_remember)](
-                         const PublishOutcome& outcome) {
+  auto on_complete = [recent = recent_,
+                      ids = std::move(ids_to_remember)](const PublishOutcome& outcome) {
     if (outcome.status == PublishStatus::kAcked) recent->Insert(ids);
   };
   auto pending = publisher_.Publish(std::move(messages), deadline, std::move(on_complete));

@@ -32,10 +32,10 @@ enum class Verdict {
 struct IngestResult {
   Verdict verdict = Verdict::kAccepted;
   std::vector<std::string> event_ids;
-  std::vector<std::string> event_types;      // parallel to event_ids
-  std::string error;                         // one sentence for non-2xx
+  std::vector<std::string> event_types;  // parallel to event_ids
+  std::string error;                     // one sentence for non-2xx
   VerifyStatus verify_status = VerifyStatus::kOk;
-  std::string dead_letter_reason;            // for kDeadLettered
+  std::string dead_letter_reason;  // for kDeadLettered
   std::string dead_letter_id;
 };
 

@@ -52,7 +52,8 @@ class PendingPublish {
   PublishOutcome Wait(std::chrono::steady_clock::time_point deadline);
 
  private:
-  void ReportLocked(size_t n, bool ok, const std::string& error, std::unique_lock<std::mutex>& lock);
+  void ReportLocked(size_t n, bool ok, const std::string& error,
+                    std::unique_lock<std::mutex>& lock);
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -19,7 +19,9 @@ constexpr std::string_view kName = "calcom";
 constexpr std::string_view kSignatureHeader = "X-Cal-Signature-256";
 constexpr std::string_view kUnsignedMarker = "no-secret-provided";
 
-std::string Uid(std::string_view provider_id) { return std::string(kName) + ":" + std::string(provider_id); }
+std::string Uid(std::string_view provider_id) {
+  return std::string(kName) + ":" + std::string(provider_id);
+}
 
 std::optional<std::string> CanonicalStatus(const std::optional<std::string>& s) {
   if (!s) return std::nullopt;
@@ -132,7 +134,8 @@ Booking ReadBooking(const Value* p, const std::string& provider_uid) {
   return b;
 }
 
-std::optional<std::string> Extensions(const Value* p, const std::vector<std::pair<const char*, const char*>>& picks,
+std::optional<std::string> Extensions(const Value* p,
+                                      const std::vector<std::pair<const char*, const char*>>& picks,
                                       const std::function<void(ObjectBuilder&)>& extra = {}) {
   ObjectBuilder ext;
   for (const auto& [out_key, in_key] : picks) ext.Add(out_key, json::Get(p, in_key));
@@ -141,9 +144,12 @@ std::optional<std::string> Extensions(const Value* p, const std::vector<std::pai
 }
 
 const std::vector<std::pair<const char*, const char*>> kBookingExtensions = {
-    {"booking_id", "bookingId"},     {"ical_uid", "iCalUID"},
-    {"ical_sequence", "iCalSequence"}, {"rescheduled_by", "rescheduledBy"},
-    {"rejection_reason", "rejectionReason"}, {"creation_source", "creationSource"},
+    {"booking_id", "bookingId"},
+    {"ical_uid", "iCalUID"},
+    {"ical_sequence", "iCalSequence"},
+    {"rescheduled_by", "rescheduledBy"},
+    {"rejection_reason", "rejectionReason"},
+    {"creation_source", "creationSource"},
 };
 
 /// What a trigger handler sees.
@@ -175,8 +181,8 @@ void AssignId(const Input& in, CanonicalEvent& e) {
 
 NormalizeFailure MissingId(const Input& in, std::string_view field) {
   return NormalizeFailure{std::string(reason::kMissingBookingId),
-                          "Cal.com " + in.trigger + " has no " + std::string(field) + ".", in.trigger,
-                          std::nullopt};
+                          "Cal.com " + in.trigger + " has no " + std::string(field) + ".",
+                          in.trigger, std::nullopt};
 }
 
 /// A booking event on `payload.uid` (or another field holding the uid).
@@ -199,7 +205,8 @@ NormalizeResult Cancelled(const Input& in) {
     c.reason = json::StringAt(in.data, "cancellationReason");
     c.canceled_by = json::StringAt(in.data, "cancelledBy");
     c.reschedule_requested = json::Bool(json::Get(in.data, "requestReschedule"));
-    if (c.reason || c.canceled_by || c.reschedule_requested) events->front().booking->cancellation = c;
+    if (c.reason || c.canceled_by || c.reschedule_requested)
+      events->front().booking->cancellation = c;
   }
   return r;
 }
@@ -295,7 +302,8 @@ using Handler = std::function<NormalizeResult(const Input&)>;
 
 const std::map<std::string, Handler, std::less<>>& Triggers() {
   static const std::map<std::string, Handler, std::less<>> table = {
-      {"BOOKING_CREATED", [](const Input& in) { return SimpleBooking(in, "booking.created", "uid"); }},
+      {"BOOKING_CREATED",
+       [](const Input& in) { return SimpleBooking(in, "booking.created", "uid"); }},
       {"BOOKING_REQUESTED",
        [](const Input& in) { return SimpleBooking(in, "booking.requested", "uid", "pending"); }},
       {"BOOKING_REJECTED",
@@ -308,9 +316,11 @@ const std::map<std::string, Handler, std::less<>>& Triggers() {
       {"BOOKING_NO_SHOW_UPDATED", NoShowUpdated},
       {"AFTER_HOSTS_CAL_VIDEO_NO_SHOW", [](const Input& in) { return VideoNoShow(in, "host"); }},
       {"AFTER_GUESTS_CAL_VIDEO_NO_SHOW", [](const Input& in) { return VideoNoShow(in, "guests"); }},
-      {"MEETING_STARTED", [](const Input& in) { return SimpleBooking(in, "meeting.started", "uid"); }},
+      {"MEETING_STARTED",
+       [](const Input& in) { return SimpleBooking(in, "meeting.started", "uid"); }},
       {"MEETING_ENDED", [](const Input& in) { return SimpleBooking(in, "meeting.ended", "uid"); }},
-      {"INSTANT_MEETING", [](const Input& in) { return SimpleBooking(in, "booking.created", "uid"); }},
+      {"INSTANT_MEETING",
+       [](const Input& in) { return SimpleBooking(in, "booking.created", "uid"); }},
       {"RECORDING_READY",
        [](const Input& in) {
          return SubjectEvent(in, "recording.ready", "booking", json::StringAt(in.data, "uid"),

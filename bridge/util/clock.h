@@ -23,7 +23,8 @@ class SystemClock final : public Clock {
 /// A clock that only moves when told to. Thread-safe.
 class FixedClock final : public Clock {
  public:
-  explicit FixedClock(std::chrono::system_clock::time_point t) : now_(t.time_since_epoch().count()) {}
+  explicit FixedClock(std::chrono::system_clock::time_point t)
+      : now_(t.time_since_epoch().count()) {}
   static FixedClock AtUnixSeconds(int64_t s) {
     return FixedClock(std::chrono::system_clock::time_point(std::chrono::seconds(s)));
   }

@@ -83,8 +83,8 @@ ParseResult Parse(std::string_view bytes, rapidjson::Document& doc) {
 
 const Value* Get(const Value* v, std::string_view key) {
   if (v == nullptr || !v->IsObject()) return nullptr;
-  const auto it =
-      v->FindMember(Value(rapidjson::StringRef(key.data(), static_cast<rapidjson::SizeType>(key.size()))));
+  const auto it = v->FindMember(
+      Value(rapidjson::StringRef(key.data(), static_cast<rapidjson::SizeType>(key.size()))));
   if (it == v->MemberEnd() || it->value.IsNull()) return nullptr;
   return &it->value;
 }

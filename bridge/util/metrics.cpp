@@ -58,7 +58,8 @@ void Metrics::Describe(const std::string& name, const std::string& type, const s
   f.help = help;
 }
 
-void Metrics::Gauge(const std::string& name, const std::string& help, std::function<double()> read) {
+void Metrics::Gauge(const std::string& name, const std::string& help,
+                    std::function<double()> read) {
   std::lock_guard lock(mu_);
   Family& f = families_[name];
   f.type = "gauge";

@@ -15,8 +15,8 @@ namespace bridge {
 class Metrics {
  public:
   /// Adds `n` to counter `name` with the given label values (in `labels` order).
-  void Inc(const std::string& name, std::initializer_list<std::pair<const char*, std::string>> labels,
-           double n = 1);
+  void Inc(const std::string& name,
+           std::initializer_list<std::pair<const char*, std::string>> labels, double n = 1);
   /// Declares a metric so it appears (with HELP/TYPE) even before its first sample.
   void Describe(const std::string& name, const std::string& type, const std::string& help);
   /// A gauge whose value is read when /metrics is scraped.

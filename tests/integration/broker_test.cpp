@@ -46,7 +46,8 @@ class BrokerTest : public ::testing::Test {
   static std::vector<std::string> Ids(const std::string& response) {
     rapidjson::Document doc;
     std::vector<std::string> ids;
-    if (!json::Parse(response, doc).ok || !doc.IsObject() || !doc.HasMember("event_ids")) return ids;
+    if (!json::Parse(response, doc).ok || !doc.IsObject() || !doc.HasMember("event_ids"))
+      return ids;
     for (const auto& v : doc["event_ids"].GetArray()) ids.emplace_back(v.GetString());
     return ids;
   }
@@ -62,10 +63,11 @@ TEST_F(BrokerTest, WebhooksArriveOnTheTopicsAsPromised) {
   auto created = Post(port, CompactFixture("calcom/BOOKING_CREATED.json"), "test-secret-123");
   ASSERT_TRUE(created);
   ASSERT_EQ(created->status, 202) << created->body;
-  auto rescheduled = Post(port, CompactFixture("calcom/BOOKING_RESCHEDULED.json"), "test-secret-123");
+  auto rescheduled =
+      Post(port, CompactFixture("calcom/BOOKING_RESCHEDULED.json"), "test-secret-123");
   ASSERT_EQ(rescheduled->status, 202) << rescheduled->body;
-  auto templated =
-      Post(port, CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"), "test-secret-123");
+  auto templated = Post(port, CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"),
+                        "test-secret-123");
   ASSERT_EQ(templated->status, 202);
   EXPECT_NE(templated->body.find("dead_lettered"), std::string::npos);
   auto forged = Post(port, CompactFixture("calcom/BOOKING_CANCELLED.json"), "not-the-secret");
@@ -128,8 +130,8 @@ TEST_F(BrokerTest, ProducerIsIdempotentAgainstThisBroker) {
   EXPECT_EQ(publisher->EffectiveProperty("enable.idempotence"), "true");
   EXPECT_EQ(publisher->EffectiveProperty("acks"), "-1");  // librdkafka's spelling of all
   EXPECT_EQ(publisher->EffectiveProperty("partitioner"), "murmur2_random");
-  auto pending = publisher->Publish({{events_, "k", "v", {}}},
-                                    std::chrono::steady_clock::now() + std::chrono::seconds(15), {});
+  auto pending = publisher->Publish(
+      {{events_, "k", "v", {}}}, std::chrono::steady_clock::now() + std::chrono::seconds(15), {});
   EXPECT_EQ(pending->Wait(std::chrono::steady_clock::now() + std::chrono::seconds(15)).status,
             PublishStatus::kAcked);
   // The broker assigned a producer id: idempotence was negotiated, not just asked for
@@ -170,7 +172,8 @@ TEST_F(BrokerTest, CheckConfigValidatesAndExits) {
   auto env = Env();
   env["SCHEDBRIDGE_KAFKA_ACKS"] = "1";
   const std::string cmd_env = "env -i SCHEDBRIDGE_SECRET_CALCOM=x SCHEDBRIDGE_KAFKA_ACKS=1 ";
-  EXPECT_NE(std::system((cmd_env + SCHEDBRIDGE_BINARY + " serve --check-config 2>/dev/null").c_str()), 0);
+  EXPECT_NE(
+      std::system((cmd_env + SCHEDBRIDGE_BINARY + " serve --check-config 2>/dev/null").c_str()), 0);
   EXPECT_EQ(std::system((std::string("env -i SCHEDBRIDGE_SECRET_CALCOM=x ") + SCHEDBRIDGE_BINARY +
                          " serve --check-config >/dev/null")
                             .c_str()),

@@ -56,7 +56,8 @@ void CreateTopic(const std::string& brokers, const std::string& topic, int parti
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
-  std::unique_ptr<rd_kafka_t, KafkaDeleter> rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err));
+  std::unique_ptr<rd_kafka_t, KafkaDeleter> rk(
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err));
   if (!rk) throw std::runtime_error(err);
   std::unique_ptr<rd_kafka_queue_t, QueueDeleter> queue(rd_kafka_queue_new(rk.get()));
   rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
@@ -103,7 +104,8 @@ int PartitionCount(RdKafka::KafkaConsumer& c, const std::string& topic) {
     if (c.metadata(false, t.get(), &md, 5000) == RdKafka::ERR_NO_ERROR) {
       std::unique_ptr<RdKafka::Metadata> owned(md);
       for (const auto* tm : *owned->topics()) {
-        if (tm->topic() == topic && tm->err() == RdKafka::ERR_NO_ERROR && !tm->partitions()->empty()) {
+        if (tm->topic() == topic && tm->err() == RdKafka::ERR_NO_ERROR &&
+            !tm->partitions()->empty()) {
           return static_cast<int>(tm->partitions()->size());
         }
       }
@@ -121,7 +123,8 @@ std::vector<Consumed> Consume(const std::string& brokers, const std::string& top
   const int partitions = PartitionCount(*consumer, topic);
   std::vector<RdKafka::TopicPartition*> assignment;
   for (int p = 0; p < partitions; ++p) {
-    assignment.push_back(RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
+    assignment.push_back(
+        RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
   }
   consumer->assign(assignment);
   RdKafka::TopicPartition::destroy(assignment);
@@ -136,7 +139,8 @@ std::vector<Consumed> Consume(const std::string& brokers, const std::string& top
     c.value.assign(static_cast<const char*>(m->payload()), m->len());
     if (RdKafka::Headers* h = m->headers()) {
       for (const auto& header : h->get_all()) {
-        c.headers[header.key()] = std::string(static_cast<const char*>(header.value()), header.value_size());
+        c.headers[header.key()] =
+            std::string(static_cast<const char*>(header.value()), header.value_size());
       }
     }
     out.push_back(std::move(c));
@@ -172,7 +176,8 @@ int UnusedPort() {
   return ntohs(addr.sin_port);
 }
 
-ServiceProcess::ServiceProcess(std::map<std::string, std::string> env, std::vector<std::string> args) {
+ServiceProcess::ServiceProcess(std::map<std::string, std::string> env,
+                               std::vector<std::string> args) {
   char tmpl[] = "/tmp/schedbridge-test-log-XXXXXX";
   const int log_fd = mkstemp(tmpl);
   if (log_fd < 0) throw std::runtime_error("mkstemp");

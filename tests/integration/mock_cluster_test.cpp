@@ -8,8 +8,8 @@
 
 #include "bridge/kafka/rdkafka_publisher.h"
 #include "bridge/pipeline/pipeline.h"
-#include "bridge/util/log.h"
 #include "bridge/providers/registry.h"
+#include "bridge/util/log.h"
 #include "support.h"
 
 namespace bridge::testing {
@@ -79,8 +79,7 @@ TEST_F(MockClusterTest, BrokerDownIs503ThenTheRetryCarriesTheSameId) {
 }
 
 TEST_F(MockClusterTest, RetriableProduceErrorsAreRetriedInternally) {
-  rd_kafka_mock_push_request_errors(mock_, kProduceApiKey, 3,
-                                    RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
+  rd_kafka_mock_push_request_errors(mock_, kProduceApiKey, 3, RD_KAFKA_RESP_ERR_NOT_ENOUGH_REPLICAS,
                                     RD_KAFKA_RESP_ERR_REQUEST_TIMED_OUT,
                                     RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION);
   const IngestResult r = Send(CompactFixture("calcom/BOOKING_CREATED.json"));
@@ -99,12 +98,12 @@ TEST_F(MockClusterTest, CloseFailsWhatCannotBeDelivered) {
   rd_kafka_mock_broker_set_down(mock_, 1);
   std::atomic<int> completions{0};
   std::atomic<bool> acked{false};
-  auto pending = publisher_->Publish(
-      {{"events", "k", "v", {}}}, std::chrono::steady_clock::now() + std::chrono::seconds(1),
-      [&](const PublishOutcome& o) {
-        ++completions;
-        acked = o.status == PublishStatus::kAcked;
-      });
+  auto pending = publisher_->Publish({{"events", "k", "v", {}}},
+                                     std::chrono::steady_clock::now() + std::chrono::seconds(1),
+                                     [&](const PublishOutcome& o) {
+                                       ++completions;
+                                       acked = o.status == PublishStatus::kAcked;
+                                     });
   EXPECT_EQ(publisher_->Close(std::chrono::milliseconds(300)), 1);
   EXPECT_EQ(completions.load(), 1);
   EXPECT_FALSE(acked.load());

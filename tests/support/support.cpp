@@ -50,7 +50,8 @@ std::string SchemaErrors(const std::string& schema_file, const std::string& json
     auto& slot = cache[schema_file];
     if (!slot) {
       rapidjson::Document sd;
-      const std::string text = ReadFile(std::string(SCHEDBRIDGE_SOURCE_DIR) + "/schemas/" + schema_file);
+      const std::string text =
+          ReadFile(std::string(SCHEDBRIDGE_SOURCE_DIR) + "/schemas/" + schema_file);
       sd.Parse(text.c_str(), text.size());
       if (sd.HasParseError()) return "schema " + schema_file + " is not valid JSON";
       slot = std::make_unique<rapidjson::SchemaDocument>(sd);

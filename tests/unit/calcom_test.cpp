@@ -111,8 +111,9 @@ TEST_F(CalcomTest, UnsignedDeliveriesOnlyWhenAllowed) {
 
 TEST_F(CalcomTest, MalformedAndDuplicatedHeaders) {
   const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
-  for (const char* bad : {"", "abc", "zz3bfd03c914bb635c1847d6bab5b45759dc9780561885ba9048dd533559ca70",
-                          "3bfd03c914bb635c1847d6bab5b45759dc9780561885ba9048dd533559ca7023ff"}) {
+  for (const char* bad :
+       {"", "abc", "zz3bfd03c914bb635c1847d6bab5b45759dc9780561885ba9048dd533559ca70",
+        "3bfd03c914bb635c1847d6bab5b45759dc9780561885ba9048dd533559ca7023ff"}) {
     Headers h;
     h.Add("X-Cal-Signature-256", bad);
     EXPECT_FALSE(VerifyWith(body, h).ok()) << bad;
@@ -233,7 +234,8 @@ TEST_F(CalcomTest, MeetingEndedHasNoEnvelope) {
   const CanonicalEvent& e = events[0];
   EXPECT_EQ(e.event_type, "meeting.ended");
   EXPECT_EQ(e.Key(), "calcom:Nw4GhT7cQe2XbVk9Ls1PzA");
-  EXPECT_EQ(e.occurred_at, "2025-03-20T16:30:00Z");  // the meeting's end, not the booking's createdAt
+  EXPECT_EQ(e.occurred_at,
+            "2025-03-20T16:30:00Z");  // the meeting's end, not the booking's createdAt
   EXPECT_EQ(e.delivery_id, "9d1f4b7e-2a6c-4f83-b0e5-7c3d2a1f8e64");
   EXPECT_EQ(e.booking->previous_uid, "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
   EXPECT_EQ(e.booking->status, "confirmed");
@@ -249,12 +251,12 @@ TEST_F(CalcomTest, MeetingStarted) {
 }
 
 TEST_F(CalcomTest, PaymentTriggers) {
-  for (const auto& [trigger, type] :
-       std::vector<std::pair<std::string, std::string>>{{"BOOKING_PAID", "booking.paid"},
-                                                        {"BOOKING_PAYMENT_INITIATED",
-                                                         "booking.payment_initiated"}}) {
-    auto events = Events(R"({"triggerEvent":")" + trigger +
-                         R"(","createdAt":"2025-03-11T09:12:44Z","payload":{"uid":"pay1","price":5000,"currency":"usd","paymentId":77,"paymentData":{"stripe":"pi_1"},"status":"ACCEPTED"}})");
+  for (const auto& [trigger, type] : std::vector<std::pair<std::string, std::string>>{
+           {"BOOKING_PAID", "booking.paid"},
+           {"BOOKING_PAYMENT_INITIATED", "booking.payment_initiated"}}) {
+    auto events = Events(
+        R"({"triggerEvent":")" + trigger +
+        R"(","createdAt":"2025-03-11T09:12:44Z","payload":{"uid":"pay1","price":5000,"currency":"usd","paymentId":77,"paymentData":{"stripe":"pi_1"},"status":"ACCEPTED"}})");
     ASSERT_EQ(events.size(), 1u) << trigger;
     EXPECT_EQ(events[0].event_type, type);
     EXPECT_EQ(events[0].booking->payment_json,
@@ -377,17 +379,19 @@ TEST_F(CalcomTest, BodiesWithoutTimeGetIdsFromTheirBytes) {
 // --- Dead letters ------------------------------------------------------------
 
 TEST_F(CalcomTest, CustomTemplateIsDeadLettered) {
-  const NormalizeFailure f = Failure(CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"));
+  const NormalizeFailure f =
+      Failure(CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"));
   EXPECT_EQ(f.reason, "custom_template");
   EXPECT_EQ(f.booking_uid, "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
   EXPECT_EQ(Failure("name=Liam&uid=x7", "application/x-www-form-urlencoded").reason,
             "custom_template");
-  EXPECT_EQ(Failure("false").reason, "not_an_object");  // an invalid JSON template renders as `false`
+  EXPECT_EQ(Failure("false").reason,
+            "not_an_object");  // an invalid JSON template renders as `false`
 }
 
 TEST_F(CalcomTest, UnknownTriggerIsDeadLettered) {
-  const NormalizeFailure f =
-      Failure(R"({"triggerEvent":"BOOKING_TELEPORTED","createdAt":"2025-03-01T10:00:00Z","payload":{"uid":"u9"}})");
+  const NormalizeFailure f = Failure(
+      R"({"triggerEvent":"BOOKING_TELEPORTED","createdAt":"2025-03-01T10:00:00Z","payload":{"uid":"u9"}})");
   EXPECT_EQ(f.reason, "unknown_event_type");
   EXPECT_EQ(f.provider_event_type, "BOOKING_TELEPORTED");
   EXPECT_EQ(f.booking_uid, "calcom:u9");
@@ -415,22 +419,46 @@ TEST_F(CalcomTest, MissingBookingIdIsDeadLettered) {
 
 TEST_F(CalcomTest, WrongTypesForEveryReadFieldNeverCrash) {
   // Every field the normalizer reads, set to each JSON type in turn.
-  const std::vector<std::string> fields = {
-      "uid", "bookingUid", "rescheduleUid", "title", "startTime", "endTime", "status",
-      "eventTypeId", "type", "eventTitle", "location", "organizer", "user", "attendees",
-      "metadata", "paymentId", "paymentData", "price", "currency", "fromReschedule",
-      "cancellationReason", "cancelledBy", "requestReschedule", "rescheduleStartTime",
-      "rescheduleEndTime", "formId", "responseId", "oooEntry", "booking"};
-  const std::vector<std::string> values = {"null", "true", "0", "-1.5", "\"\"", "\"x\"", "[]",
-                                           "{}", "[{}]", "{\"a\":[null]}"};
-  for (const char* trigger : {"BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED",
-                              "BOOKING_NO_SHOW_UPDATED", "MEETING_ENDED", "FORM_SUBMITTED",
-                              "OOO_CREATED", "BOOKING_PAID"}) {
+  const std::vector<std::string> fields = {"uid",
+                                           "bookingUid",
+                                           "rescheduleUid",
+                                           "title",
+                                           "startTime",
+                                           "endTime",
+                                           "status",
+                                           "eventTypeId",
+                                           "type",
+                                           "eventTitle",
+                                           "location",
+                                           "organizer",
+                                           "user",
+                                           "attendees",
+                                           "metadata",
+                                           "paymentId",
+                                           "paymentData",
+                                           "price",
+                                           "currency",
+                                           "fromReschedule",
+                                           "cancellationReason",
+                                           "cancelledBy",
+                                           "requestReschedule",
+                                           "rescheduleStartTime",
+                                           "rescheduleEndTime",
+                                           "formId",
+                                           "responseId",
+                                           "oooEntry",
+                                           "booking"};
+  const std::vector<std::string> values = {"null",  "true", "0",  "-1.5", "\"\"",
+                                           "\"x\"", "[]",   "{}", "[{}]", "{\"a\":[null]}"};
+  for (const char* trigger :
+       {"BOOKING_CREATED", "BOOKING_RESCHEDULED", "BOOKING_CANCELLED", "BOOKING_NO_SHOW_UPDATED",
+        "MEETING_ENDED", "FORM_SUBMITTED", "OOO_CREATED", "BOOKING_PAID"}) {
     for (const std::string& field : fields) {
       for (const std::string& value : values) {
-        const std::string body = std::string(R"({"triggerEvent":")") + trigger +
-                                 R"(","createdAt":"2025-03-01T10:00:00Z","uid":"r","payload":{"uid":"u","bookingUid":"u","rescheduleUid":"o",")" +
-                                 field + "\":" + value + "}}";
+        const std::string body =
+            std::string(R"({"triggerEvent":")") + trigger +
+            R"(","createdAt":"2025-03-01T10:00:00Z","uid":"r","payload":{"uid":"u","bookingUid":"u","rescheduleUid":"o",")" +
+            field + "\":" + value + "}}";
         NormalizeResult r = Normalize(body);
         if (auto* events = std::get_if<std::vector<CanonicalEvent>>(&r)) {
           for (const auto& e : *events) {

@@ -33,7 +33,8 @@ class ConfigTest : public ::testing::Test {
     return LoadConfig(in);
   }
 
-  std::string ErrorOf(std::map<std::string, std::string> env, std::optional<std::string> file = {}) {
+  std::string ErrorOf(std::map<std::string, std::string> env,
+                      std::optional<std::string> file = {}) {
     try {
       Load(std::move(env), std::move(file));
     } catch (const ConfigError& e) {
@@ -93,9 +94,9 @@ sources:
 )");
   Config c = Load({{"SCHEDBRIDGE_TOPIC_EVENTS", "env-events"}}, file,
                   {{"SCHEDBRIDGE_LISTEN", "127.0.0.1:7001"}});
-  EXPECT_EQ(c.http.port, 7001);                           // flag > env > file
-  EXPECT_EQ(c.pipeline.events_topic, "env-events");       // env > file
-  EXPECT_EQ(c.kafka.brokers, "file-broker:9092");         // file > default
+  EXPECT_EQ(c.http.port, 7001);                      // flag > env > file
+  EXPECT_EQ(c.pipeline.events_topic, "env-events");  // env > file
+  EXPECT_EQ(c.kafka.brokers, "file-broker:9092");    // file > default
   EXPECT_EQ(c.pipeline.ack_timeout, std::chrono::milliseconds(2500));
   EXPECT_EQ(c.kafka.properties.at("compression.type"), "zstd");
   ASSERT_NE(c.FindSource("calcom", "team-a"), nullptr);
@@ -105,7 +106,8 @@ sources:
 }
 
 TEST_F(ConfigTest, ClearErrors) {
-  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM_FILE", dir_ + "/missing"}}).find("cannot read secret file"),
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM_FILE", dir_ + "/missing"}})
+                .find("cannot read secret file"),
             std::string::npos);
   EXPECT_NE(ErrorOf({}, Write("a.yaml", "bogus: 1\n")).find("unknown key \"bogus\""),
             std::string::npos);
@@ -130,7 +132,8 @@ TEST_F(ConfigTest, ClearErrors) {
 }
 
 TEST_F(ConfigTest, ErrorsNeverContainSecretValues) {
-  const std::string e = ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "hunter2"}, {"SCHEDBRIDGE_KAFKA_ACKS", "0"}});
+  const std::string e =
+      ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "hunter2"}, {"SCHEDBRIDGE_KAFKA_ACKS", "0"}});
   EXPECT_FALSE(e.empty());
   EXPECT_EQ(e.find("hunter2"), std::string::npos);
 }

@@ -1,7 +1,6 @@
-#include "bridge/crypto/hmac.h"
-
 #include <gtest/gtest.h>
 
+#include "bridge/crypto/hmac.h"
 #include "support.h"
 
 namespace bridge::crypto {

@@ -1,13 +1,12 @@
 // The ingress on an ephemeral loopback port with a fake publisher: every
 // status code of DESIGN.md §2.
 
-#include "bridge/http/server.h"
-
 #include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <thread>
 
+#include "bridge/http/server.h"
 #include "bridge/util/json.h"
 #include "support.h"
 
@@ -98,7 +97,8 @@ TEST_F(HttpServerTest, NamedSourceUsesItsOwnSecret) {
 }
 
 TEST_F(HttpServerTest, DeadLettered) {
-  auto r = Post("/webhooks/calcom", CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"));
+  auto r =
+      Post("/webhooks/calcom", CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"));
   EXPECT_EQ(r->status, 202);
   EXPECT_EQ(Status(r), "dead_lettered");
   EXPECT_NE(r->body.find("custom payload template"), std::string::npos);
@@ -189,8 +189,9 @@ TEST_F(HttpServerTest, ConcurrentRequestsDoNotSerialize) {
   for (int i = 0; i < 8; ++i) {
     clients.emplace_back([&, i] {
       httplib::Client c("127.0.0.1", port);
-      const std::string body = R"({"triggerEvent":"BOOKING_CREATED","createdAt":"2025-01-01T00:00:0)" +
-                               std::to_string(i) + R"(Z","payload":{"uid":"c)" + std::to_string(i) + "\"}}";
+      const std::string body =
+          R"({"triggerEvent":"BOOKING_CREATED","createdAt":"2025-01-01T00:00:0)" +
+          std::to_string(i) + R"(Z","payload":{"uid":"c)" + std::to_string(i) + "\"}}";
       httplib::Headers h{{"X-Cal-Signature-256", HmacSha256Hex("s3cret", body)}};
       auto r = c.Post("/webhooks/calcom", h, body, "application/json");
       if (r && r->status == 202) ++accepted;

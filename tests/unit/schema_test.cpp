@@ -35,8 +35,9 @@ TEST(Schema, RejectsBrokenEvents) {
   bad[2].event_type = "booking.teleported";
   bad[3].booking->uid = "zoom:u";
   bad[4].booking->status = "ACCEPTED";
-  bad[5].subject = Subject{"calcom:s", "form", std::nullopt, std::nullopt};  // both booking and subject
-  bad[6].booking.reset();                                                     // neither
+  bad[5].subject =
+      Subject{"calcom:s", "form", std::nullopt, std::nullopt};  // both booking and subject
+  bad[6].booking.reset();                                       // neither
   for (const CanonicalEvent& e : bad) {
     EXPECT_NE(testing::SchemaErrors("scheduling-event.v1.json", ToJson(e)), "") << ToJson(e);
   }

@@ -18,10 +18,10 @@ TEST(Time, CanonicalizesProviderSpellings) {
 }
 
 TEST(Time, RejectsWhatIsNotATimestamp) {
-  for (const char* bad : {"", "2025-03-18", "2025-03-18T14:00:00", "2025-13-01T00:00:00Z",
-                          "2025-02-29T00:00:00Z", "2025-03-18T24:00:00Z", "2025-03-18T14:00:00.Z",
-                          "2025-03-18T14:00:00Zjunk", "yesterday", "2025-03-18T14:00:00+25:00",
-                          "１２３４-03-18T14:00:00Z"}) {
+  for (const char* bad :
+       {"", "2025-03-18", "2025-03-18T14:00:00", "2025-13-01T00:00:00Z", "2025-02-29T00:00:00Z",
+        "2025-03-18T24:00:00Z", "2025-03-18T14:00:00.Z", "2025-03-18T14:00:00Zjunk", "yesterday",
+        "2025-03-18T14:00:00+25:00", "１２３４-03-18T14:00:00Z"}) {
     EXPECT_EQ(CanonicalTimestamp(bad), std::nullopt) << bad;
   }
 }
