@@ -42,6 +42,10 @@ int Serve(const ServeFlags& f) {
   in.env = ProcessEnvironment();
   in.known_providers = ProviderNames();
   in.kafka_flags = f.kafka;
+  in.check_source = [](const SourceConfig& s) {
+    const Provider* p = ProviderRegistry::BuiltIn().Find(s.provider);
+    return p == nullptr ? "unknown provider." : p->CheckSource(s);
+  };
   auto flag = [&](const std::string& value, const char* env_name) {
     if (!value.empty()) in.flags[env_name] = value;
   };

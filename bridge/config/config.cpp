@@ -285,7 +285,8 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
   }
 }
 
-void Validate(Config& c, const std::map<std::string, std::string>& env) {
+void Validate(Config& c, const std::map<std::string, std::string>& env,
+              const std::function<std::string(const SourceConfig&)>& check_source) {
   for (SourceConfig& s : c.sources) {
     if (auto it = s.options.find("secret_env"); it != s.options.end()) {
       auto e = env.find(it->second);
@@ -295,6 +296,11 @@ void Validate(Config& c, const std::map<std::string, std::string>& env) {
       }
       for (std::string& v : SplitSecrets(e->second)) s.secrets.push_back(std::move(v));
       s.options.erase(it);
+    }
+    if (check_source) {
+      if (std::string problem = check_source(s); !problem.empty()) {
+        throw ConfigError("source " + s.provider + "/" + s.name + ": " + problem);
+      }
     }
     if (s.secrets.empty() && !s.allow_unsigned) {
       throw ConfigError("source " + s.provider + "/" + s.name +
@@ -374,7 +380,7 @@ Config LoadConfig(const ConfigInputs& in) {
       c.kafka.properties[name] = kv.substr(eq + 1);
     }
   }
-  Validate(c, in.env);
+  Validate(c, in.env, in.check_source);
   return c;
 }
 

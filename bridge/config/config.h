@@ -4,6 +4,7 @@
 // command-line flags. Secrets come from files or the environment only.
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -53,6 +54,8 @@ struct ConfigInputs {
   std::map<std::string, std::string> flags;  // flag overrides, by the env name they replace
   std::vector<std::string> kafka_flags;      // "name=value" librdkafka overrides
   std::vector<std::string> known_providers;  // for validation
+  /// Provider-specific source checks: an error sentence, or "".
+  std::function<std::string(const SourceConfig&)> check_source;
 };
 
 /// Builds and validates the configuration. Throws ConfigError with a message

@@ -5,15 +5,17 @@
 #include <functional>
 #include <string>
 
-#include "bridge/crypto/hmac.h"
-#include "bridge/model/time.h"
+#include "bridge/providers/mapping.h"
 #include "bridge/providers/registry.h"
-#include "bridge/util/json.h"
 
 namespace bridge {
 namespace {
 
 using json::Value;
+using mapping::Envelope;
+using mapping::ObjectBuilder;
+using mapping::RawObject;
+using mapping::Time;
 
 constexpr std::string_view kName = "calcom";
 constexpr std::string_view kSignatureHeader = "X-Cal-Signature-256";
@@ -33,11 +35,6 @@ std::optional<std::string> CanonicalStatus(const std::optional<std::string>& s) 
   return std::nullopt;
 }
 
-std::optional<std::string> Time(const Value* obj, std::string_view key) {
-  auto raw = json::String(json::Get(obj, key));
-  return raw ? CanonicalTimestamp(*raw) : std::nullopt;
-}
-
 Person ReadPerson(const Value* p) {
   Person person;
   person.name = json::StringAt(p, "name");
@@ -55,47 +52,6 @@ std::vector<Person> ReadAttendees(const Value* list) {
   }
   return out;
 }
-
-std::optional<std::string> RawObject(const Value* v) {
-  if (v == nullptr || !v->IsObject()) return std::nullopt;
-  return json::Serialize(*v);
-}
-
-/// Builds a JSON object from (key, value*) pairs, skipping absent values.
-class ObjectBuilder {
- public:
-  ObjectBuilder() : writer_(buf_) { writer_.StartObject(); }
-  ObjectBuilder& Add(const char* key, const Value* v) {
-    if (v == nullptr) return *this;
-    writer_.Key(key);
-    v->Accept(writer_);
-    ++count_;
-    return *this;
-  }
-  ObjectBuilder& Add(const char* key, std::string_view s) {
-    writer_.Key(key);
-    writer_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
-    ++count_;
-    return *this;
-  }
-  ObjectBuilder& Add(const char* key, bool b) {
-    writer_.Key(key);
-    writer_.Bool(b);
-    ++count_;
-    return *this;
-  }
-  /// The object, or nullopt when nothing was added.
-  std::optional<std::string> Finish() {
-    writer_.EndObject();
-    if (count_ == 0) return std::nullopt;
-    return std::string(buf_.GetString(), buf_.GetSize());
-  }
-
- private:
-  rapidjson::StringBuffer buf_;
-  json::Writer writer_;
-  int count_ = 0;
-};
 
 /// A booking object as Cal.com sends it (envelope payload, or the root of a
 /// MEETING_* body) → canonical booking. `uid` is the provider id to use.
@@ -154,35 +110,12 @@ const std::vector<std::pair<const char*, const char*>> kBookingExtensions = {
 
 /// What a trigger handler sees.
 struct Input {
-  const Value* root;
   const Value* data;  // `payload` or, with no envelope, the root
-  std::string trigger;
-  std::optional<std::string> delivery_id;
-  std::string discriminator;  // delivery id, else provider event time, else body digest
-  std::string occurred_at;
-  const NormalizeContext* ctx;
+  Envelope env;
 };
 
-CanonicalEvent NewEvent(const Input& in, std::string event_type) {
-  CanonicalEvent e;
-  e.event_type = std::move(event_type);
-  e.provider = std::string(kName);
-  e.provider_event_type = in.trigger;
-  e.source = in.ctx->source;
-  e.occurred_at = in.occurred_at;
-  e.received_at = in.ctx->received_at;
-  e.delivery_id = in.delivery_id;
-  return e;
-}
-
-void AssignId(const Input& in, CanonicalEvent& e) {
-  e.event_id = MakeEventId(kName, in.trigger, e.event_type, e.Key(), in.discriminator);
-}
-
 NormalizeFailure MissingId(const Input& in, std::string_view field) {
-  return NormalizeFailure{std::string(reason::kMissingBookingId),
-                          "Cal.com " + in.trigger + " has no " + std::string(field) + ".",
-                          in.trigger, std::nullopt};
+  return mapping::MissingId(in.env, "Cal.com", field);
 }
 
 /// A booking event on `payload.uid` (or another field holding the uid).
@@ -190,12 +123,11 @@ NormalizeResult SimpleBooking(const Input& in, std::string event_type, const cha
                               std::optional<std::string> forced_status = std::nullopt) {
   auto uid = json::StringAt(in.data, uid_field);
   if (!uid) return MissingId(in, std::string("payload.") + uid_field);
-  CanonicalEvent e = NewEvent(in, std::move(event_type));
+  CanonicalEvent e = mapping::NewEvent(in.env, std::move(event_type));
   e.booking = ReadBooking(in.data, *uid);
   if (forced_status) e.booking->status = forced_status;
   e.extensions_json = Extensions(in.data, kBookingExtensions);
-  AssignId(in, e);
-  return std::vector<CanonicalEvent>{std::move(e)};
+  return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
 }
 
 NormalizeResult Cancelled(const Input& in) {
@@ -218,7 +150,7 @@ NormalizeResult Rescheduled(const Input& in) {
   auto old_uid = json::StringAt(in.data, "rescheduleUid");
   if (!old_uid) return MissingId(in, "payload.rescheduleUid (the booking it replaces)");
 
-  CanonicalEvent old_event = NewEvent(in, "booking.rescheduled");
+  CanonicalEvent old_event = mapping::NewEvent(in.env, "booking.rescheduled");
   old_event.booking = ReadBooking(in.data, *old_uid);
   old_event.booking->status = "rescheduled";
   old_event.booking->start_time = Time(in.data, "rescheduleStartTime");
@@ -229,14 +161,13 @@ NormalizeResult Rescheduled(const Input& in) {
   old_event.extensions_json = Extensions(in.data, {{"booking_id", "rescheduleId"},
                                                    {"rescheduled_by", "rescheduledBy"},
                                                    {"ical_uid", "iCalUID"}});
-  AssignId(in, old_event);
 
-  CanonicalEvent new_event = NewEvent(in, "booking.created");
+  CanonicalEvent new_event = mapping::NewEvent(in.env, "booking.created");
   new_event.booking = ReadBooking(in.data, *new_uid);
   new_event.booking->previous_uid = Uid(*old_uid);
   new_event.extensions_json = Extensions(in.data, kBookingExtensions);
-  AssignId(in, new_event);
-  return std::vector<CanonicalEvent>{std::move(old_event), std::move(new_event)};
+  return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(old_event)),
+                                     mapping::Finish(in.env, std::move(new_event))};
 }
 
 NormalizeResult NoShowUpdated(const Input& in) {
@@ -255,39 +186,32 @@ NormalizeResult NoShowUpdated(const Input& in) {
       b.attendees.push_back(std::move(p));
     }
   }
-  CanonicalEvent e = NewEvent(in, any_no_show ? "booking.no_show" : "booking.no_show_cleared");
+  CanonicalEvent e =
+      mapping::NewEvent(in.env, any_no_show ? "booking.no_show" : "booking.no_show_cleared");
   e.booking = std::move(b);
   e.extensions_json = Extensions(in.data, {{"booking_id", "bookingId"}, {"message", "message"}});
-  AssignId(in, e);
-  return std::vector<CanonicalEvent>{std::move(e)};
+  return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
 }
 
 NormalizeResult VideoNoShow(const Input& in, std::string_view party) {
   auto uid = json::StringAt(in.data, "bookingUid");
   if (!uid) uid = json::StringAt(in.data, "uid");
   if (!uid) return MissingId(in, "payload.bookingUid");
-  CanonicalEvent e = NewEvent(in, "booking.no_show");
+  CanonicalEvent e = mapping::NewEvent(in.env, "booking.no_show");
   e.booking = ReadBooking(in.data, *uid);
   e.extensions_json = Extensions(in.data, {{"booking_id", "bookingId"}},
                                  [&](ObjectBuilder& b) { b.Add("no_show_party", party); });
-  AssignId(in, e);
-  return std::vector<CanonicalEvent>{std::move(e)};
+  return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
 }
 
-/// A non-booking event. `subject_id` is the provider id; empty = missing.
+/// A non-booking event keyed "calcom:<kind>:<id>" (or by the booking uid).
 NormalizeResult SubjectEvent(const Input& in, std::string event_type, std::string kind,
                              std::optional<std::string> id, std::string_view id_field,
                              bool id_is_booking = false) {
   if (!id) return MissingId(in, id_field);
-  CanonicalEvent e = NewEvent(in, std::move(event_type));
-  Subject s;
-  s.uid = id_is_booking ? Uid(*id) : std::string(kName) + ":" + kind + ":" + *id;
-  s.type = std::move(kind);
-  s.provider_ref = *id;
-  s.data_json = RawObject(in.data);
-  e.subject = std::move(s);
-  AssignId(in, e);
-  return std::vector<CanonicalEvent>{std::move(e)};
+  std::string uid = id_is_booking ? Uid(*id) : std::string(kName) + ":" + kind + ":" + *id;
+  return std::vector<CanonicalEvent>{mapping::SubjectEvent(
+      in.env, std::move(event_type), std::move(uid), std::move(kind), *id, RawObject(in.data))};
 }
 
 NormalizeResult FormSubmitted(const Input& in) {
@@ -406,55 +330,40 @@ class CalcomProvider final : public Provider {
     const auto content_type = d.headers ? d.headers->Get("Content-Type") : std::nullopt;
     if (content_type &&
         provider_util::Lower(*content_type).find("application/x-www-form-urlencoded") == 0) {
-      return NormalizeFailure{std::string(reason::kCustomTemplate),
-                              "Cal.com sent a form-encoded body, which means the webhook has a "
-                              "custom payload template; clear the template in Cal.com.",
-                              std::nullopt, std::nullopt};
+      return mapping::Fail(reason::kCustomTemplate,
+                           "Cal.com sent a form-encoded body, which means the webhook has a "
+                           "custom payload template; clear the template in Cal.com.");
     }
     rapidjson::Document doc;
-    const json::ParseResult parsed = json::Parse(d.body, doc);
-    if (!parsed.ok) {
-      return NormalizeFailure{std::string(reason::kInvalidJson), parsed.error + ".", std::nullopt,
-                              std::nullopt};
-    }
-    if (!doc.IsObject()) {
-      return NormalizeFailure{std::string(reason::kNotAnObject), "the body is not a JSON object.",
-                              std::nullopt, std::nullopt};
-    }
+    if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
     auto trigger = json::StringAt(&doc, "triggerEvent");
     if (!trigger) {
-      return NormalizeFailure{std::string(reason::kCustomTemplate),
-                              "the body has no triggerEvent: the webhook probably has a custom "
-                              "payload template; clear the template in Cal.com.",
-                              std::nullopt, BookingUidGuess(&doc)};
+      return mapping::Fail(reason::kCustomTemplate,
+                           "the body has no triggerEvent: the webhook probably has a custom "
+                           "payload template; clear the template in Cal.com.",
+                           std::nullopt, BookingUidGuess(&doc));
     }
     const auto& table = Triggers();
     const auto handler = table.find(*trigger);
     if (handler == table.end()) {
-      return NormalizeFailure{std::string(reason::kUnknownEventType),
-                              "unknown Cal.com triggerEvent \"" + *trigger + "\".", *trigger,
-                              BookingUidGuess(&doc)};
+      return mapping::Fail(reason::kUnknownEventType,
+                           "unknown Cal.com triggerEvent \"" + *trigger + "\".", *trigger,
+                           BookingUidGuess(&doc));
     }
     Input in;
-    in.root = &doc;
     const Value* payload = json::Get(&doc, "payload");
     in.data = payload != nullptr && payload->IsObject() ? payload : &doc;
-    in.trigger = *trigger;
-    in.ctx = &ctx;
+    in.env.provider = std::string(kName);
+    in.env.provider_event_type = *trigger;
+    in.env.ctx = &ctx;
     // MEETING_* bodies carry an idempotency key per scheduled job.
-    in.delivery_id = json::StringAt(&doc, "idempotencyKey");
+    in.env.delivery_id = json::StringAt(&doc, "idempotencyKey");
     std::optional<std::string> occurred;
     if (*trigger == "MEETING_STARTED") occurred = Time(&doc, "startTime");
     if (*trigger == "MEETING_ENDED") occurred = Time(&doc, "endTime");
     if (!occurred && payload != nullptr) occurred = Time(&doc, "createdAt");
-    in.occurred_at = occurred.value_or(ctx.received_at);
-    if (in.delivery_id) {
-      in.discriminator = "delivery:" + *in.delivery_id;
-    } else if (auto created = json::StringAt(&doc, "createdAt")) {
-      in.discriminator = "time:" + *created;
-    } else {
-      in.discriminator = "body:" + crypto::HexLower(crypto::Sha256(d.body));
-    }
+    in.env.occurred_at = occurred.value_or(ctx.received_at);
+    in.env.Identify(json::StringAt(&doc, "createdAt"), d.body);
     NormalizeResult result = handler->second(in);
     if (auto* failure = std::get_if<NormalizeFailure>(&result)) {
       failure->provider_event_type = *trigger;

@@ -101,6 +101,12 @@ class Provider {
   virtual bool AcceptsMediaType(std::string_view media_type) const = 0;
   /// Header names worth keeping in a dead-letter record (never signatures).
   virtual std::vector<std::string_view> KeptHeaders() const = 0;
+  /// Checks a source's provider-specific settings; an error sentence, or "".
+  virtual std::string CheckSource(const SourceConfig& source) const {
+    return source.options.empty() ? std::string()
+                                  : "unknown option \"" + source.options.begin()->first +
+                                        "\" for " + std::string(Name()) + ".";
+  }
   virtual VerifyResult Verify(const Delivery& delivery, const SourceConfig& source,
                               const Clock& clock) const = 0;
   virtual NormalizeResult Normalize(const Delivery& delivery,

@@ -6,6 +6,9 @@ const ProviderRegistry& ProviderRegistry::BuiltIn() {
   static const ProviderRegistry registry = [] {
     ProviderRegistry r;
     r.providers_.push_back(MakeCalcomProvider());
+    r.providers_.push_back(MakeCalendlyProvider());
+    r.providers_.push_back(MakeSavvyCalProvider());
+    r.providers_.push_back(MakeOrufyProvider());
     return r;
   }();
   return registry;

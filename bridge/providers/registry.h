@@ -24,5 +24,8 @@ class ProviderRegistry {
 
 // Factories, one per provider file.
 std::unique_ptr<Provider> MakeCalcomProvider();
+std::unique_ptr<Provider> MakeCalendlyProvider();
+std::unique_ptr<Provider> MakeSavvyCalProvider();
+std::unique_ptr<Provider> MakeOrufyProvider();
 
 }  // namespace bridge

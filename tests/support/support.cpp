@@ -72,6 +72,33 @@ std::string SchemaErrors(const std::string& schema_file, const std::string& json
          ", keyword " + validator.GetInvalidSchemaKeyword() + ")";
 }
 
+NormalizeResult NormalizeWith(const std::string& provider, const std::string& body,
+                              const std::string& content_type) {
+  const Provider* p = ProviderRegistry::BuiltIn().Find(provider);
+  if (p == nullptr) throw std::runtime_error("no provider " + provider);
+  Headers h;
+  h.Add("Content-Type", content_type);
+  return p->Normalize(Delivery{body, &h, {}}, NormalizeContext{"default", "2026-01-02T03:04:05Z"});
+}
+
+std::vector<CanonicalEvent> EventsOf(const std::string& provider, const std::string& body) {
+  NormalizeResult r = NormalizeWith(provider, body);
+  if (auto* f = std::get_if<NormalizeFailure>(&r)) {
+    ADD_FAILURE() << "dead-lettered: " << f->reason << ": " << f->detail;
+    return {};
+  }
+  auto events = std::get<std::vector<CanonicalEvent>>(r);
+  for (const auto& e : events) EXPECT_VALID_AGAINST("scheduling-event.v1.json", ToJson(e));
+  return events;
+}
+
+NormalizeFailure FailureOf(const std::string& provider, const std::string& body) {
+  NormalizeResult r = NormalizeWith(provider, body);
+  if (auto* f = std::get_if<NormalizeFailure>(&r)) return *f;
+  ADD_FAILURE() << "expected a dead letter for: " << body.substr(0, 200);
+  return {};
+}
+
 int32_t Murmur2Partition(const std::string& key, int32_t partitions) {
   // Kafka's Utils.murmur2 (seed 0x9747b28c), as used by the Java DefaultPartitioner.
   const auto* data = reinterpret_cast<const uint8_t*>(key.data());

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "bridge/pipeline/publisher.h"
+#include "bridge/providers/registry.h"
 
 namespace bridge::testing {
 
@@ -31,6 +32,17 @@ std::string SchemaErrors(const std::string& schema_file, const std::string& json
 
 #define EXPECT_VALID_AGAINST(schema_file, json) \
   EXPECT_EQ(::bridge::testing::SchemaErrors(schema_file, json), "") << (json)
+
+/// Normalizes `body` with the named built-in provider (source "default",
+/// received_at 2026-01-02T03:04:05Z).
+NormalizeResult NormalizeWith(const std::string& provider, const std::string& body,
+                              const std::string& content_type = "application/json");
+
+/// Normalizes and requires success; every event is checked against the schema.
+std::vector<CanonicalEvent> EventsOf(const std::string& provider, const std::string& body);
+
+/// Normalizes and requires a dead letter.
+NormalizeFailure FailureOf(const std::string& provider, const std::string& body);
 
 /// The Java client's default partitioner: murmur2(key) & 0x7fffffff % n.
 int32_t Murmur2Partition(const std::string& key, int32_t partitions);

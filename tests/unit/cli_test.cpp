@@ -32,7 +32,7 @@ const std::string kBinary = SCHEDBRIDGE_BINARY;
 
 TEST(Cli, NormalizePrintsOneJsonLinePerEvent) {
   const CommandResult r = Shell(kBinary + " normalize --provider calcom " +
-                      testing::FixturePath("calcom/BOOKING_RESCHEDULED.json") + " 2>&1");
+                                testing::FixturePath("calcom/BOOKING_RESCHEDULED.json") + " 2>&1");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const size_t newline = r.out.find('\n');
   ASSERT_NE(newline, std::string::npos);
@@ -45,13 +45,14 @@ TEST(Cli, NormalizePrintsOneJsonLinePerEvent) {
 }
 
 TEST(Cli, NormalizeReadsStdinAndReportsDeadLetters) {
-  const CommandResult ok = Shell("echo '{\"triggerEvent\":\"BOOKING_CREATED\",\"payload\":{\"uid\":\"u\"}}' | " +
-                       kBinary + " normalize --provider calcom --source team-a -");
+  const CommandResult ok =
+      Shell("echo '{\"triggerEvent\":\"BOOKING_CREATED\",\"payload\":{\"uid\":\"u\"}}' | " +
+            kBinary + " normalize --provider calcom --source team-a -");
   ASSERT_EQ(ok.exit_code, 0);
   EXPECT_NE(ok.out.find("\"source\":\"team-a\""), std::string::npos);
-  const CommandResult dead = Shell(kBinary + " normalize --provider calcom " +
-                         testing::FixturePath("calcom/BOOKING_CREATED_with_payloadTemplate.json") +
-                         " 2>&1");
+  const CommandResult dead =
+      Shell(kBinary + " normalize --provider calcom " +
+            testing::FixturePath("calcom/BOOKING_CREATED_with_payloadTemplate.json") + " 2>&1");
   EXPECT_EQ(dead.exit_code, 1);
   EXPECT_EQ(dead.out.rfind("dead-letter: custom_template: ", 0), 0u) << dead.out;
   EXPECT_EQ(Shell(kBinary + " normalize --provider zoom - < /dev/null 2>&1").exit_code, 2);
@@ -68,10 +69,11 @@ TEST(Cli, VersionAndHelp) {
 
 TEST(Cli, CheckConfigNamesTheProblem) {
   const CommandResult bad = Shell("env -i SCHEDBRIDGE_SECRET_CALCOM_FILE=/nonexistent " + kBinary +
-                        " serve --check-config 2>&1");
+                                  " serve --check-config 2>&1");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.out.find("cannot read secret file /nonexistent"), std::string::npos) << bad.out;
-  const CommandResult good = Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=s " + kBinary + " serve --check-config");
+  const CommandResult good =
+      Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=s " + kBinary + " serve --check-config");
   EXPECT_EQ(good.exit_code, 0) << good.out;
   EXPECT_NE(good.out.find("configuration OK: 1 source(s)"), std::string::npos);
 }

@@ -1,0 +1,277 @@
+// Calendly (API v2 webhook subscriptions): Calendly-Webhook-Signature =
+// t=<unix>,v1=<hex HMAC-SHA256 over "<t>." + raw body>; ../shared/providers/README.md §2.
+
+#include "bridge/providers/calendly.h"
+
+#include <charconv>
+#include <cstdlib>
+
+#include "bridge/providers/mapping.h"
+#include "bridge/providers/registry.h"
+
+namespace bridge {
+namespace {
+
+using json::Value;
+using mapping::Envelope;
+using mapping::ObjectBuilder;
+using mapping::RawObject;
+using mapping::Time;
+
+constexpr std::string_view kName = "calendly";
+constexpr std::string_view kSignatureHeader = "Calendly-Webhook-Signature";
+
+std::string Uid(std::string_view id) { return std::string(kName) + ":" + std::string(id); }
+
+std::optional<std::string> CanonicalStatus(const std::optional<std::string>& s) {
+  if (!s) return std::nullopt;
+  const std::string v = provider_util::Lower(*s);
+  if (v == "active") return "confirmed";
+  if (v == "canceled" || v == "cancelled") return "canceled";
+  return std::nullopt;
+}
+
+/// The invitee resource (invitee.* and invitee_no_show.* payloads) → booking.
+/// The booking unit is the invitee: its UUID is the booking id.
+Booking ReadInvitee(const Value* p, const std::string& invitee_uuid) {
+  Booking b;
+  b.uid = Uid(invitee_uuid);
+  b.provider_ref = json::StringAt(p, "uri").value_or(invitee_uuid);
+  b.status = CanonicalStatus(json::StringAt(p, "status"));
+  const Value* ev = json::Get(p, "scheduled_event");
+  b.title = json::StringAt(ev, "name");
+  b.start_time = Time(ev, "start_time");
+  b.end_time = Time(ev, "end_time");
+  EventTypeRef et;
+  et.id = mapping::LastSegment(json::StringAt(ev, "event_type"));
+  et.name = json::StringAt(ev, "name");
+  if (et.id || et.name) b.event_type = et;
+  const Value* loc = json::Get(ev, "location");
+  b.location = json::StringAt(loc, "join_url");
+  if (!b.location) b.location = json::StringAt(loc, "location");
+  if (!b.location) b.location = json::StringAt(loc, "type");
+  const Value* members = json::Get(ev, "event_memberships");
+  if (members != nullptr && members->IsArray() && !members->Empty() && (*members)[0].IsObject()) {
+    Person host;
+    host.name = json::StringAt(&(*members)[0], "user_name");
+    host.email = json::StringAt(&(*members)[0], "user_email");
+    b.organizer = host;
+  }
+  Person invitee;
+  invitee.name = json::StringAt(p, "name");
+  invitee.email = json::StringAt(p, "email");
+  invitee.timezone = json::StringAt(p, "timezone");
+  b.timezone = invitee.timezone;
+  if (invitee.name || invitee.email) b.attendees.push_back(invitee);
+  if (auto old_uuid = mapping::LastSegment(json::StringAt(p, "old_invitee"))) {
+    b.previous_uid = Uid(*old_uuid);
+  }
+  const Value* cancel = json::Get(p, "cancellation");
+  if (cancel != nullptr && cancel->IsObject()) {
+    Cancellation c;
+    c.reason = json::StringAt(cancel, "reason");
+    c.canceled_by = json::StringAt(cancel, "canceled_by");
+    if (c.reason || c.canceled_by) b.cancellation = c;
+  }
+  b.payment_json = RawObject(json::Get(p, "payment"));
+  return b;
+}
+
+std::optional<std::string> InviteeExtensions(const Value* p) {
+  ObjectBuilder ext;
+  ext.Pick(p, {{"scheduled_event_uri", "scheduled_event.uri"},
+               {"event_type_uri", "scheduled_event.event_type"},
+               {"canceler_type", "cancellation.canceler_type"},
+               {"questions_and_answers", "questions_and_answers"},
+               {"tracking", "tracking"},
+               {"routing_form_submission", "routing_form_submission"},
+               {"no_show_uri", "no_show.uri"},
+               {"invitees_counter", "scheduled_event.invitees_counter"}});
+  return ext.Finish();
+}
+
+NormalizeResult InviteeEvent(const Value* p, const Envelope& env) {
+  auto uuid = mapping::LastSegment(json::StringAt(p, "uri"));
+  if (!uuid) return mapping::MissingId(env, "Calendly", "payload.uri (the invitee)");
+  const std::string& type = env.provider_event_type;
+  Booking booking = ReadInvitee(p, *uuid);
+  std::string event_type;
+  if (type == "invitee.created") {
+    event_type = "booking.created";
+  } else if (type == "invitee.canceled") {
+    // A reschedule cancels the old invitee (rescheduled: true) and creates a
+    // new one under a new scheduled event; each delivery stands on its own.
+    if (json::Bool(json::Get(p, "rescheduled")).value_or(false)) {
+      event_type = "booking.rescheduled";
+      booking.status = "rescheduled";
+      if (auto next = mapping::LastSegment(json::StringAt(p, "new_invitee"))) {
+        booking.rescheduled_to_uid = Uid(*next);
+      }
+    } else {
+      event_type = "booking.canceled";
+      booking.status = "canceled";
+    }
+  } else if (type == "invitee_no_show.created" || type == "invitee_no_show.deleted") {
+    const bool no_show = type == "invitee_no_show.created";
+    event_type = no_show ? "booking.no_show" : "booking.no_show_cleared";
+    for (Person& a : booking.attendees) a.no_show = no_show;
+  }
+  CanonicalEvent e = mapping::NewEvent(env, std::move(event_type));
+  e.booking = std::move(booking);
+  e.extensions_json = InviteeExtensions(p);
+  return std::vector<CanonicalEvent>{mapping::Finish(env, std::move(e))};
+}
+
+NormalizeResult RoutingFormSubmission(const Value* p, const Envelope& env) {
+  auto uuid = mapping::LastSegment(json::StringAt(p, "uri"));
+  if (!uuid) return mapping::MissingId(env, "Calendly", "payload.uri (the submission)");
+  return std::vector<CanonicalEvent>{mapping::SubjectEvent(
+      env, "form.submitted", std::string(kName) + ":form_response:" + *uuid, "form_response",
+      json::StringAt(p, "uri"), RawObject(p))};
+}
+
+NormalizeResult EventTypeChanged(const Value* p, const Envelope& env) {
+  auto uuid = mapping::LastSegment(json::StringAt(p, "uri"));
+  if (!uuid) return mapping::MissingId(env, "Calendly", "payload.uri (the event type)");
+  CanonicalEvent e = mapping::NewEvent(env, "event_type.updated");
+  e.subject = Subject{std::string(kName) + ":event_type:" + *uuid, "event_type",
+                      json::StringAt(p, "uri"), RawObject(p)};
+  // created / updated / deleted: one canonical type, the action kept here.
+  ObjectBuilder ext;
+  ext.Add("action", env.provider_event_type.substr(env.provider_event_type.find('.') + 1));
+  e.extensions_json = ext.Finish();
+  return std::vector<CanonicalEvent>{mapping::Finish(env, std::move(e))};
+}
+
+class CalendlyProvider final : public Provider {
+ public:
+  std::string_view Name() const override { return kName; }
+
+  bool AcceptsMediaType(std::string_view media_type) const override {
+    return media_type.empty() || media_type == "application/json";
+  }
+
+  std::vector<std::string_view> KeptHeaders() const override {
+    return {"Content-Type", "User-Agent"};
+  }
+
+  VerifyResult Verify(const Delivery& d, const SourceConfig& source,
+                      const Clock& clock) const override {
+    const size_t count = d.headers->Count(kSignatureHeader);
+    if (count > 1) {
+      return {VerifyStatus::kMalformedSignature,
+              "Calendly-Webhook-Signature was sent more than once."};
+    }
+    if (count == 0) {
+      if (source.allow_unsigned) return VerifyResult::Ok();
+      return {VerifyStatus::kMissingSignature, "missing Calendly-Webhook-Signature header."};
+    }
+    const auto sig = ParseCalendlySignature(*d.headers->Get(kSignatureHeader));
+    if (!sig) {
+      return {VerifyStatus::kMalformedSignature,
+              "Calendly-Webhook-Signature must look like t=<unix seconds>,v1=<hex>."};
+    }
+    if (source.secrets.empty()) {
+      if (source.allow_unsigned) return VerifyResult::Ok();
+      return {VerifyStatus::kNoSecretConfigured, "no signing key is configured for this source."};
+    }
+    const std::string t = std::to_string(sig->timestamp);
+    bool matched = false;
+    for (const std::string& v1 : sig->v1) {
+      matched |= provider_util::AnySecretMatchesHex(source.secrets, v1, {t, ".", d.body});
+    }
+    if (!matched) {
+      return {VerifyStatus::kBadSignature,
+              "Calendly-Webhook-Signature does not match the body under any configured signing "
+              "key."};
+    }
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            clock.Now().time_since_epoch())
+                            .count();
+    if (std::llabs(now - sig->timestamp) > source.tolerance.count()) {
+      return {VerifyStatus::kTimestampOutOfTolerance,
+              "the Calendly signature timestamp is " + std::to_string(now - sig->timestamp) +
+                  " s away from now, beyond the tolerance of " +
+                  std::to_string(source.tolerance.count()) + " s (replay or clock skew)."};
+    }
+    return VerifyResult::Ok();
+  }
+
+  NormalizeResult Normalize(const Delivery& d, const NormalizeContext& ctx) const override {
+    rapidjson::Document doc;
+    if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
+    auto type = json::StringAt(&doc, "event");
+    const Value* payload = json::Get(&doc, "payload");
+    if (!type) {
+      return mapping::Fail(reason::kUnknownEventType, "the body has no Calendly \"event\" name.");
+    }
+    if (payload == nullptr || !payload->IsObject()) {
+      return mapping::Fail(reason::kMissingBookingId, "Calendly " + *type + " has no payload.",
+                           *type);
+    }
+    Envelope env;
+    env.provider = std::string(kName);
+    env.provider_event_type = *type;
+    env.ctx = &ctx;
+    env.occurred_at = Time(&doc, "created_at").value_or(ctx.received_at);
+    env.Identify(json::StringAt(&doc, "created_at"), d.body);
+
+    NormalizeResult result;
+    if (*type == "invitee.created" || *type == "invitee.canceled" ||
+        *type == "invitee_no_show.created" || *type == "invitee_no_show.deleted") {
+      result = InviteeEvent(payload, env);
+    } else if (*type == "routing_form_submission.created") {
+      result = RoutingFormSubmission(payload, env);
+    } else if (*type == "event_type.created" || *type == "event_type.updated" ||
+               *type == "event_type.deleted") {
+      result = EventTypeChanged(payload, env);
+    } else {
+      return mapping::Fail(reason::kUnknownEventType,
+                           "unknown Calendly event \"" + *type + "\".", *type, BookingUidGuess(payload));
+    }
+    if (auto* failure = std::get_if<NormalizeFailure>(&result)) {
+      failure->provider_event_type = *type;
+    }
+    return result;
+  }
+
+ private:
+  static std::optional<std::string> BookingUidGuess(const Value* payload) {
+    auto uri = json::StringAt(payload, "uri");
+    if (!uri || uri->find("/invitees/") == std::string::npos) return std::nullopt;
+    auto uuid = mapping::LastSegment(uri);
+    return uuid ? std::optional<std::string>(Uid(*uuid)) : std::nullopt;
+  }
+};
+
+}  // namespace
+
+std::optional<CalendlySignature> ParseCalendlySignature(std::string_view header) {
+  CalendlySignature sig;
+  bool have_t = false;
+  while (!header.empty()) {
+    const size_t comma = header.find(',');
+    const std::string_view item = provider_util::Trim(header.substr(0, comma));
+    header = comma == std::string_view::npos ? std::string_view() : header.substr(comma + 1);
+    const size_t eq = item.find('=');
+    if (eq == std::string_view::npos) continue;
+    const std::string_view key = provider_util::Trim(item.substr(0, eq));
+    const std::string_view value = provider_util::Trim(item.substr(eq + 1));
+    if (key == "t") {
+      if (have_t || value.empty() || value.size() > 12) return std::nullopt;
+      int64_t t = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), t);
+      if (ec != std::errc() || end != value.data() + value.size() || t < 0) return std::nullopt;
+      sig.timestamp = t;
+      have_t = true;
+    } else if (key == "v1") {
+      if (value.size() == 64) sig.v1.emplace_back(value);
+    }
+  }
+  if (!have_t || sig.v1.empty()) return std::nullopt;
+  return sig;
+}
+
+std::unique_ptr<Provider> MakeCalendlyProvider() { return std::make_unique<CalendlyProvider>(); }
+
+}  // namespace bridge

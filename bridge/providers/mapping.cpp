@@ -1,0 +1,122 @@
+#include "bridge/providers/mapping.h"
+
+#include "bridge/crypto/hmac.h"
+#include "bridge/model/time.h"
+
+namespace bridge::mapping {
+
+ObjectBuilder::ObjectBuilder() : writer_(buf_) { writer_.StartObject(); }
+
+ObjectBuilder& ObjectBuilder::Add(const char* key, const Value* v) {
+  if (v == nullptr) return *this;
+  writer_.Key(key);
+  v->Accept(writer_);
+  ++count_;
+  return *this;
+}
+
+ObjectBuilder& ObjectBuilder::Add(const char* key, std::string_view s) {
+  writer_.Key(key);
+  writer_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  ++count_;
+  return *this;
+}
+
+ObjectBuilder& ObjectBuilder::Add(const char* key, bool b) {
+  writer_.Key(key);
+  writer_.Bool(b);
+  ++count_;
+  return *this;
+}
+
+ObjectBuilder& ObjectBuilder::Pick(
+    const Value* from, std::initializer_list<std::pair<const char*, const char*>> keys) {
+  for (const auto& [out_key, in_key] : keys) Add(out_key, json::Path(from, in_key));
+  return *this;
+}
+
+std::optional<std::string> ObjectBuilder::Finish() {
+  writer_.EndObject();
+  if (count_ == 0) return std::nullopt;
+  return std::string(buf_.GetString(), buf_.GetSize());
+}
+
+std::optional<std::string> RawObject(const Value* v) {
+  if (v == nullptr || !v->IsObject()) return std::nullopt;
+  return json::Serialize(*v);
+}
+
+std::optional<std::string> Time(const Value* obj, std::string_view dotted) {
+  auto raw = json::String(json::Path(obj, dotted));
+  return raw ? CanonicalTimestamp(*raw) : std::nullopt;
+}
+
+std::optional<std::string> LastSegment(const std::optional<std::string>& uri) {
+  if (!uri) return std::nullopt;
+  std::string_view s = *uri;
+  while (!s.empty() && s.back() == '/') s.remove_suffix(1);
+  const size_t slash = s.rfind('/');
+  if (slash != std::string_view::npos) s.remove_prefix(slash + 1);
+  if (s.empty()) return std::nullopt;
+  return std::string(s);
+}
+
+std::optional<NormalizeFailure> ParseObject(std::string_view body, rapidjson::Document& doc) {
+  const json::ParseResult parsed = json::Parse(body, doc);
+  if (!parsed.ok) return Fail(reason::kInvalidJson, parsed.error + ".");
+  if (!doc.IsObject()) return Fail(reason::kNotAnObject, "the body is not a JSON object.");
+  return std::nullopt;
+}
+
+void Envelope::Identify(const std::optional<std::string>& provider_time, std::string_view body) {
+  if (delivery_id) {
+    discriminator = "delivery:" + *delivery_id;
+  } else if (provider_time) {
+    discriminator = "time:" + *provider_time;
+  } else {
+    discriminator = "body:" + crypto::HexLower(crypto::Sha256(body));
+  }
+}
+
+CanonicalEvent NewEvent(const Envelope& env, std::string event_type) {
+  CanonicalEvent e;
+  e.event_type = std::move(event_type);
+  e.provider = env.provider;
+  e.provider_event_type = env.provider_event_type;
+  e.source = env.ctx->source;
+  e.occurred_at = env.occurred_at;
+  e.received_at = env.ctx->received_at;
+  e.delivery_id = env.delivery_id;
+  return e;
+}
+
+CanonicalEvent Finish(const Envelope& env, CanonicalEvent e) {
+  e.event_id =
+      MakeEventId(env.provider, env.provider_event_type, e.event_type, e.Key(), env.discriminator);
+  return e;
+}
+
+CanonicalEvent SubjectEvent(const Envelope& env, std::string event_type, std::string uid,
+                            std::string type, std::optional<std::string> provider_ref,
+                            std::optional<std::string> data_json) {
+  CanonicalEvent e = NewEvent(env, std::move(event_type));
+  e.subject = Subject{std::move(uid), std::move(type), std::move(provider_ref), std::move(data_json)};
+  return Finish(env, std::move(e));
+}
+
+NormalizeFailure Fail(std::string_view reason, std::string detail,
+                      std::optional<std::string> provider_event_type,
+                      std::optional<std::string> booking_uid) {
+  return NormalizeFailure{std::string(reason), std::move(detail), std::move(provider_event_type),
+                          std::move(booking_uid)};
+}
+
+NormalizeFailure MissingId(const Envelope& env, std::string_view display_name,
+                           std::string_view field) {
+  return Fail(reason::kMissingBookingId,
+              std::string(display_name) + " " + env.provider_event_type + " has no " +
+                  std::string(field) + ".",
+              env.provider_event_type);
+}
+
+}  // namespace bridge::mapping

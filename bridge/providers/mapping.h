@@ -1,0 +1,82 @@
+#pragma once
+
+// The kit every provider file maps with: tolerant readers, event construction
+// with deterministic ids, and dead-letter failures. Pure functions only.
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bridge/providers/provider.h"
+#include "bridge/util/json.h"
+
+namespace bridge::mapping {
+
+using json::Value;
+
+/// Builds a JSON object from (key, value) pairs, skipping absent values.
+class ObjectBuilder {
+ public:
+  ObjectBuilder();
+  ObjectBuilder& Add(const char* key, const Value* v);
+  ObjectBuilder& Add(const char* key, std::string_view s);
+  ObjectBuilder& Add(const char* key, bool b);
+  /// Copies the listed members of `from` (output key, input key).
+  ObjectBuilder& Pick(const Value* from,
+                      std::initializer_list<std::pair<const char*, const char*>> keys);
+  /// The object, or nullopt when nothing was added.
+  std::optional<std::string> Finish();
+
+ private:
+  rapidjson::StringBuffer buf_;
+  json::Writer writer_;
+  int count_ = 0;
+};
+
+/// Compact JSON of `v` when it is an object.
+std::optional<std::string> RawObject(const Value* v);
+
+/// The canonical spelling of the timestamp at `obj.key`, if it parses.
+std::optional<std::string> Time(const Value* obj, std::string_view dotted);
+
+/// Last path segment of a URI ("…/invitees/7a9e…" → "7a9e…"), ignoring a trailing slash.
+std::optional<std::string> LastSegment(const std::optional<std::string>& uri);
+
+/// Parses the body as a JSON object, or says why it is not one.
+std::optional<NormalizeFailure> ParseObject(std::string_view body, rapidjson::Document& doc);
+
+/// What identifies one provider delivery, shared by every event it yields.
+struct Envelope {
+  std::string provider;
+  std::string provider_event_type;
+  std::optional<std::string> delivery_id;
+  std::string occurred_at;     // canonical; received_at when the provider gives none
+  std::string discriminator;   // delivery id, else provider event time, else body digest
+  const NormalizeContext* ctx = nullptr;
+
+  /// Fills the discriminator from the best available identity.
+  void Identify(const std::optional<std::string>& provider_time, std::string_view body);
+};
+
+/// A new event of `event_type` for this delivery (id assigned by Finish()).
+CanonicalEvent NewEvent(const Envelope& env, std::string event_type);
+
+/// Assigns the deterministic event id, once booking/subject are set.
+CanonicalEvent Finish(const Envelope& env, CanonicalEvent e);
+
+/// A subject event keyed by `uid`.
+CanonicalEvent SubjectEvent(const Envelope& env, std::string event_type, std::string uid,
+                            std::string type, std::optional<std::string> provider_ref,
+                            std::optional<std::string> data_json);
+
+NormalizeFailure Fail(std::string_view reason, std::string detail,
+                      std::optional<std::string> provider_event_type = std::nullopt,
+                      std::optional<std::string> booking_uid = std::nullopt);
+
+/// The usual "has no <field>" failure.
+NormalizeFailure MissingId(const Envelope& env, std::string_view display_name,
+                           std::string_view field);
+
+}  // namespace bridge::mapping
