@@ -125,9 +125,9 @@ NormalizeResult InviteeEvent(const Value* p, const Envelope& env) {
 NormalizeResult RoutingFormSubmission(const Value* p, const Envelope& env) {
   auto uuid = mapping::LastSegment(json::StringAt(p, "uri"));
   if (!uuid) return mapping::MissingId(env, "Calendly", "payload.uri (the submission)");
-  return std::vector<CanonicalEvent>{mapping::SubjectEvent(
-      env, "form.submitted", std::string(kName) + ":form_response:" + *uuid, "form_response",
-      json::StringAt(p, "uri"), RawObject(p))};
+  return std::vector<CanonicalEvent>{
+      mapping::SubjectEvent(env, "form.submitted", std::string(kName) + ":form_response:" + *uuid,
+                            "form_response", json::StringAt(p, "uri"), RawObject(p))};
 }
 
 NormalizeResult EventTypeChanged(const Value* p, const Envelope& env) {
@@ -185,9 +185,8 @@ class CalendlyProvider final : public Provider {
               "Calendly-Webhook-Signature does not match the body under any configured signing "
               "key."};
     }
-    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
-                            clock.Now().time_since_epoch())
-                            .count();
+    const int64_t now =
+        std::chrono::duration_cast<std::chrono::seconds>(clock.Now().time_since_epoch()).count();
     if (std::llabs(now - sig->timestamp) > source.tolerance.count()) {
       return {VerifyStatus::kTimestampOutOfTolerance,
               "the Calendly signature timestamp is " + std::to_string(now - sig->timestamp) +
@@ -226,8 +225,8 @@ class CalendlyProvider final : public Provider {
                *type == "event_type.deleted") {
       result = EventTypeChanged(payload, env);
     } else {
-      return mapping::Fail(reason::kUnknownEventType,
-                           "unknown Calendly event \"" + *type + "\".", *type, BookingUidGuess(payload));
+      return mapping::Fail(reason::kUnknownEventType, "unknown Calendly event \"" + *type + "\".",
+                           *type, BookingUidGuess(payload));
     }
     if (auto* failure = std::get_if<NormalizeFailure>(&result)) {
       failure->provider_event_type = *type;

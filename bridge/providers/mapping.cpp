@@ -100,7 +100,8 @@ CanonicalEvent SubjectEvent(const Envelope& env, std::string event_type, std::st
                             std::string type, std::optional<std::string> provider_ref,
                             std::optional<std::string> data_json) {
   CanonicalEvent e = NewEvent(env, std::move(event_type));
-  e.subject = Subject{std::move(uid), std::move(type), std::move(provider_ref), std::move(data_json)};
+  e.subject =
+      Subject{std::move(uid), std::move(type), std::move(provider_ref), std::move(data_json)};
   return Finish(env, std::move(e));
 }
 

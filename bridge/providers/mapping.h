@@ -52,8 +52,8 @@ struct Envelope {
   std::string provider;
   std::string provider_event_type;
   std::optional<std::string> delivery_id;
-  std::string occurred_at;     // canonical; received_at when the provider gives none
-  std::string discriminator;   // delivery id, else provider event time, else body digest
+  std::string occurred_at;    // canonical; received_at when the provider gives none
+  std::string discriminator;  // delivery id, else provider event time, else body digest
   const NormalizeContext* ctx = nullptr;
 
   /// Fills the discriminator from the best available identity.

@@ -67,7 +67,8 @@ Booking ReadMeeting(const Value* m, const std::string& id) {
   if (auto start = json::StringAt(m, "time")) {
     if (auto t = ParseTimestamp(*start)) {
       b.start_time = FormatTimestamp(*t);
-      if (auto minutes = json::Int(json::Get(m, "duration")); minutes && *minutes > 0 && *minutes < 100000) {
+      if (auto minutes = json::Int(json::Get(m, "duration"));
+          minutes && *minutes > 0 && *minutes < 100000) {
         b.end_time = FormatTimestamp(*t + std::chrono::minutes(*minutes));
       }
     }
@@ -134,8 +135,8 @@ class OrufyProvider final : public Provider {
   }
 
   std::string CheckSource(const SourceConfig& s) const override {
-    static const std::set<std::string> kKnown = {"auth",          "token_header",  "token_query",
-                                                 "hmac_header",   "hmac_algorithm", "hmac_encoding",
+    static const std::set<std::string> kKnown = {"auth",        "token_header",   "token_query",
+                                                 "hmac_header", "hmac_algorithm", "hmac_encoding",
                                                  "hmac_prefix"};
     for (const auto& [k, v] : s.options) {
       (void)v;
@@ -146,7 +147,8 @@ class OrufyProvider final : public Provider {
     if (auth == "hmac") {
       if (Option(s, "hmac_header", "").empty()) return "orufy auth: hmac needs hmac_header.";
       const std::string alg = Option(s, "hmac_algorithm", "sha256");
-      if (alg != "sha256" && alg != "sha512") return "orufy hmac_algorithm must be sha256 or sha512.";
+      if (alg != "sha256" && alg != "sha512")
+        return "orufy hmac_algorithm must be sha256 or sha512.";
       const std::string enc = Option(s, "hmac_encoding", "hex");
       if (enc != "hex" && enc != "base64") return "orufy hmac_encoding must be hex or base64.";
     }
@@ -160,7 +162,7 @@ class OrufyProvider final : public Provider {
       return {VerifyStatus::kNoSecretConfigured, "no token is configured for this source."};
     }
     return Option(source, "auth", "token") == "hmac" ? VerifyHmac(d, source)
-                                                      : VerifyToken(d, source);
+                                                     : VerifyToken(d, source);
   }
 
   NormalizeResult Normalize(const Delivery& d, const NormalizeContext& ctx) const override {
@@ -213,8 +215,8 @@ class OrufyProvider final : public Provider {
       // eventType that carries markAsNoShow is read as a no-show change.
       Booking b = ReadMeeting(m, *id);
       for (Person& a : b.attendees) a.no_show = *no_show;
-      events.push_back(
-          MeetingEvent(env, *no_show ? "booking.no_show" : "booking.no_show_cleared", std::move(b), m));
+      events.push_back(MeetingEvent(env, *no_show ? "booking.no_show" : "booking.no_show_cleared",
+                                    std::move(b), m));
     } else {
       return mapping::Fail(reason::kUnknownEventType, "unknown Orufy eventType \"" + *type + "\".",
                            *type, Uid(*id));
@@ -241,7 +243,8 @@ class OrufyProvider final : public Provider {
       if (count == 0) {
         return {VerifyStatus::kMissingSignature, "missing the " + where + " with the Orufy token."};
       }
-      if (count > 1) return {VerifyStatus::kMalformedSignature, "the " + where + " was sent twice."};
+      if (count > 1)
+        return {VerifyStatus::kMalformedSignature, "the " + where + " was sent twice."};
       token = provider_util::Trim(*d.headers->Get(header));
       if (provider_util::Lower(token.substr(0, 6)) == "bearer" &&
           (token.size() == 6 || token[6] == ' ')) {
@@ -250,7 +253,8 @@ class OrufyProvider final : public Provider {
     }
     if (token.empty()) return {VerifyStatus::kMalformedSignature, "the " + where + " is empty."};
     if (!TokenMatches(source.secrets, token)) {
-      return {VerifyStatus::kBadSignature, "the token in the " + where + " is not a configured one."};
+      return {VerifyStatus::kBadSignature,
+              "the token in the " + where + " is not a configured one."};
     }
     return VerifyResult::Ok();
   }
@@ -264,12 +268,14 @@ class OrufyProvider final : public Provider {
     const std::string prefix = Option(source, "hmac_prefix", "");
     if (!prefix.empty()) {
       if (sig.substr(0, prefix.size()) != prefix) {
-        return {VerifyStatus::kMalformedSignature, header + " does not start with the configured prefix."};
+        return {VerifyStatus::kMalformedSignature,
+                header + " does not start with the configured prefix."};
       }
       sig.remove_prefix(prefix.size());
     }
-    const auto digest =
-        Option(source, "hmac_algorithm", "sha256") == "sha512" ? crypto::Digest::kSha512 : crypto::Digest::kSha256;
+    const auto digest = Option(source, "hmac_algorithm", "sha256") == "sha512"
+                            ? crypto::Digest::kSha512
+                            : crypto::Digest::kSha256;
     const bool base64 = Option(source, "hmac_encoding", "hex") == "base64";
     std::string expected_raw;
     if (!base64 && !crypto::HexDecode(sig, expected_raw)) {
@@ -282,7 +288,8 @@ class OrufyProvider final : public Provider {
                         : crypto::ConstantTimeEquals(mac, expected_raw);
     }
     if (!matched) {
-      return {VerifyStatus::kBadSignature, header + " does not match the body under any configured secret."};
+      return {VerifyStatus::kBadSignature,
+              header + " does not match the body under any configured secret."};
     }
     return VerifyResult::Ok();
   }

@@ -158,9 +158,9 @@ NormalizeResult OtherEvent(const Value* payload, const std::string& kind, std::s
   auto id = json::StringAt(payload, "id");
   if (!id) id = env.delivery_id;  // nothing better to key on: one key per delivery
   if (!id) return mapping::MissingId(env, "SavvyCal", "payload.id");
-  return std::vector<CanonicalEvent>{mapping::SubjectEvent(
-      env, std::move(event_type), std::string(kName) + ":" + kind + ":" + *id, kind, *id,
-      RawObject(payload))};
+  return std::vector<CanonicalEvent>{
+      mapping::SubjectEvent(env, std::move(event_type), std::string(kName) + ":" + kind + ":" + *id,
+                            kind, *id, RawObject(payload))};
 }
 
 class SavvyCalProvider final : public Provider {
@@ -206,7 +206,8 @@ class SavvyCalProvider final : public Provider {
     rapidjson::Document doc;
     if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
     auto type = json::StringAt(&doc, "type");
-    if (!type) return mapping::Fail(reason::kUnknownEventType, "the body has no SavvyCal \"type\".");
+    if (!type)
+      return mapping::Fail(reason::kUnknownEventType, "the body has no SavvyCal \"type\".");
     const Value* payload = json::Get(&doc, "payload");
     if (payload == nullptr || !payload->IsObject()) {
       return mapping::Fail(reason::kMissingBookingId, "SavvyCal " + *type + " has no payload.",
@@ -229,11 +230,13 @@ class SavvyCalProvider final : public Provider {
       result = OtherEvent(payload, "workflow_action", "workflow.action", env);
     } else {
       std::optional<std::string> guess;
-      if (auto id = json::StringAt(payload, "id"); id && id->rfind("event_", 0) == 0) guess = Uid(*id);
+      if (auto id = json::StringAt(payload, "id"); id && id->rfind("event_", 0) == 0)
+        guess = Uid(*id);
       return mapping::Fail(reason::kUnknownEventType, "unknown SavvyCal type \"" + *type + "\".",
                            *type, guess);
     }
-    if (auto* failure = std::get_if<NormalizeFailure>(&result)) failure->provider_event_type = *type;
+    if (auto* failure = std::get_if<NormalizeFailure>(&result))
+      failure->provider_event_type = *type;
     return result;
   }
 };

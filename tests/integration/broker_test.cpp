@@ -5,6 +5,8 @@
 #include <httplib.h>
 #include <signal.h>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "bridge/kafka/rdkafka_publisher.h"
@@ -166,6 +168,111 @@ TEST_F(BrokerTest, UnreachableBrokerAnswers503AndNotReady) {
   EXPECT_EQ(r->get_header_value("Retry-After"), "5");
   EXPECT_LT(waited, std::chrono::seconds(10));  // bounded by the ack deadline, not a hang
   EXPECT_EQ(service.Stop(SIGTERM), 0) << service.Log();
+}
+
+/// Signed the way each provider signs.
+httplib::Headers SignedHeaders(const std::string& provider, const std::string& body,
+                               const std::string& secret) {
+  if (provider == "calcom") return {{"X-Cal-Signature-256", HmacSha256Hex(secret, body)}};
+  if (provider == "calendly") {
+    const std::string t = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                             std::chrono::system_clock::now().time_since_epoch())
+                                             .count());
+    return {
+        {"Calendly-Webhook-Signature", "t=" + t + ",v1=" + HmacSha256Hex(secret, t + "." + body)}};
+  }
+  if (provider == "savvycal") {
+    std::string sig = HmacSha256Hex(secret, body);
+    for (char& c : sig) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return {{"x-savvycal-signature", "sha256=" + sig}};
+  }
+  return {{"Authorization", "Bearer " + secret}};  // orufy, default token auth
+}
+
+TEST_F(BrokerTest, EveryProviderEveryExampleEndToEnd) {
+  char dir_template[] = "/tmp/schedbridge-it-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  std::ofstream(dir + "/team-x.secret") << "team-x-secret\n";
+  std::ofstream(dir + "/config.yaml") << "sources:\n"
+                                         "  - provider: savvycal\n"
+                                         "    name: team-x\n"
+                                         "    secret_files: ["
+                                      << dir << "/team-x.secret]\n";
+  auto env = Env();
+  env["SCHEDBRIDGE_SECRET_CALENDLY"] = "calendly-key";
+  env["SCHEDBRIDGE_SECRET_SAVVYCAL"] = "savvycal-secret";
+  env["SCHEDBRIDGE_SECRET_ORUFY"] = "orufy-token";
+  env["SCHEDBRIDGE_CONFIG"] = dir + "/config.yaml";
+  ServiceProcess service(env);
+  ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
+
+  const std::map<std::string, std::string> secrets = {{"calcom", "test-secret-123"},
+                                                      {"calendly", "calendly-key"},
+                                                      {"savvycal", "savvycal-secret"},
+                                                      {"orufy", "orufy-token"}};
+  std::set<std::string> answered;
+  int dead_lettered = 0;
+  httplib::Client c("127.0.0.1", service.port());
+  c.set_read_timeout(30, 0);
+  for (const auto& [provider, secret] : secrets) {
+    for (const auto& f : std::filesystem::directory_iterator(FixturePath(provider))) {
+      const std::string body = CompactFixture(provider + "/" + f.path().filename().string());
+      auto r = c.Post(("/webhooks/" + provider).c_str(), SignedHeaders(provider, body, secret),
+                      body, "application/json");
+      ASSERT_TRUE(r);
+      ASSERT_EQ(r->status, 202) << provider << " " << f.path() << ": " << r->body;
+      if (r->body.find("dead_lettered") != std::string::npos) ++dead_lettered;
+      for (const auto& id : Ids(r->body)) answered.insert(id);
+      // The same delivery signed with another source's secret is refused.
+      auto forged = c.Post(("/webhooks/" + provider).c_str(),
+                           SignedHeaders(provider, body, "wrong-secret"), body, "application/json");
+      EXPECT_EQ(forged->status, 401) << provider;
+    }
+  }
+  // A named source from the config file, with its own secret.
+  std::string team_body = CompactFixture("savvycal/event.canceled.json");
+  // The same delivery through another source is the same event: a duplicate.
+  auto same =
+      c.Post("/webhooks/savvycal/team-x", SignedHeaders("savvycal", team_body, "team-x-secret"),
+             team_body, "application/json");
+  EXPECT_EQ(same->status, 200) << same->body;
+  team_body.replace(team_body.find("payload_01JNZD4E5F6G7H8J9K0L1M2N3P"), 34,
+                    "payload_team_x_delivery_000000001");
+  auto team =
+      c.Post("/webhooks/savvycal/team-x", SignedHeaders("savvycal", team_body, "team-x-secret"),
+             team_body, "application/json");
+  ASSERT_EQ(team->status, 202) << team->body;
+  const auto team_ids = Ids(team->body);
+  ASSERT_EQ(team_ids.size(), 1u);
+  EXPECT_EQ(answered.count(team_ids[0]), 0u);
+  answered.insert(team_ids[0]);
+  EXPECT_EQ(
+      c.Post("/webhooks/savvycal/team-x", SignedHeaders("savvycal", team_body, "savvycal-secret"),
+             team_body, "application/json")
+          ->status,
+      401);
+
+  const auto events = Consume(brokers_, events_, answered.size());
+  ASSERT_EQ(events.size(), answered.size());
+  std::set<std::string> consumed;
+  for (const Consumed& m : events) {
+    EXPECT_VALID_AGAINST("scheduling-event.v1.json", m.value);
+    EXPECT_EQ(m.partition, Murmur2Partition(m.key, kEventPartitions)) << m.key;
+    const std::string provider = m.key.substr(0, m.key.find(':'));
+    EXPECT_TRUE(secrets.count(provider)) << m.key;
+    EXPECT_EQ(m.headers.at("ce_source").rfind("/providers/" + provider + "/sources/", 0), 0u);
+    consumed.insert(m.headers.at("ce_id"));
+    if (m.headers.at("ce_id") == team_ids[0]) {
+      EXPECT_NE(m.value.find("\"source\":\"team-x\""), std::string::npos);
+      EXPECT_EQ(m.headers.at("ce_source"), "/providers/savvycal/sources/team-x");
+    }
+  }
+  EXPECT_EQ(consumed, answered);
+  EXPECT_EQ(MessageCount(brokers_, events_), static_cast<int64_t>(answered.size()));
+  EXPECT_EQ(MessageCount(brokers_, dlq_), dead_lettered);
+  EXPECT_EQ(service.Stop(SIGTERM), 0);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -1,9 +1,10 @@
 // Calendly: the signature scheme (t + "." + body, tolerance, several v1) and
 // one normalization test per event type.
 
+#include "bridge/providers/calendly.h"
+
 #include <gtest/gtest.h>
 
-#include "bridge/providers/calendly.h"
 #include "bridge/providers/registry.h"
 #include "support.h"
 
@@ -31,7 +32,8 @@ class CalendlyTest : public ::testing::Test {
     h.Add("Calendly-Webhook-Signature", header_value);
     return calendly.Verify(Delivery{b, &h, {}}, source, clock);
   }
-  static std::string Sign(int64_t t, const std::string& b, const std::string& key = "test-secret-123") {
+  static std::string Sign(int64_t t, const std::string& b,
+                          const std::string& key = "test-secret-123") {
     return "t=" + std::to_string(t) + ",v1=" + HmacSha256Hex(key, std::to_string(t) + "." + b);
   }
 };
@@ -75,10 +77,16 @@ TEST_F(CalendlyTest, AnyOfSeveralV1AndAnyRotatedKeyVerifies) {
 }
 
 TEST_F(CalendlyTest, MalformedOrMissingHeader) {
-  for (const char* bad : {"", "garbage", "t=abc,v1=00", "v1=" "2b7a7fb713600b0c8fba1f1ce32436b572549d218f645f17740ef36d3d6ba3c1",
-                          "t=1741684361", "t=1741684361,v1=short", "t=-5,v1=2b7a7fb713600b0c8fba1f1ce32436b572549d218f645f17740ef36d3d6ba3c1",
-                          "t=1741684361,t=1741684361,v1=2b7a7fb713600b0c8fba1f1ce32436b572549d218f645f17740ef36d3d6ba3c1",
-                          "t=99999999999999999999,v1=2b7a7fb713600b0c8fba1f1ce32436b572549d218f645f17740ef36d3d6ba3c1"}) {
+  for (const char* bad :
+       {"", "garbage", "t=abc,v1=00",
+        "v1="
+        "2b7a7fb713600b0c8fba1f1ce32436b572549d218f645f17740ef36d3d6ba3c1",
+        "t=1741684361", "t=1741684361,v1=short",
+        "t=-5,v1=2b7a7fb713600b0c8fba1f1ce32436b572549d218f645f17740ef36d3d6ba3c1",
+        "t=1741684361,t=1741684361,v1="
+        "2b7a7fb713600b0c8fba1f1ce32436b572549d218f645f17740ef36d3d6ba3c1",
+        "t=99999999999999999999,v1="
+        "2b7a7fb713600b0c8fba1f1ce32436b572549d218f645f17740ef36d3d6ba3c1"}) {
     EXPECT_EQ(Verify(bad, body).status, VerifyStatus::kMalformedSignature) << bad;
   }
   Headers none;
@@ -118,10 +126,10 @@ TEST_F(CalendlyTest, InviteeCreated) {
   EXPECT_EQ(e.booking->attendees[0].email, "jordan.blake@example.net");
   EXPECT_EQ(e.booking->event_type->id, "4f6a1b2c-9d3e-4a57-b8c0-e1f2a3b4c5d6");
   EXPECT_EQ(e.occurred_at, "2025-03-11T09:12:41Z");
-  EXPECT_NE(e.extensions_json->find(
-                "\"scheduled_event_uri\":\"https://api.calendly.com/scheduled_events/"
-                "0c3b6e6a-5f2d-4b8e-9a41-2d7c1e9f3a10\""),
-            std::string::npos);
+  EXPECT_NE(
+      e.extensions_json->find("\"scheduled_event_uri\":\"https://api.calendly.com/scheduled_events/"
+                              "0c3b6e6a-5f2d-4b8e-9a41-2d7c1e9f3a10\""),
+      std::string::npos);
   EXPECT_FALSE(e.booking->previous_uid);
 }
 
@@ -138,13 +146,15 @@ TEST_F(CalendlyTest, PlainCancel) {
 TEST_F(CalendlyTest, RescheduleEachDeliveryStandsOnItsOwn) {
   // Either order: each message is complete under its own key.
   auto created = EventsOf("calendly", CompactFixture("calendly/invitee.created_rescheduled.json"));
-  auto canceled = EventsOf("calendly", CompactFixture("calendly/invitee.canceled_rescheduled.json"));
+  auto canceled =
+      EventsOf("calendly", CompactFixture("calendly/invitee.canceled_rescheduled.json"));
   ASSERT_EQ(created.size(), 1u);
   ASSERT_EQ(canceled.size(), 1u);
   EXPECT_EQ(canceled[0].event_type, "booking.rescheduled");
   EXPECT_EQ(canceled[0].booking->status, "rescheduled");
   EXPECT_EQ(canceled[0].Key(), "calendly:7a9e2c41-3b6d-4f0e-8c25-91d4e6b7a0f3");
-  EXPECT_EQ(canceled[0].booking->rescheduled_to_uid, "calendly:e2d5a8c1-6f47-4b90-8d13-a7c2f9e4b6d0");
+  EXPECT_EQ(canceled[0].booking->rescheduled_to_uid,
+            "calendly:e2d5a8c1-6f47-4b90-8d13-a7c2f9e4b6d0");
   EXPECT_EQ(created[0].event_type, "booking.created");
   EXPECT_EQ(created[0].Key(), "calendly:e2d5a8c1-6f47-4b90-8d13-a7c2f9e4b6d0");
   EXPECT_EQ(created[0].booking->previous_uid, "calendly:7a9e2c41-3b6d-4f0e-8c25-91d4e6b7a0f3");
@@ -165,7 +175,8 @@ TEST_F(CalendlyTest, NoShowCreatedAndDeleted) {
 }
 
 TEST_F(CalendlyTest, RoutingFormSubmission) {
-  auto events = EventsOf("calendly", CompactFixture("calendly/routing_form_submission.created.json"));
+  auto events =
+      EventsOf("calendly", CompactFixture("calendly/routing_form_submission.created.json"));
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].event_type, "form.submitted");
   EXPECT_EQ(events[0].Key(), "calendly:form_response:3d8b2f6e-1a47-4c95-b0e3-6f2a9d7c4e81");
@@ -174,8 +185,10 @@ TEST_F(CalendlyTest, RoutingFormSubmission) {
 
 TEST_F(CalendlyTest, EventTypeEvents) {
   for (const char* action : {"created", "updated", "deleted"}) {
-    auto events = EventsOf("calendly", std::string(R"({"event":"event_type.)") + action +
-                                           R"(","created_at":"2026-10-23T10:00:00.000000Z","payload":{"uri":"https://api.calendly.com/event_types/ET1","name":"Intro"}})");
+    auto events = EventsOf(
+        "calendly",
+        std::string(R"({"event":"event_type.)") + action +
+            R"(","created_at":"2026-10-23T10:00:00.000000Z","payload":{"uri":"https://api.calendly.com/event_types/ET1","name":"Intro"}})");
     ASSERT_EQ(events.size(), 1u);
     EXPECT_EQ(events[0].event_type, "event_type.updated");
     EXPECT_EQ(events[0].Key(), "calendly:event_type:ET1");
@@ -196,15 +209,17 @@ TEST_F(CalendlyTest, ToleratesMissingNullAndNonAscii) {
 }
 
 TEST_F(CalendlyTest, DeadLetters) {
-  EXPECT_EQ(FailureOf("calendly", R"({"event":"invitee.created","payload":{"email":"x@y"}})").reason,
-            "missing_booking_id");
+  EXPECT_EQ(
+      FailureOf("calendly", R"({"event":"invitee.created","payload":{"email":"x@y"}})").reason,
+      "missing_booking_id");
   EXPECT_EQ(FailureOf("calendly", R"({"event":"invitee.created"})").reason, "missing_booking_id");
   const NormalizeFailure unknown = FailureOf(
       "calendly",
       R"({"event":"meeting_recap.created","payload":{"uri":"https://api.calendly.com/scheduled_events/E/invitees/I9"}})");
   EXPECT_EQ(unknown.reason, "unknown_event_type");
   EXPECT_EQ(unknown.booking_uid, "calendly:I9");
-  EXPECT_EQ(FailureOf("calendly", R"({"time":"v1 body","payload":{}})").reason, "unknown_event_type");
+  EXPECT_EQ(FailureOf("calendly", R"({"time":"v1 body","payload":{}})").reason,
+            "unknown_event_type");
   EXPECT_EQ(FailureOf("calendly", "[1,2]").reason, "not_an_object");
   EXPECT_EQ(FailureOf("calendly", "{").reason, "invalid_json");
 }

@@ -46,8 +46,9 @@ TEST_P(Mutations, NeverCrashAndStayValid) {
   probe.Parse(original.c_str());
   std::vector<rapidjson::Value*> nodes;
   Walk(probe, nodes);
-  const std::vector<std::string> replacements = {"null", "true",  "-1",  "1e300", "\"\"",
-                                                 "\"x\"", "[]", "{}", "[null]", "\"2025-13-45T99:00:00Z\""};
+  const std::vector<std::string> replacements = {
+      "null",  "true", "-1", "1e300",  "\"\"",
+      "\"x\"", "[]",   "{}", "[null]", "\"2025-13-45T99:00:00Z\""};
   size_t events = 0, dead_letters = 0;
   for (size_t i = 0; i < nodes.size(); ++i) {
     for (const std::string& replacement : replacements) {
@@ -85,7 +86,8 @@ std::vector<std::string> Fixtures() {
   std::vector<std::string> out;
   for (const char* provider : {"calcom", "calendly", "savvycal", "orufy"}) {
     for (const auto& f : std::filesystem::directory_iterator(testing::FixturePath(provider))) {
-      if (f.path().extension() == ".json") out.push_back(std::string(provider) + "/" + f.path().filename().string());
+      if (f.path().extension() == ".json")
+        out.push_back(std::string(provider) + "/" + f.path().filename().string());
     }
   }
   std::sort(out.begin(), out.end());

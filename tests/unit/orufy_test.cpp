@@ -45,7 +45,8 @@ TEST_F(OrufyTest, BearerTokenByDefault) {
 TEST_F(OrufyTest, TokenFromACustomHeaderOrQueryParameter) {
   source.options["token_header"] = "X-Secret-Token";
   EXPECT_TRUE(Verify(With("X-Secret-Token", "tok-123")).ok());
-  EXPECT_EQ(Verify(With("Authorization", "Bearer tok-123")).status, VerifyStatus::kMissingSignature);
+  EXPECT_EQ(Verify(With("Authorization", "Bearer tok-123")).status,
+            VerifyStatus::kMissingSignature);
   source.options.clear();
   source.options["token_query"] = "token";
   EXPECT_TRUE(Verify(Headers(), {{"token", "tok-123"}}).ok());
@@ -57,7 +58,8 @@ TEST_F(OrufyTest, GenericHmac) {
   source.options = {{"auth", "hmac"}, {"hmac_header", "X-Orufy-Signature"}};
   const std::string hex = crypto::HexLower(crypto::Hmac(crypto::Digest::kSha256, "tok-123", body));
   EXPECT_TRUE(Verify(With("X-Orufy-Signature", hex)).ok());
-  EXPECT_EQ(Verify(With("X-Orufy-Signature", std::string(64, '0'))).status, VerifyStatus::kBadSignature);
+  EXPECT_EQ(Verify(With("X-Orufy-Signature", std::string(64, '0'))).status,
+            VerifyStatus::kBadSignature);
   EXPECT_EQ(Verify(With("X-Orufy-Signature", "not hex")).status, VerifyStatus::kMalformedSignature);
 
   source.options = {{"auth", "hmac"},
@@ -128,7 +130,8 @@ TEST_F(OrufyTest, RescheduleWithANewIdIsTwoMessages) {
 
 TEST_F(OrufyTest, RescheduleKeepingItsIdIsOneMessage) {
   auto events = EventsOf(
-      "orufy", R"({"eventType":"RESCHEDULE","meetData":{"_id":"m1","prevMeetId":null,"time":"2025-04-01T09:00:00Z","duration":15}})");
+      "orufy",
+      R"({"eventType":"RESCHEDULE","meetData":{"_id":"m1","prevMeetId":null,"time":"2025-04-01T09:00:00Z","duration":15}})");
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].event_type, "booking.rescheduled");
   EXPECT_EQ(events[0].Key(), "orufy:m1");
@@ -159,9 +162,11 @@ TEST_F(OrufyTest, ToleratesNullsAndNonAscii) {
 }
 
 TEST_F(OrufyTest, DeadLetters) {
-  EXPECT_EQ(FailureOf("orufy", R"({"eventType":"BOOK","meetData":{}})").reason, "missing_booking_id");
+  EXPECT_EQ(FailureOf("orufy", R"({"eventType":"BOOK","meetData":{}})").reason,
+            "missing_booking_id");
   EXPECT_EQ(FailureOf("orufy", R"({"eventType":"BOOK"})").reason, "missing_booking_id");
-  const NormalizeFailure unknown = FailureOf("orufy", R"({"eventType":"FOLLOW_UP","meetData":{"_id":"m3"}})");
+  const NormalizeFailure unknown =
+      FailureOf("orufy", R"({"eventType":"FOLLOW_UP","meetData":{"_id":"m3"}})");
   EXPECT_EQ(unknown.reason, "unknown_event_type");
   EXPECT_EQ(unknown.booking_uid, "orufy:m3");
   EXPECT_EQ(FailureOf("orufy", R"({"meetData":{"_id":"m3"}})").reason, "unknown_event_type");

@@ -53,7 +53,8 @@ TEST_F(SavvyCalTest, RejectsTamperedWrongSecretMalformedMissing) {
   tampered[10] = 'X';
   EXPECT_EQ(Verify("sha256=" + HmacSha256Hex("test-secret-123", body), tampered).status,
             VerifyStatus::kBadSignature);
-  EXPECT_EQ(Verify("sha256=" + HmacSha256Hex("nope", body), body).status, VerifyStatus::kBadSignature);
+  EXPECT_EQ(Verify("sha256=" + HmacSha256Hex("nope", body), body).status,
+            VerifyStatus::kBadSignature);
   for (const char* bad : {"", "sha256=", "sha256=xyz", "md5=abcd"}) {
     EXPECT_EQ(Verify(bad, body).status, VerifyStatus::kMalformedSignature) << bad;
   }
@@ -176,8 +177,10 @@ TEST_F(SavvyCalTest, ToleratesNullsAndNonAscii) {
 }
 
 TEST_F(SavvyCalTest, DeadLetters) {
-  EXPECT_EQ(FailureOf("savvycal", R"({"type":"event.created","id":"p","payload":{"summary":"no id"}})").reason,
-            "missing_booking_id");
+  EXPECT_EQ(
+      FailureOf("savvycal", R"({"type":"event.created","id":"p","payload":{"summary":"no id"}})")
+          .reason,
+      "missing_booking_id");
   const NormalizeFailure unknown =
       FailureOf("savvycal", R"({"type":"event.teleported","id":"p","payload":{"id":"event_Q"}})");
   EXPECT_EQ(unknown.reason, "unknown_event_type");
