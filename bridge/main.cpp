@@ -1,6 +1,7 @@
 // schedbridge: wiring only. Everything else lives in the core library.
 
 #include <pthread.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <csignal>
@@ -15,6 +16,7 @@
 #include "bridge/model/time.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/providers/registry.h"
+#include "bridge/replay/replay.h"
 #include "bridge/util/clock.h"
 #include "bridge/util/log.h"
 #include "bridge/version.h"
@@ -29,6 +31,28 @@ std::vector<std::string> ProviderNames() {
   return names;
 }
 
+/// Configuration from file, environment and flag overrides; exits on error.
+std::optional<Config> Configure(const std::string& config_file,
+                                std::map<std::string, std::string> flags,
+                                std::vector<std::string> kafka_flags) {
+  ConfigInputs in;
+  if (!config_file.empty()) in.file = config_file;
+  in.env = ProcessEnvironment();
+  in.known_providers = ProviderNames();
+  in.kafka_flags = std::move(kafka_flags);
+  in.flags = std::move(flags);
+  in.check_source = [](const SourceConfig& s) {
+    const Provider* p = ProviderRegistry::BuiltIn().Find(s.provider);
+    return p == nullptr ? "unknown provider." : p->CheckSource(s);
+  };
+  try {
+    return LoadConfig(in);
+  } catch (const ConfigError& e) {
+    std::cerr << "schedbridge: configuration error: " << e.what() << "\n";
+    return std::nullopt;
+  }
+}
+
 struct ServeFlags {
   std::string config_file;
   std::string listen, brokers, topic_events, topic_dlq, log_level, ack_timeout_ms;
@@ -37,17 +61,9 @@ struct ServeFlags {
 };
 
 int Serve(const ServeFlags& f) {
-  ConfigInputs in;
-  if (!f.config_file.empty()) in.file = f.config_file;
-  in.env = ProcessEnvironment();
-  in.known_providers = ProviderNames();
-  in.kafka_flags = f.kafka;
-  in.check_source = [](const SourceConfig& s) {
-    const Provider* p = ProviderRegistry::BuiltIn().Find(s.provider);
-    return p == nullptr ? "unknown provider." : p->CheckSource(s);
-  };
+  std::map<std::string, std::string> flags;
   auto flag = [&](const std::string& value, const char* env_name) {
-    if (!value.empty()) in.flags[env_name] = value;
+    if (!value.empty()) flags[env_name] = value;
   };
   flag(f.listen, "SCHEDBRIDGE_LISTEN");
   flag(f.brokers, "SCHEDBRIDGE_KAFKA_BROKERS");
@@ -55,14 +71,9 @@ int Serve(const ServeFlags& f) {
   flag(f.topic_dlq, "SCHEDBRIDGE_TOPIC_DLQ");
   flag(f.log_level, "SCHEDBRIDGE_LOG_LEVEL");
   flag(f.ack_timeout_ms, "SCHEDBRIDGE_ACK_TIMEOUT_MS");
-
-  Config config;
-  try {
-    config = LoadConfig(in);
-  } catch (const ConfigError& e) {
-    std::cerr << "schedbridge: configuration error: " << e.what() << "\n";
-    return 2;
-  }
+  std::optional<Config> loaded = Configure(f.config_file, flags, f.kafka);
+  if (!loaded) return 2;
+  const Config& config = *loaded;
   log::SetLevel(config.log_level);
 
   // Signals are taken by one thread with sigwait; block them everywhere else
@@ -123,6 +134,38 @@ int Serve(const ServeFlags& f) {
   const int unflushed = publisher->Close(config.http.shutdown_timeout);
   log::Info("stopped", {{"unflushed_messages", std::to_string(unflushed)}});
   return served ? 0 : 1;
+}
+
+struct ReplayFlags {
+  ReplayOptions options;
+  std::string config_file, brokers, since, until;
+  std::vector<std::string> kafka;
+};
+
+int Replay(ReplayFlags f, bool from_set, bool to_set) {
+  std::map<std::string, std::string> flags;
+  if (!f.brokers.empty()) flags["SCHEDBRIDGE_KAFKA_BROKERS"] = f.brokers;
+  std::optional<Config> config = Configure(f.config_file, flags, f.kafka);
+  if (!config) return 2;
+  log::SetLevel(log::Level::kError);
+  ReplayOptions& o = f.options;
+  if (!from_set) o.from = config->pipeline.dlq_topic;
+  if (!to_set) o.to = config->pipeline.events_topic;
+  for (const auto& [text, slot] :
+       {std::pair{f.since, &o.since_ms}, std::pair{f.until, &o.until_ms}}) {
+    if (text.empty()) continue;
+    auto t = ParseTimestamp(text);
+    if (!t) {
+      std::cerr << "schedbridge: --since/--until take an RFC 3339 time, got \"" << text << "\"\n";
+      return 2;
+    }
+    *slot = std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+  }
+  o.progress = isatty(STDERR_FILENO) != 0;
+  const ReplaySummary summary =
+      RunReplay(o, config->kafka, ProviderRegistry::BuiltIn(), std::cout, std::cerr);
+  std::cerr << summary.Text() << "\n";
+  return summary.ExitCode();
 }
 
 int Normalize(const std::string& provider_name, const std::string& source,
@@ -191,11 +234,49 @@ int main(int argc, char** argv) {
   norm_cmd->add_option("--source", source, "source name");
   norm_cmd->add_option("file", file, "body file, or - for stdin");
 
+  ReplayFlags replay;
+  CLI::App* replay_cmd = app.add_subcommand(
+      "replay",
+      "Re-normalize dead-letter records and publish them; offsets committed only after publish.");
+  ReplayOptions& ro = replay.options;
+  auto* from_opt = replay_cmd->add_option(
+      "--from", ro.from, "dead-letter topic to read (default SCHEDBRIDGE_TOPIC_DLQ)");
+  auto* to_opt = replay_cmd->add_option(
+      "--to", ro.to, "events topic to publish to (default SCHEDBRIDGE_TOPIC_EVENTS)");
+  replay_cmd->add_option("--group", ro.group,
+                         "consumer group: start where it left off, commit after publishing "
+                         "(without: read everything, commit nothing)");
+  replay_cmd->add_option("--since", replay.since,
+                         "only records written at or after this RFC 3339 time");
+  replay_cmd->add_option("--until", replay.until,
+                         "only records written at or before this RFC 3339 time");
+  replay_cmd->add_option("--provider", ro.provider, "only this provider's records");
+  replay_cmd->add_option("--reason", ro.reason, "only records with this dead-letter reason");
+  replay_cmd->add_option("--limit", ro.limit, "stop after this many records");
+  replay_cmd->add_flag(
+      "--dry-run", ro.dry_run,
+      "print what would be published (topic, key, value); publish and commit nothing");
+  replay_cmd->add_flag("--transactional", ro.transactional,
+                       "publish and commit offsets in Kafka transactions (exactly once for "
+                       "read_committed consumers)");
+  replay_cmd->add_flag(
+      "--requeue-failed", ro.requeue_failed,
+      "write records that still fail back to the dead-letter topic with attempt + 1");
+  replay_cmd->add_option("--batch-size", ro.batch_size, "records per publish/commit batch")
+      ->check(CLI::Range(1, 100000));
+  replay_cmd->add_option("--max-rate", ro.max_rate, "records per second at most (0 = unlimited)");
+  replay_cmd->add_option("--brokers", replay.brokers,
+                         "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
+  replay_cmd->add_option("--config", replay.config_file,
+                         "YAML config file (or SCHEDBRIDGE_CONFIG)");
+  replay_cmd->add_option("--kafka", replay.kafka, "librdkafka property name=value (repeatable)");
+
   CLI::App* version_cmd = app.add_subcommand("version", "Print the version.");
 
   CLI11_PARSE(app, argc, argv);
   if (*serve_cmd) return Serve(serve);
   if (*norm_cmd) return Normalize(provider, source, file);
+  if (*replay_cmd) return Replay(replay, from_opt->count() > 0, to_opt->count() > 0);
   if (*version_cmd) {
     std::cout << "schedbridge " << bridge::kVersion << "\n";
     return 0;

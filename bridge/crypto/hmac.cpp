@@ -93,6 +93,21 @@ std::string Base64(std::string_view bytes) {
   return out;
 }
 
+bool Base64Decode(std::string_view text, std::string& out) {
+  if (text.size() % 4 != 0) return false;
+  out.assign(text.size() / 4 * 3 + 1, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return false;
+  // EVP_DecodeBlock counts padding as zero bytes.
+  size_t len = static_cast<size_t>(n);
+  if (!text.empty() && text.back() == '=') --len;
+  if (text.size() > 1 && text[text.size() - 2] == '=') --len;
+  out.resize(len);
+  return true;
+}
+
 bool HexDecode(std::string_view hex, std::string& out) {
   if (hex.size() % 2 != 0) return false;
   auto nibble = [](char c) -> int {

@@ -23,6 +23,9 @@ std::string Sha256(std::string_view data);
 std::string HexLower(std::string_view bytes);
 std::string Base64(std::string_view bytes);
 
+/// Decodes standard base64 (with padding). Returns false on invalid input.
+bool Base64Decode(std::string_view text, std::string& out);
+
 /// Decodes hex (either case). Returns false on odd length or a non-hex character.
 bool HexDecode(std::string_view hex, std::string& out);
 

@@ -47,4 +47,8 @@ std::string MakeDeadLetterId(std::string_view provider, std::string_view body);
 /// Compact JSON; the body is a UTF-8 string when valid UTF-8, else base64.
 std::string ToJson(const DeadLetterRecord& record);
 
+/// Reads a record written by ToJson (any schedbridge version of dead-letter/v1).
+/// nullopt with `error` set when it is not one.
+std::optional<DeadLetterRecord> ParseDeadLetter(std::string_view json, std::string& error);
+
 }  // namespace bridge

@@ -56,6 +56,8 @@ std::optional<TimePoint> ParseTimestamp(std::string_view s) {
       !Expect(s, pos, ':') || !ReadDigits(s, pos, 2, second)) {
     return std::nullopt;
   }
+  // system_clock counts nanoseconds in 64 bits: only years 1678-2261 fit.
+  if (year < 1900 || year > 2200) return std::nullopt;
   if (month < 1 || month > 12 || day < 1 || day > DaysInMonth(year, month) || hour > 23 ||
       minute > 59 || second > 60) {
     return std::nullopt;

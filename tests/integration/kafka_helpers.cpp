@@ -164,6 +164,109 @@ int64_t MessageCount(const std::string& brokers, const std::string& topic) {
   return total;
 }
 
+int64_t CommittedTotal(const std::string& brokers, const std::string& topic,
+                       const std::string& group) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", brokers, err);
+  conf->set("group.id", group, err);
+  conf->set("enable.auto.commit", "false", err);
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  const int partitions = PartitionCount(*c, topic);
+  std::vector<RdKafka::TopicPartition*> list;
+  for (int p = 0; p < partitions; ++p) list.push_back(RdKafka::TopicPartition::create(topic, p));
+  if (c->committed(list, 10000) != RdKafka::ERR_NO_ERROR) throw std::runtime_error("committed()");
+  int64_t total = 0;
+  for (auto* tp : list) total += std::max<int64_t>(0, tp->offset());
+  RdKafka::TopicPartition::destroy(list);
+  c->close();
+  return total;
+}
+
+int64_t UncommittedCount(const std::string& brokers, const std::string& topic) {
+  std::string err;
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  conf->set("bootstrap.servers", brokers, err);
+  conf->set("group.id", RandomName("uncommitted-reader"), err);
+  conf->set("isolation.level", "read_uncommitted", err);
+  conf->set("enable.partition.eof", "true", err);
+  std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(conf.get(), err));
+  const int partitions = PartitionCount(*c, topic);
+  std::vector<RdKafka::TopicPartition*> list;
+  for (int p = 0; p < partitions; ++p) {
+    list.push_back(RdKafka::TopicPartition::create(topic, p, RdKafka::Topic::OFFSET_BEGINNING));
+  }
+  c->assign(list);
+  RdKafka::TopicPartition::destroy(list);
+  int64_t n = 0;
+  int eofs = 0;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (eofs < partitions && std::chrono::steady_clock::now() < deadline) {
+    std::unique_ptr<RdKafka::Message> m(c->consume(200));
+    if (m->err() == RdKafka::ERR_NO_ERROR) ++n;
+    if (m->err() == RdKafka::ERR__PARTITION_EOF) ++eofs;
+  }
+  c->close();
+  return n;
+}
+
+Command::Command(std::vector<std::string> args, std::map<std::string, std::string> env) {
+  char out_tmpl[] = "/tmp/schedbridge-cmd-out-XXXXXX";
+  char err_tmpl[] = "/tmp/schedbridge-cmd-err-XXXXXX";
+  const int out_fd = mkstemp(out_tmpl), err_fd = mkstemp(err_tmpl);
+  out_path_ = out_tmpl;
+  err_path_ = err_tmpl;
+  args.insert(args.begin(), SCHEDBRIDGE_BINARY);
+  pid_ = fork();
+  if (pid_ == 0) {
+    dup2(out_fd, STDOUT_FILENO);
+    dup2(err_fd, STDERR_FILENO);
+    clearenv();
+    setenv("PATH", "/usr/bin:/bin", 1);
+    for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(out_fd);
+  close(err_fd);
+}
+
+Command::~Command() {
+  if (pid_ > 0) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+  unlink(out_path_.c_str());
+  unlink(err_path_.c_str());
+}
+
+int Command::Wait(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  int status = 0;
+  while (pid_ > 0 && std::chrono::steady_clock::now() < deadline) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  Kill(SIGKILL);
+  return -1;
+}
+
+void Command::Kill(int signal) {
+  if (pid_ <= 0) return;
+  kill(pid_, signal);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+}
+
+std::string Command::Stdout() const { return Slurp(out_path_); }
+std::string Command::Stderr() const { return Slurp(err_path_); }
+
 int UnusedPort() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};

@@ -31,6 +31,29 @@ std::vector<Consumed> Consume(const std::string& brokers, const std::string& top
 /// Messages in the topic right now (sum of high - low watermarks).
 int64_t MessageCount(const std::string& brokers, const std::string& topic);
 
+/// Sum of the offsets `group` committed on `topic` (partitions without a commit count 0).
+int64_t CommittedTotal(const std::string& brokers, const std::string& topic,
+                       const std::string& group);
+
+/// Reads `topic` with isolation.level=read_uncommitted (aborted records included).
+int64_t UncommittedCount(const std::string& brokers, const std::string& topic);
+
+/// A child process running the schedbridge binary with arguments.
+class Command {
+ public:
+  Command(std::vector<std::string> args, std::map<std::string, std::string> env = {});
+  ~Command();
+  /// Waits for the exit status (-1 on timeout, then killed).
+  int Wait(std::chrono::milliseconds timeout = std::chrono::seconds(120));
+  void Kill(int signal);
+  std::string Stdout() const;
+  std::string Stderr() const;
+
+ private:
+  pid_t pid_ = -1;
+  std::string out_path_, err_path_;
+};
+
 /// A free TCP port on loopback (nothing listens on it after this returns).
 int UnusedPort();
 

@@ -1,0 +1,281 @@
+#include "bridge/replay/replay.h"
+
+#include <sstream>
+#include <thread>
+
+#include "bridge/kafka/dlq_reader.h"
+#include "bridge/pipeline/pipeline.h"
+
+namespace bridge {
+
+int64_t ReplaySummary::StillFailing() const {
+  int64_t n = 0;
+  for (const auto& [reason, count] : still_failing) n += count;
+  return n;
+}
+
+std::string ReplaySummary::Text() const {
+  std::ostringstream s;
+  s << "replay: read " << read << ", published " << published_records << " record(s) as "
+    << published_events << " event(s), still failing " << StillFailing();
+  if (!still_failing.empty()) {
+    s << " (";
+    bool first = true;
+    for (const auto& [reason, count] : still_failing) {
+      s << (first ? "" : ", ") << reason << ": " << count;
+      first = false;
+    }
+    s << ")";
+  }
+  s << ", requeued " << requeued << ", skipped by filter " << skipped_by_filter
+    << ", unreadable " << unreadable;
+  if (!error.empty()) s << "\nreplay failed: " << error;
+  return s.str();
+}
+
+ReplayDecision DecideReplay(const std::string& json, int64_t timestamp_ms,
+                            const ReplayOptions& options, const ProviderRegistry& providers) {
+  ReplayDecision d;
+  if ((options.since_ms && timestamp_ms < *options.since_ms) ||
+      (options.until_ms && timestamp_ms > *options.until_ms)) {
+    return d;  // kSkip
+  }
+  std::string error;
+  std::optional<DeadLetterRecord> record = ParseDeadLetter(json, error);
+  if (!record) {
+    d.kind = ReplayDecision::Kind::kUnreadable;
+    d.detail = error;
+    return d;
+  }
+  if ((!options.provider.empty() && record->provider != options.provider) ||
+      (!options.reason.empty() && record->reason != options.reason)) {
+    return d;  // kSkip
+  }
+  const Provider* provider = providers.Find(record->provider);
+  if (provider == nullptr) {
+    d.kind = ReplayDecision::Kind::kUnreadable;
+    d.detail = "unknown provider \"" + record->provider + "\"";
+    return d;
+  }
+  const Headers headers(record->headers);
+  const Delivery delivery{record->body, &headers, {}};
+  const NormalizeContext context{record->source, record->received_at};
+  NormalizeResult result = NormalizeSafely(*provider, delivery, context);
+  if (auto* failure = std::get_if<NormalizeFailure>(&result)) {
+    d.kind = ReplayDecision::Kind::kStillFailing;
+    d.reason = failure->reason;
+    d.detail = failure->detail;
+    if (options.requeue_failed) {
+      DeadLetterRecord again =
+          MakeDeadLetter(*provider, record->source, delivery, *failure, record->received_at);
+      again.attempt = record->attempt + 1;
+      d.messages.push_back(DeadLetterMessage(again, options.from));
+    }
+    return d;
+  }
+  d.kind = ReplayDecision::Kind::kPublish;
+  for (const CanonicalEvent& e : std::get<std::vector<CanonicalEvent>>(result)) {
+    d.messages.push_back(EventMessage(e, options.to));
+  }
+  return d;
+}
+
+namespace {
+
+class Throttle {
+ public:
+  explicit Throttle(double rate) : rate_(rate), start_(std::chrono::steady_clock::now()) {}
+  void Wait(int64_t done) const {
+    if (rate_ <= 0) return;
+    const auto due = start_ + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                                  std::chrono::duration<double>(static_cast<double>(done) / rate_));
+    std::this_thread::sleep_until(due);
+  }
+
+ private:
+  double rate_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+/// Where the batch's output goes: plain idempotent producer, transaction, or stdout.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual bool Begin(std::string& error) = 0;
+  virtual bool Add(const OutgoingMessage& m, std::string& error) = 0;
+  /// Makes the batch durable and commits `offsets` (partition → next offset).
+  virtual bool Finish(DlqReader& reader, const std::map<int32_t, int64_t>& offsets,
+                      bool commit_offsets, std::string& error) = 0;
+};
+
+class PlainSink final : public Sink {
+ public:
+  explicit PlainSink(std::unique_ptr<RdKafkaPublisher> p) : publisher_(std::move(p)) {}
+  bool Begin(std::string&) override {
+    batch_.clear();
+    return true;
+  }
+  bool Add(const OutgoingMessage& m, std::string&) override {
+    batch_.push_back(m);
+    return true;
+  }
+  bool Finish(DlqReader& reader, const std::map<int32_t, int64_t>& offsets, bool commit_offsets,
+              std::string& error) override {
+    if (!batch_.empty()) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+      const PublishOutcome o = publisher_->Publish(std::move(batch_), deadline, {})->Wait(deadline);
+      batch_.clear();
+      if (o.status != PublishStatus::kAcked) {
+        error = o.status == PublishStatus::kTimedOut ? "Kafka did not acknowledge within 120 s"
+                                                     : "Kafka rejected a message: " + o.error;
+        return false;
+      }
+    }
+    // Offsets only after the broker acknowledged everything before them.
+    return !commit_offsets || reader.Commit(offsets, error);
+  }
+
+ private:
+  std::unique_ptr<RdKafkaPublisher> publisher_;
+  std::vector<OutgoingMessage> batch_;
+};
+
+class TransactionalSink final : public Sink {
+ public:
+  explicit TransactionalSink(std::unique_ptr<TransactionalProducer> p) : producer_(std::move(p)) {}
+  bool Begin(std::string& error) override { return producer_->Begin(error); }
+  bool Add(const OutgoingMessage& m, std::string& error) override {
+    return producer_->Produce(m, error);
+  }
+  bool Finish(DlqReader& reader, const std::map<int32_t, int64_t>& offsets, bool,
+              std::string& error) override {
+    if (!producer_->SendOffsets(reader, offsets, error) || !producer_->Commit(error)) {
+      producer_->Abort();
+      return false;
+    }
+    return true;
+  }
+
+ private:
+  std::unique_ptr<TransactionalProducer> producer_;
+};
+
+class DryRunSink final : public Sink {
+ public:
+  explicit DryRunSink(std::ostream& out) : out_(out) {}
+  bool Begin(std::string&) override { return true; }
+  bool Add(const OutgoingMessage& m, std::string&) override {
+    out_ << m.topic << "\t" << m.key << "\t" << m.value << "\n";
+    return true;
+  }
+  bool Finish(DlqReader&, const std::map<int32_t, int64_t>&, bool, std::string&) override {
+    return true;  // publishes nothing, commits nothing
+  }
+
+ private:
+  std::ostream& out_;
+};
+
+}  // namespace
+
+ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka,
+                        const ProviderRegistry& providers, std::ostream& out,
+                        std::ostream& progress) {
+  ReplaySummary summary;
+  if (options.transactional && options.group.empty()) {
+    summary.error = "--transactional needs --group (the offsets are committed in the transaction)";
+    return summary;
+  }
+  std::string error;
+  auto reader = DlqReader::Create(kafka, options.from, options.group, error);
+  if (!reader) {
+    summary.error = error;
+    return summary;
+  }
+  std::unique_ptr<Sink> sink;
+  if (options.dry_run) {
+    sink = std::make_unique<DryRunSink>(out);
+  } else if (options.transactional) {
+    auto producer = TransactionalProducer::Create(kafka, "schedbridge-replay-" + options.group, error);
+    if (!producer) {
+      summary.error = error;
+      return summary;
+    }
+    sink = std::make_unique<TransactionalSink>(std::move(producer));
+  } else {
+    auto publisher = RdKafkaPublisher::Create(kafka, error);
+    if (!publisher) {
+      summary.error = error;
+      return summary;
+    }
+    sink = std::make_unique<PlainSink>(std::move(publisher));
+  }
+
+  const bool commit = !options.group.empty() && !options.dry_run;
+  const Throttle throttle(options.max_rate);
+  const auto started = std::chrono::steady_clock::now();
+  auto last_progress = started;
+  bool finished = false;
+  try {
+    while (!finished) {
+      if (!sink->Begin(error)) throw std::runtime_error(error);
+      std::map<int32_t, int64_t> offsets;
+      int in_batch = 0;
+      while (in_batch < options.batch_size) {
+        if (options.limit > 0 && summary.read >= options.limit) {
+          finished = true;
+          break;
+        }
+        std::optional<ConsumedRecord> record = reader->Next();
+        if (!record) {
+          finished = true;
+          break;
+        }
+        ++summary.read;
+        ++in_batch;
+        offsets[record->partition] = record->offset + 1;
+        const ReplayDecision d = DecideReplay(record->value, record->timestamp_ms, options, providers);
+        switch (d.kind) {
+          case ReplayDecision::Kind::kSkip:
+            ++summary.skipped_by_filter;
+            break;
+          case ReplayDecision::Kind::kUnreadable:
+            ++summary.unreadable;
+            break;
+          case ReplayDecision::Kind::kStillFailing:
+            ++summary.still_failing[d.reason];
+            if (!d.messages.empty()) ++summary.requeued;
+            break;
+          case ReplayDecision::Kind::kPublish:
+            ++summary.published_records;
+            summary.published_events += static_cast<int64_t>(d.messages.size());
+            break;
+        }
+        for (const OutgoingMessage& m : d.messages) {
+          if (!sink->Add(m, error)) throw std::runtime_error(error);
+        }
+        throttle.Wait(summary.read);
+        const auto now = std::chrono::steady_clock::now();
+        if (options.progress && now - last_progress > std::chrono::milliseconds(500)) {
+          last_progress = now;
+          const double secs = std::chrono::duration<double>(now - started).count();
+          progress << "\rreplay: " << summary.read << " read, " << reader->Remaining()
+                   << " remaining, " << summary.published_events << " event(s) published, "
+                   << summary.StillFailing() << " still failing, "
+                   << static_cast<int64_t>(static_cast<double>(summary.read) / secs) << " records/s   "
+                   << std::flush;
+        }
+      }
+      if (!sink->Finish(*reader, offsets, commit, error)) {
+        summary.publish_failed = true;
+        throw std::runtime_error(error);
+      }
+    }
+  } catch (const std::exception& e) {
+    summary.error = e.what();
+  }
+  if (options.progress) progress << "\n";
+  return summary;
+}
+
+}  // namespace bridge
