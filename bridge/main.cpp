@@ -100,9 +100,24 @@ int Serve(const ServeFlags& f) {
 
   SystemClock clock;
   Metrics metrics;
+  RdKafkaPublisher* producer = publisher.get();
   metrics.Gauge("schedbridge_kafka_queue_messages",
                 "Messages queued in the producer or in flight to Kafka.",
-                [p = publisher.get()] { return static_cast<double>(p->QueueLength()); });
+                [producer] { return static_cast<double>(producer->QueueLength()); });
+  metrics.Gauge("schedbridge_kafka_inflight_requests",
+                "Produce requests sent to brokers and awaiting a response.", [producer] {
+                  return static_cast<double>(producer->CurrentStats().inflight_requests);
+                });
+  metrics.Gauge("schedbridge_kafka_ready",
+                "1 when Kafka metadata is reachable and the producer healthy.",
+                [producer] { return producer->Ready() ? 1.0 : 0.0; });
+  metrics.CounterFunc(
+      "schedbridge_kafka_errors_total",
+      "Broker-facing errors: transmit errors, request timeouts and client error events.",
+      [producer] {
+        const auto s = producer->CurrentStats();
+        return static_cast<double>(s.transmit_errors + s.request_timeouts + s.error_events);
+      });
   Pipeline pipeline(config.pipeline, *publisher, clock);
   IngressServer server(config, pipeline, ProviderRegistry::BuiltIn(), *publisher, metrics);
   const int port = server.Bind(config.http.host, config.http.port);

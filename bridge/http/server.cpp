@@ -2,7 +2,10 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstdio>
+#include <random>
 
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
@@ -80,6 +83,21 @@ std::string ProviderList(const ProviderRegistry& providers) {
     out += std::string(p->Name());
   }
   return out;
+}
+
+/// The caller's X-Request-Id when it is a sane token, else a fresh random one.
+std::string RequestId(const httplib::Request& req) {
+  const std::string given = req.get_header_value("X-Request-Id");
+  const bool sane =
+      !given.empty() && given.size() <= 128 && std::all_of(given.begin(), given.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+               c == ':';
+      });
+  if (sane) return given;
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(rng()));
+  return buf;
 }
 
 /// Bounded echo of a path segment in an error message.
@@ -161,6 +179,10 @@ IngressServer::IngressServer(const Config& config, Pipeline& pipeline,
                     "Deliveries answered as duplicates and not published.");
   metrics_.Describe("schedbridge_publish_failures_total", "counter",
                     "Webhooks answered 503 because Kafka did not acknowledge in time.");
+  metrics_.DescribeHistogram(
+      "schedbridge_webhook_duration_seconds",
+      "Time from request to answer for webhooks, including the wait for the Kafka ack.",
+      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
 }
 
 IngressServer::~IngressServer() { Stop(); }
@@ -192,8 +214,14 @@ void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response
   std::string outcome;
   std::vector<std::string> event_ids;
 
+  const std::string request_id = RequestId(req);
+  res.set_header("X-Request-Id", request_id);
   auto finish = [&](int status, const std::string& body) {
     Reply(res, status, body);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    metrics_.Observe("schedbridge_webhook_duration_seconds", {{"provider", provider_name}},
+                     seconds);
     metrics_.Inc(
         "schedbridge_webhook_requests_total",
         {{"provider", provider_name}, {"source", source_name}, {"code", std::to_string(status)}});
@@ -203,7 +231,8 @@ void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response
       const auto micros = std::chrono::duration_cast<std::chrono::microseconds>(
                               std::chrono::steady_clock::now() - started)
                               .count();
-      log::Info("webhook", {{"provider", provider_name},
+      log::Info("webhook", {{"request_id", request_id},
+                            {"provider", provider_name},
                             {"source", source_name},
                             {"status", std::to_string(status)},
                             {"outcome", outcome},

@@ -16,7 +16,8 @@ struct PartitionList {
 
 PartitionList OffsetsFor(const std::string& topic, const std::map<int32_t, int64_t>& offsets) {
   PartitionList list;
-  for (const auto& [p, o] : offsets) list.items.push_back(RdKafka::TopicPartition::create(topic, p, o));
+  for (const auto& [p, o] : offsets)
+    list.items.push_back(RdKafka::TopicPartition::create(topic, p, o));
   return list;
 }
 
@@ -27,8 +28,9 @@ std::string ErrorText(RdKafka::Error* e) {
 
 }  // namespace
 
-std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings, const std::string& topic,
-                                             const std::string& group, std::string& error) {
+std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings,
+                                             const std::string& topic, const std::string& group,
+                                             std::string& error) {
   std::unique_ptr<DlqReader> self(new DlqReader());
   self->topic_ = topic;
   std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
@@ -64,7 +66,8 @@ std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings, cons
     return nullptr;
   }
   // Partitions of the topic.
-  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(self->consumer_.get(), topic, nullptr, err));
+  std::unique_ptr<RdKafka::Topic> t(
+      RdKafka::Topic::create(self->consumer_.get(), topic, nullptr, err));
   RdKafka::Metadata* raw = nullptr;
   const auto md_err = self->consumer_->metadata(false, t.get(), &raw, 10000);
   std::unique_ptr<RdKafka::Metadata> md(raw);
@@ -147,7 +150,8 @@ std::optional<ConsumedRecord> DlqReader::Next() {
         done_[m->partition()] = true;
         break;
       case RdKafka::ERR__TIMED_OUT:
-        if (++idle_polls > 150) throw std::runtime_error("no progress reading " + topic_ + " for 30 s");
+        if (++idle_polls > 150)
+          throw std::runtime_error("no progress reading " + topic_ + " for 30 s");
         break;
       default:
         throw std::runtime_error("reading " + topic_ + ": " + m->errstr());

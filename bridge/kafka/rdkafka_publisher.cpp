@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "bridge/util/json.h"
 #include "bridge/util/log.h"
 
 namespace bridge {
@@ -33,6 +34,7 @@ class RdKafkaPublisher::Callbacks final : public RdKafka::DeliveryReportCb,
     try {
       switch (event.type()) {
         case RdKafka::Event::EVENT_ERROR:
+          ++error_events;
           if (event.fatal()) {
             fatal = true;
             log::Error("kafka_fatal_error", {{"error", event.str()}});
@@ -47,6 +49,7 @@ class RdKafkaPublisher::Callbacks final : public RdKafka::DeliveryReportCb,
           }
           break;
         case RdKafka::Event::EVENT_STATS: {
+          ParseStats(event.str());
           std::lock_guard lock(stats_mu);
           stats = event.str();
           break;
@@ -58,7 +61,27 @@ class RdKafkaPublisher::Callbacks final : public RdKafka::DeliveryReportCb,
     }
   }
 
+  void ParseStats(const std::string& text) {
+    rapidjson::Document doc;
+    if (!json::Parse(text, doc).ok) return;
+    const json::Value* brokers = json::Get(&doc, "brokers");
+    if (brokers == nullptr || !brokers->IsObject()) return;
+    int64_t inflight = 0, queued = 0, txerrs = 0, timeouts = 0;
+    for (const auto& b : brokers->GetObject()) {
+      inflight += json::Int(json::Get(&b.value, "waitresp_cnt")).value_or(0);
+      queued += json::Int(json::Get(&b.value, "outbuf_cnt")).value_or(0);
+      txerrs += json::Int(json::Get(&b.value, "txerrs")).value_or(0);
+      timeouts += json::Int(json::Get(&b.value, "req_timeouts")).value_or(0);
+    }
+    inflight_requests = inflight;
+    queued_requests = queued;
+    transmit_errors = txerrs;
+    request_timeouts = timeouts;
+  }
+
   std::atomic<bool> fatal{false};
+  std::atomic<int64_t> error_events{0}, inflight_requests{0}, queued_requests{0},
+      transmit_errors{0}, request_timeouts{0};
   std::mutex stats_mu;
   std::string stats;
 };
@@ -71,6 +94,8 @@ std::map<std::string, std::string> ProducerProperties(const KafkaSettings& setti
       {"linger.ms", "2"},
       {"compression.type", "lz4"},
       {"socket.keepalive.enable", "true"},
+      // Feeds the in-flight and broker-error metrics.
+      {"statistics.interval.ms", "5000"},
   };
   for (const auto& [k, v] : settings.properties) props[k] = v;
   // The delivery guarantees are not negotiable (DESIGN.md §5).
@@ -226,6 +251,16 @@ std::string RdKafkaPublisher::EffectiveProperty(const std::string& name) const {
   size_t size = sizeof buf;
   if (rd_kafka_conf_get(conf, name.c_str(), buf, &size) != RD_KAFKA_CONF_OK) return {};
   return std::string(buf);
+}
+
+RdKafkaPublisher::Stats RdKafkaPublisher::CurrentStats() const {
+  Stats s;
+  s.inflight_requests = callbacks_->inflight_requests.load();
+  s.queued_requests = callbacks_->queued_requests.load();
+  s.transmit_errors = callbacks_->transmit_errors.load();
+  s.request_timeouts = callbacks_->request_timeouts.load();
+  s.error_events = callbacks_->error_events.load();
+  return s;
 }
 
 std::string RdKafkaPublisher::LastStatistics() const {

@@ -61,6 +61,16 @@ class RdKafkaPublisher final : public Publisher {
   /// producer id the broker assigned.
   std::string LastStatistics() const;
 
+  /// Figures from librdkafka's periodic statistics and error events.
+  struct Stats {
+    int64_t inflight_requests = 0;  // requests sent, awaiting a broker response
+    int64_t queued_requests = 0;    // requests waiting to be sent
+    int64_t transmit_errors = 0;    // cumulative, all brokers
+    int64_t request_timeouts = 0;   // cumulative, all brokers
+    int64_t error_events = 0;       // cumulative error callbacks (connection refused, ...)
+  };
+  Stats CurrentStats() const;
+
   /// The underlying C handle, for librdkafka's mock-cluster API in fault tests.
   rd_kafka_s* c_handle() const;
 

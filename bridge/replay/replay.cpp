@@ -27,8 +27,8 @@ std::string ReplaySummary::Text() const {
     }
     s << ")";
   }
-  s << ", requeued " << requeued << ", skipped by filter " << skipped_by_filter
-    << ", unreadable " << unreadable;
+  s << ", requeued " << requeued << ", skipped by filter " << skipped_by_filter << ", unreadable "
+    << unreadable;
   if (!error.empty()) s << "\nreplay failed: " << error;
   return s.str();
 }
@@ -196,7 +196,8 @@ ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka
   if (options.dry_run) {
     sink = std::make_unique<DryRunSink>(out);
   } else if (options.transactional) {
-    auto producer = TransactionalProducer::Create(kafka, "schedbridge-replay-" + options.group, error);
+    auto producer =
+        TransactionalProducer::Create(kafka, "schedbridge-replay-" + options.group, error);
     if (!producer) {
       summary.error = error;
       return summary;
@@ -234,7 +235,8 @@ ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka
         ++summary.read;
         ++in_batch;
         offsets[record->partition] = record->offset + 1;
-        const ReplayDecision d = DecideReplay(record->value, record->timestamp_ms, options, providers);
+        const ReplayDecision d =
+            DecideReplay(record->value, record->timestamp_ms, options, providers);
         switch (d.kind) {
           case ReplayDecision::Kind::kSkip:
             ++summary.skipped_by_filter;
@@ -262,8 +264,8 @@ ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka
           progress << "\rreplay: " << summary.read << " read, " << reader->Remaining()
                    << " remaining, " << summary.published_events << " event(s) published, "
                    << summary.StillFailing() << " still failing, "
-                   << static_cast<int64_t>(static_cast<double>(summary.read) / secs) << " records/s   "
-                   << std::flush;
+                   << static_cast<int64_t>(static_cast<double>(summary.read) / secs)
+                   << " records/s   " << std::flush;
         }
       }
       if (!sink->Finish(*reader, offsets, commit, error)) {

@@ -21,7 +21,7 @@ namespace bridge {
 struct ReplayOptions {
   std::string from = "scheduling.dlq.v1";
   std::string to = "scheduling.events.v1";
-  std::string group;  // empty: read from the beginning, commit nothing
+  std::string group;                          // empty: read from the beginning, commit nothing
   std::optional<int64_t> since_ms, until_ms;  // record timestamps, inclusive
   std::string provider;
   std::string reason;
@@ -40,7 +40,7 @@ struct ReplaySummary {
   int64_t published_records = 0;
   int64_t published_events = 0;
   int64_t requeued = 0;
-  int64_t unreadable = 0;  // not a dead-letter record at all
+  int64_t unreadable = 0;                        // not a dead-letter record at all
   std::map<std::string, int64_t> still_failing;  // by reason
   bool publish_failed = false;
   std::string error;

@@ -67,6 +67,43 @@ void Metrics::Gauge(const std::string& name, const std::string& help,
   f.read = std::move(read);
 }
 
+void Metrics::DescribeHistogram(const std::string& name, const std::string& help,
+                                std::vector<double> buckets) {
+  std::lock_guard lock(mu_);
+  Family& f = families_[name];
+  f.type = "histogram";
+  f.help = help;
+  f.buckets = std::move(buckets);
+}
+
+void Metrics::Observe(const std::string& name,
+                      std::initializer_list<std::pair<const char*, std::string>> labels,
+                      double value) {
+  std::string key = LabelKey(labels);
+  if (!key.empty()) key = key.substr(1, key.size() - 2);  // inner "a=\"b\",c=\"d\""
+  std::lock_guard lock(mu_);
+  Family& f = families_[name];
+  HistogramSeries& h = f.series[key];
+  if (h.counts.empty()) h.counts.assign(f.buckets.size(), 0);
+  for (size_t i = 0; i < f.buckets.size(); ++i) {
+    if (value <= f.buckets[i]) {
+      ++h.counts[i];
+      break;
+    }
+  }
+  ++h.count;
+  h.sum += value;
+}
+
+void Metrics::CounterFunc(const std::string& name, const std::string& help,
+                          std::function<double()> read) {
+  std::lock_guard lock(mu_);
+  Family& f = families_[name];
+  f.type = "counter";
+  f.help = help;
+  f.read = std::move(read);
+}
+
 double Metrics::Value(const std::string& name,
                       std::initializer_list<std::pair<const char*, std::string>> labels) const {
   const std::string key = LabelKey(labels);
@@ -88,6 +125,19 @@ std::string Metrics::Render() const {
       continue;
     }
     for (const auto& [labels, v] : f.samples) out += name + labels + " " + Number(v) + "\n";
+    for (const auto& [inner, h] : f.series) {
+      const std::string sep = inner.empty() ? "" : ",";
+      uint64_t cumulative = 0;
+      for (size_t i = 0; i < f.buckets.size(); ++i) {
+        cumulative += h.counts[i];
+        out += name + "_bucket{" + inner + sep + "le=\"" + Number(f.buckets[i]) + "\"} " +
+               std::to_string(cumulative) + "\n";
+      }
+      out += name + "_bucket{" + inner + sep + "le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+      const std::string braces = inner.empty() ? "" : "{" + inner + "}";
+      out += name + "_sum" + braces + " " + Number(h.sum) + "\n";
+      out += name + "_count" + braces + " " + std::to_string(h.count) + "\n";
+    }
   }
   return out;
 }

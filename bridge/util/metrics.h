@@ -19,8 +19,16 @@ class Metrics {
            std::initializer_list<std::pair<const char*, std::string>> labels, double n = 1);
   /// Declares a metric so it appears (with HELP/TYPE) even before its first sample.
   void Describe(const std::string& name, const std::string& type, const std::string& help);
+  /// Declares a histogram with upper bucket bounds (seconds, ascending).
+  void DescribeHistogram(const std::string& name, const std::string& help,
+                         std::vector<double> buckets);
+  /// Records one observation.
+  void Observe(const std::string& name,
+               std::initializer_list<std::pair<const char*, std::string>> labels, double value);
   /// A gauge whose value is read when /metrics is scraped.
   void Gauge(const std::string& name, const std::string& help, std::function<double()> read);
+  /// A counter whose (monotonic) value is read when /metrics is scraped.
+  void CounterFunc(const std::string& name, const std::string& help, std::function<double()> read);
   /// The value of one labelled counter (tests).
   double Value(const std::string& name,
                std::initializer_list<std::pair<const char*, std::string>> labels) const;
@@ -28,11 +36,18 @@ class Metrics {
 
  private:
   static std::string LabelKey(std::initializer_list<std::pair<const char*, std::string>> labels);
+  struct HistogramSeries {
+    std::vector<uint64_t> counts;  // per bucket, not cumulative
+    uint64_t count = 0;
+    double sum = 0;
+  };
   struct Family {
     std::string type = "counter";
     std::string help;
     std::map<std::string, double> samples;  // rendered label set → value
     std::function<double()> read;
+    std::vector<double> buckets;
+    std::map<std::string, HistogramSeries> series;  // label set (inner part) → series
   };
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;

@@ -36,9 +36,9 @@ class ReplayTest : public ::testing::Test {
     Headers headers;
     headers.Add("Content-Type", "application/json");
     const Delivery delivery{body, &headers, {}};
-    const DeadLetterRecord r = MakeDeadLetter(*ProviderRegistry::BuiltIn().Find(provider), "default",
-                                              delivery, NormalizeFailure{reason, "old version", {}, {}},
-                                              received_at);
+    const DeadLetterRecord r =
+        MakeDeadLetter(*ProviderRegistry::BuiltIn().Find(provider), "default", delivery,
+                       NormalizeFailure{reason, "old version", {}, {}}, received_at);
     return DeadLetterMessage(r, dlq_);
   }
 
@@ -54,7 +54,8 @@ class ReplayTest : public ::testing::Test {
   }
 
   std::vector<std::string> Replay(std::vector<std::string> extra) {
-    std::vector<std::string> args = {"replay", "--brokers", brokers_, "--from", dlq_, "--to", events_};
+    std::vector<std::string> args = {"replay", "--brokers", brokers_, "--from",
+                                     dlq_,     "--to",      events_};
     args.insert(args.end(), extra.begin(), extra.end());
     return args;
   }
@@ -75,7 +76,8 @@ TEST_F(ReplayTest, PublishesWhatNowNormalizesAndLeavesTheRest) {
     records.push_back(DeadLetter(provider, body, "unknown_event_type", received_at));
     for (const auto& e : EventsOf(provider, body)) expected_ids.insert(e.event_id);
   }
-  records.push_back(DeadLetter("calcom", CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"),
+  records.push_back(DeadLetter("calcom",
+                               CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"),
                                "custom_template", received_at));
   records.push_back(DeadLetter("orufy", "{not json", "invalid_json", received_at));
   Fill(records);
@@ -91,9 +93,10 @@ TEST_F(ReplayTest, PublishesWhatNowNormalizesAndLeavesTheRest) {
 
   Command run(Replay({"--group", "ops-1"}));
   ASSERT_EQ(run.Wait(), 0) << run.Stderr();
-  EXPECT_NE(run.Stderr().find("replay: read 6, published 4 record(s) as 5 event(s), still failing 2 "
-                              "(custom_template: 1, invalid_json: 1), requeued 0, skipped by filter 0"),
-            std::string::npos)
+  EXPECT_NE(
+      run.Stderr().find("replay: read 6, published 4 record(s) as 5 event(s), still failing 2 "
+                        "(custom_template: 1, invalid_json: 1), requeued 0, skipped by filter 0"),
+      std::string::npos)
       << run.Stderr();
   const auto events = Consume(brokers_, events_, 5);
   ASSERT_EQ(events.size(), 5u);
@@ -168,8 +171,9 @@ TEST_F(ReplayTest, TransactionalReplayKilledHalfWayLeavesExactlyOneCopy) {
   std::vector<OutgoingMessage> records;
   std::set<std::string> expected;
   for (int i = 0; i < kRecords; ++i) {
-    const std::string body = R"({"triggerEvent":"BOOKING_CREATED","createdAt":"2026-03-01T12:00:00Z","payload":{"uid":"replay-)" +
-                             std::to_string(i) + R"(","title":"t"}})";
+    const std::string body =
+        R"({"triggerEvent":"BOOKING_CREATED","createdAt":"2026-03-01T12:00:00Z","payload":{"uid":"replay-)" +
+        std::to_string(i) + R"(","title":"t"}})";
     records.push_back(DeadLetter("calcom", body, "unknown_event_type", "2026-03-01T12:00:00Z"));
     expected.insert(EventsOf("calcom", body)[0].event_id);
   }
@@ -177,13 +181,14 @@ TEST_F(ReplayTest, TransactionalReplayKilledHalfWayLeavesExactlyOneCopy) {
 
   {
     // 100 records/s in transactions of 20: killed after ~1.5 s, mid-transaction.
-    Command first(Replay({"--group", "txn", "--transactional", "--batch-size", "20", "--max-rate", "100"}));
+    Command first(
+        Replay({"--group", "txn", "--transactional", "--batch-size", "20", "--max-rate", "100"}));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     first.Kill(SIGKILL);
   }
   const int64_t committed_at_kill = CommittedTotal(brokers_, dlq_, "txn");
-  EXPECT_GT(committed_at_kill, 0);          // some transactions committed...
-  EXPECT_LT(committed_at_kill, kRecords);   // ...and not all
+  EXPECT_GT(committed_at_kill, 0);         // some transactions committed...
+  EXPECT_LT(committed_at_kill, kRecords);  // ...and not all
 
   Command second(Replay({"--group", "txn", "--transactional", "--batch-size", "50"}));
   ASSERT_EQ(second.Wait(), 0) << second.Stderr();

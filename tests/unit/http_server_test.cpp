@@ -87,6 +87,25 @@ TEST_F(HttpServerTest, AcceptedThenDuplicate) {
             1);
 }
 
+TEST_F(HttpServerTest, LatencyHistogramAndRequestIds) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  httplib::Headers h{{"X-Cal-Signature-256", HmacSha256Hex("s3cret", body)},
+                     {"X-Request-Id", "trace-abc_123"}};
+  auto r = client_->Post("/webhooks/calcom", h, body, "application/json");
+  EXPECT_EQ(r->get_header_value("X-Request-Id"), "trace-abc_123");
+  r = client_->Post("/webhooks/calcom", {{"X-Request-Id", "bad id\twith junk"}}, "{}",
+                    "application/json");
+  const std::string generated = r->get_header_value("X-Request-Id");
+  EXPECT_EQ(generated.size(), 16u);
+  const std::string text = metrics_.Render();
+  EXPECT_NE(
+      text.find("schedbridge_webhook_duration_seconds_bucket{provider=\"calcom\",le=\"+Inf\"} 2"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("schedbridge_webhook_duration_seconds_count{provider=\"calcom\"} 2"),
+            std::string::npos);
+}
+
 TEST_F(HttpServerTest, NamedSourceUsesItsOwnSecret) {
   const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
   EXPECT_EQ(Post("/webhooks/calcom/team-b", body, "s3cret")->status, 401);
@@ -222,6 +241,8 @@ TEST_F(HttpServerTest, HealthReadinessMetrics) {
   r = client_->Get("/metrics");
   EXPECT_EQ(r->status, 200);
   EXPECT_NE(r->body.find("# TYPE schedbridge_webhook_requests_total counter"), std::string::npos);
+  EXPECT_NE(r->body.find("# TYPE schedbridge_webhook_duration_seconds histogram"),
+            std::string::npos);
 }
 
 }  // namespace

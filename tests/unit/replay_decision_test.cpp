@@ -14,8 +14,9 @@ std::string Record(const std::string& provider, const std::string& body, const s
   Headers headers;
   headers.Add("Content-Type", "application/json");
   const Delivery d{body, &headers, {}};
-  DeadLetterRecord r = MakeDeadLetter(*ProviderRegistry::BuiltIn().Find(provider), "team-a", d,
-                                      NormalizeFailure{reason, "old", {}, {}}, "2026-03-01T12:00:00Z");
+  DeadLetterRecord r =
+      MakeDeadLetter(*ProviderRegistry::BuiltIn().Find(provider), "team-a", d,
+                     NormalizeFailure{reason, "old", {}, {}}, "2026-03-01T12:00:00Z");
   r.attempt = attempt;
   return ToJson(r);
 }
@@ -42,16 +43,18 @@ TEST(DecideReplay, PublishesWithTheLiveIdsAndTheOriginalReceivedAt) {
   const std::string body = testing::CompactFixture("calcom/BOOKING_RESCHEDULED.json");
   ReplayOptions o;
   o.to = "events";
-  const ReplayDecision d = DecideReplay(Record("calcom", body, "unknown_event_type"), 0, o,
-                                        ProviderRegistry::BuiltIn());
+  const ReplayDecision d =
+      DecideReplay(Record("calcom", body, "unknown_event_type"), 0, o, ProviderRegistry::BuiltIn());
   ASSERT_EQ(d.kind, ReplayDecision::Kind::kPublish);
   ASSERT_EQ(d.messages.size(), 2u);
   const auto live = testing::EventsOf("calcom", body);
   for (size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(d.messages[i].topic, "events");
     EXPECT_EQ(d.messages[i].key, live[i].Key());
-    EXPECT_NE(d.messages[i].value.find("\"event_id\":\"" + live[i].event_id + "\""), std::string::npos);
-    EXPECT_NE(d.messages[i].value.find("\"received_at\":\"2026-03-01T12:00:00Z\""), std::string::npos);
+    EXPECT_NE(d.messages[i].value.find("\"event_id\":\"" + live[i].event_id + "\""),
+              std::string::npos);
+    EXPECT_NE(d.messages[i].value.find("\"received_at\":\"2026-03-01T12:00:00Z\""),
+              std::string::npos);
     EXPECT_NE(d.messages[i].value.find("\"source\":\"team-a\""), std::string::npos);
   }
 }
@@ -66,11 +69,14 @@ TEST(DecideReplay, Filters) {
   EXPECT_EQ(DecideReplay(rec, 0, o, ProviderRegistry::BuiltIn()).kind, ReplayDecision::Kind::kSkip);
   o = {};
   o.since_ms = 1000;
-  EXPECT_EQ(DecideReplay(rec, 999, o, ProviderRegistry::BuiltIn()).kind, ReplayDecision::Kind::kSkip);
-  EXPECT_NE(DecideReplay(rec, 1000, o, ProviderRegistry::BuiltIn()).kind, ReplayDecision::Kind::kSkip);
+  EXPECT_EQ(DecideReplay(rec, 999, o, ProviderRegistry::BuiltIn()).kind,
+            ReplayDecision::Kind::kSkip);
+  EXPECT_NE(DecideReplay(rec, 1000, o, ProviderRegistry::BuiltIn()).kind,
+            ReplayDecision::Kind::kSkip);
   o = {};
   o.until_ms = 1000;
-  EXPECT_EQ(DecideReplay(rec, 1001, o, ProviderRegistry::BuiltIn()).kind, ReplayDecision::Kind::kSkip);
+  EXPECT_EQ(DecideReplay(rec, 1001, o, ProviderRegistry::BuiltIn()).kind,
+            ReplayDecision::Kind::kSkip);
 }
 
 TEST(DecideReplay, StillFailingIsLeftOrRequeuedWithAttemptPlusOne) {
