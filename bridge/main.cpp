@@ -4,10 +4,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <condition_variable>
 #include <csignal>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <mutex>
 #include <thread>
 
 #include "bridge/config/config.h"
@@ -82,6 +84,7 @@ int Serve(const ServeFlags& f) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   std::string error;
@@ -119,7 +122,8 @@ int Serve(const ServeFlags& f) {
         return static_cast<double>(s.transmit_errors + s.request_timeouts + s.error_events);
       });
   Pipeline pipeline(config.pipeline, *publisher, clock);
-  IngressServer server(config, pipeline, ProviderRegistry::BuiltIn(), *publisher, metrics);
+  SourceTable sources(config.sources);
+  IngressServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), *publisher, metrics);
   const int port = server.Bind(config.http.host, config.http.port);
   if (port < 0) {
     std::cerr << "schedbridge: cannot listen on " << config.http.host << ":" << config.http.port
@@ -132,12 +136,54 @@ int Serve(const ServeFlags& f) {
                           {"dlq_topic", config.pipeline.dlq_topic},
                           {"version", kVersion}});
 
+  // Secret rotation without restart: re-read the configuration's files when
+  // they change (Kubernetes updates mounted Secrets in place) or on SIGHUP.
+  std::mutex reload_mu;
+  std::condition_variable reload_cv;
+  bool reload_requested = false, stopping = false;
+  std::thread reloader([&] {
+    Config watched = config;  // the files to watch follow the latest good configuration
+    std::string fingerprint = WatchFingerprint(watched);
+    const auto interval = config.reload_interval.count() > 0 ? config.reload_interval
+                                                             : std::chrono::milliseconds(3600000);
+    std::unique_lock lock(reload_mu);
+    while (!stopping) {
+      reload_cv.wait_for(lock, interval, [&] { return stopping || reload_requested; });
+      if (stopping) break;
+      const bool forced = reload_requested;
+      reload_requested = false;
+      lock.unlock();
+      const std::string now = WatchFingerprint(watched);
+      if (forced || (config.reload_interval.count() > 0 && now != fingerprint)) {
+        fingerprint = now;
+        if (std::optional<Config> fresh = Configure(f.config_file, flags, f.kafka)) {
+          sources.Replace(fresh->sources);
+          watched = *fresh;
+          fingerprint = WatchFingerprint(watched);
+          log::Info("sources_reloaded", {{"sources", std::to_string(fresh->sources.size())},
+                                         {"trigger", forced ? "SIGHUP" : "file change"}});
+        } else {
+          log::Error("sources_reload_failed", {{"kept", "the previous sources"}});
+        }
+      }
+      lock.lock();
+    }
+  });
   std::thread signal_thread([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    log::Info("shutdown", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-    server.BeginDrain();
-    server.Stop();
+    for (;;) {
+      int sig = 0;
+      sigwait(&signals, &sig);
+      if (sig == SIGHUP) {
+        std::lock_guard lock(reload_mu);
+        reload_requested = true;
+        reload_cv.notify_all();
+        continue;
+      }
+      log::Info("shutdown", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      server.BeginDrain();
+      server.Stop();
+      return;
+    }
   });
   const bool served = server.Serve();
   // Serve() returns after Stop(): in-flight requests have been answered.
@@ -146,6 +192,12 @@ int Serve(const ServeFlags& f) {
     pthread_kill(signal_thread.native_handle(), SIGTERM);
   }
   signal_thread.join();
+  {
+    std::lock_guard lock(reload_mu);
+    stopping = true;
+    reload_cv.notify_all();
+  }
+  reloader.join();
   const int unflushed = publisher->Close(config.http.shutdown_timeout);
   log::Info("stopped", {{"unflushed_messages", std::to_string(unflushed)}});
   return served ? 0 : 1;

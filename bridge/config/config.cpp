@@ -1,5 +1,6 @@
 #include "bridge/config/config.h"
 
+#include <sys/stat.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -100,6 +101,8 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.http.retry_after_seconds = static_cast<int>(ParseInt(name, value, 0, 86400));
   } else if (name == "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS") {
     c.http.shutdown_timeout = std::chrono::milliseconds(ParseInt(name, value, 0, 600000));
+  } else if (name == "SCHEDBRIDGE_RELOAD_INTERVAL_MS") {
+    c.reload_interval = std::chrono::milliseconds(ParseInt(name, value, 0, 3600000));
   } else if (name == "SCHEDBRIDGE_LOG_LEVEL") {
     if (!log::ParseLevel(value, c.log_level)) {
       throw ConfigError(name + " must be debug, info, warn, error or off, got \"" + value + "\".");
@@ -122,6 +125,7 @@ const std::map<std::string, std::string>& FileKeys() {
       {"retry_after_seconds", "SCHEDBRIDGE_RETRY_AFTER_SECONDS"},
       {"shutdown_timeout_ms", "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS"},
       {"log_level", "SCHEDBRIDGE_LOG_LEVEL"},
+      {"reload_interval_ms", "SCHEDBRIDGE_RELOAD_INTERVAL_MS"},
   };
   return keys;
 }
@@ -167,7 +171,9 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
   if (const YAML::Node files = node["secret_files"]) {
     if (!files.IsSequence()) throw ConfigError(where + ".secret_files must be a list of paths.");
     for (const auto& f : files) {
-      for (std::string& v : ReadSecretFile(Scalar(f, where + ".secret_files"))) {
+      const std::string path = Scalar(f, where + ".secret_files");
+      s.secret_files.push_back(path);
+      for (std::string& v : ReadSecretFile(path)) {
         s.secrets.push_back(std::move(v));
       }
     }
@@ -266,8 +272,10 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
     if (s != env.end() || f != env.end()) {
       // The environment replaces the file's secrets for the default source.
       src.secrets.clear();
+      src.secret_files.clear();
       if (s != env.end()) src.secrets = SplitSecrets(s->second);
       if (f != env.end()) {
+        src.secret_files.push_back(f->second);
         for (std::string& v : ReadSecretFile(f->second)) src.secrets.push_back(std::move(v));
       }
     }
@@ -349,6 +357,57 @@ std::vector<std::string> ReadSecretFile(const std::string& path) {
   return secrets;
 }
 
+std::string WatchFingerprint(const Config& c) {
+  std::vector<std::string> paths;
+  if (!c.config_file.empty()) paths.push_back(c.config_file);
+  for (const SourceConfig& s : c.sources) {
+    paths.insert(paths.end(), s.secret_files.begin(), s.secret_files.end());
+  }
+  std::string fingerprint;
+  for (const std::string& path : paths) {
+    struct stat st {};
+    // stat() follows symlinks: Kubernetes swaps a mounted Secret by
+    // re-pointing the ..data symlink, which changes the target's inode.
+    if (::stat(path.c_str(), &st) != 0) {
+      fingerprint += path + ":missing;";
+      continue;
+    }
+    fingerprint += path + ":" + std::to_string(st.st_ino) + ":" + std::to_string(st.st_size) + ":" +
+                   std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) +
+                   ";";
+  }
+  return fingerprint;
+}
+
+SourceTable::SourceTable(std::vector<SourceConfig> sources)
+    : sources_(std::make_shared<const std::vector<SourceConfig>>(std::move(sources))) {}
+
+std::shared_ptr<const SourceConfig> SourceTable::Find(std::string_view provider,
+                                                      std::string_view name) const {
+  std::shared_ptr<const std::vector<SourceConfig>> all;
+  {
+    std::lock_guard lock(mu_);
+    all = sources_;
+  }
+  for (const SourceConfig& s : *all) {
+    if (s.provider == provider && s.name == name) {
+      return std::shared_ptr<const SourceConfig>(all, &s);  // keeps the whole table alive
+    }
+  }
+  return nullptr;
+}
+
+void SourceTable::Replace(std::vector<SourceConfig> sources) {
+  auto next = std::make_shared<const std::vector<SourceConfig>>(std::move(sources));
+  std::lock_guard lock(mu_);
+  sources_ = std::move(next);
+}
+
+size_t SourceTable::size() const {
+  std::lock_guard lock(mu_);
+  return sources_->size();
+}
+
 std::map<std::string, std::string> ProcessEnvironment() {
   std::map<std::string, std::string> env;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
@@ -365,7 +424,10 @@ Config LoadConfig(const ConfigInputs& in) {
   if (!file) {
     if (auto it = in.env.find("SCHEDBRIDGE_CONFIG"); it != in.env.end()) file = it->second;
   }
-  if (file) LoadFile(c, *file, in.known_providers);
+  if (file) {
+    c.config_file = *file;
+    LoadFile(c, *file, in.known_providers);
+  }
   ApplyEnvironment(c, in.env, in.known_providers);
   for (const auto& [name, value] : in.flags) ApplySetting(c, name, value);
   for (const std::string& kv : in.kafka_flags) {

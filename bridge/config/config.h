@@ -6,6 +6,8 @@
 #include <chrono>
 #include <functional>
 #include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -38,6 +40,10 @@ struct Config {
   PipelineOptions pipeline;
   std::vector<SourceConfig> sources;
   log::Level log_level = log::Level::kInfo;
+  std::string config_file;  // the YAML file read, if any
+  /// How often secret files and the config file are checked for changes
+  /// (0 = only on SIGHUP).
+  std::chrono::milliseconds reload_interval{2000};
 
   /// The source for `provider` named `name`, or nullptr.
   const SourceConfig* FindSource(std::string_view provider, std::string_view name) const;
@@ -61,6 +67,25 @@ struct ConfigInputs {
 /// Builds and validates the configuration. Throws ConfigError with a message
 /// naming the setting at fault (never a secret value).
 Config LoadConfig(const ConfigInputs& inputs);
+
+/// Identifies the current state of every file the configuration was read
+/// from (config file, secret files): it changes when any of them does.
+std::string WatchFingerprint(const Config& config);
+
+/// The sources in force, swappable at run time (secret rotation) while
+/// requests read them. Thread-safe.
+class SourceTable {
+ public:
+  explicit SourceTable(std::vector<SourceConfig> sources);
+  /// The source, or nullptr. The result stays valid after a Replace().
+  std::shared_ptr<const SourceConfig> Find(std::string_view provider, std::string_view name) const;
+  void Replace(std::vector<SourceConfig> sources);
+  size_t size() const;
+
+ private:
+  mutable std::mutex mu_;
+  std::shared_ptr<const std::vector<SourceConfig>> sources_;
+};
 
 /// The process environment as a map.
 std::map<std::string, std::string> ProcessEnvironment();

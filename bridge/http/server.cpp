@@ -107,10 +107,11 @@ std::string Quote(const std::string& s) {
 
 }  // namespace
 
-IngressServer::IngressServer(const Config& config, Pipeline& pipeline,
+IngressServer::IngressServer(const Config& config, const SourceTable& sources, Pipeline& pipeline,
                              const ProviderRegistry& providers, const Publisher& readiness,
                              Metrics& metrics)
     : config_(config),
+      sources_(sources),
       pipeline_(pipeline),
       providers_(providers),
       readiness_(readiness),
@@ -249,7 +250,7 @@ void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response
         404, ErrorBody("not_found", "unknown provider " + Quote(provider_name) +
                                         "; expected one of: " + ProviderList(providers_) + "."));
   }
-  const SourceConfig* source = config_.FindSource(provider_name, source_name);
+  const std::shared_ptr<const SourceConfig> source = sources_.Find(provider_name, source_name);
   if (source == nullptr) {
     outcome = "unknown_source";
     return finish(404, ErrorBody("not_found", "no source " + Quote(source_name) +

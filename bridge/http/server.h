@@ -22,8 +22,8 @@ namespace bridge {
 
 class IngressServer {
  public:
-  IngressServer(const Config& config, Pipeline& pipeline, const ProviderRegistry& providers,
-                const Publisher& readiness, Metrics& metrics);
+  IngressServer(const Config& config, const SourceTable& sources, Pipeline& pipeline,
+                const ProviderRegistry& providers, const Publisher& readiness, Metrics& metrics);
   ~IngressServer();
 
   /// Binds the listen socket; port 0 picks a free port. Returns the port, or -1.
@@ -43,6 +43,7 @@ class IngressServer {
   void Reply(httplib::Response& res, int status, const std::string& json_body) const;
 
   const Config& config_;
+  const SourceTable& sources_;
   Pipeline& pipeline_;
   const ProviderRegistry& providers_;
   const Publisher& readiness_;

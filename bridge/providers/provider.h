@@ -52,6 +52,7 @@ struct SourceConfig {
   std::string provider;
   std::string name = "default";
   std::vector<std::string> secrets;
+  std::vector<std::string> secret_files;  // where `secrets` came from (reloaded on change)
   bool allow_unsigned = false;
   std::chrono::seconds tolerance{180};
   std::map<std::string, std::string> options;  // provider-specific settings

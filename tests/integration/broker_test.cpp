@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "bridge/kafka/rdkafka_publisher.h"
 #include "bridge/util/json.h"
@@ -168,6 +170,62 @@ TEST_F(BrokerTest, UnreachableBrokerAnswers503AndNotReady) {
   EXPECT_EQ(r->get_header_value("Retry-After"), "5");
   EXPECT_LT(waited, std::chrono::seconds(10));  // bounded by the ack deadline, not a hang
   EXPECT_EQ(service.Stop(SIGTERM), 0) << service.Log();
+}
+
+std::string UniqueCalcomBody() {
+  static int n = 0;
+  return R"({"triggerEvent":"BOOKING_CREATED","createdAt":"2026-01-01T00:00:00Z","payload":{"uid":"rot-)" +
+         std::to_string(getpid()) + "-" + std::to_string(++n) + "\"}}";
+}
+
+void WriteAtomically(const std::string& path, const std::string& text) {
+  std::ofstream(path + ".tmp") << text;
+  std::filesystem::rename(path + ".tmp", path);  // like a Kubernetes Secret update
+}
+
+TEST_F(BrokerTest, SecretFilesAreReloadedWithoutRestart) {
+  char dir_template[] = "/tmp/schedbridge-rot-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string secret = std::string(dir_template) + "/calcom";
+  WriteAtomically(secret, "old-secret\n");
+  auto env = Env();
+  env.erase("SCHEDBRIDGE_SECRET_CALCOM");
+  env["SCHEDBRIDGE_SECRET_CALCOM_FILE"] = secret;
+  env["SCHEDBRIDGE_RELOAD_INTERVAL_MS"] = "200";
+  {
+    ServiceProcess service(env);
+    ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
+    EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret")->status, 202);
+    WriteAtomically(secret, "new-secret\n");
+    int status = 0;
+    for (int i = 0; i < 50 && status != 202; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      status = Post(service.port(), UniqueCalcomBody(), "new-secret")->status;
+    }
+    EXPECT_EQ(status, 202) << service.Log();
+    EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret")->status, 401);
+    EXPECT_NE(service.Log().find("\"trigger\":\"file change\""), std::string::npos);
+    EXPECT_EQ(service.Log().find("new-secret"), std::string::npos);  // never logged
+    EXPECT_EQ(service.Stop(SIGTERM), 0);
+  }
+  // Polling off: only SIGHUP reloads.
+  WriteAtomically(secret, "old-secret\n");
+  env["SCHEDBRIDGE_RELOAD_INTERVAL_MS"] = "0";
+  ServiceProcess service(env);
+  ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
+  WriteAtomically(secret, "hup-secret\n");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret")->status, 202);
+  service.Signal(SIGHUP);
+  int status = 0;
+  for (int i = 0; i < 50 && status != 202; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    status = Post(service.port(), UniqueCalcomBody(), "hup-secret")->status;
+  }
+  EXPECT_EQ(status, 202) << service.Log();
+  EXPECT_NE(service.Log().find("\"trigger\":\"SIGHUP\""), std::string::npos);
+  EXPECT_EQ(service.Stop(SIGTERM), 0);
+  std::filesystem::remove_all(dir_template);
 }
 
 /// Signed the way each provider signs.

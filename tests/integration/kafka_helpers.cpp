@@ -338,6 +338,10 @@ bool ServiceProcess::WaitReady(std::chrono::milliseconds timeout) {
   return false;
 }
 
+void ServiceProcess::Signal(int signal) {
+  if (pid_ > 0) kill(pid_, signal);
+}
+
 int ServiceProcess::Stop(int signal, std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
   kill(pid_, signal);

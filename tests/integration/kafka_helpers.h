@@ -66,6 +66,8 @@ class ServiceProcess {
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   /// Polls /readyz until 200 or the timeout.
   bool WaitReady(std::chrono::milliseconds timeout);
+  /// Sends `signal` without waiting.
+  void Signal(int signal);
   /// Sends `signal` and waits for the exit status (-1 on timeout).
   int Stop(int signal, std::chrono::milliseconds timeout = std::chrono::seconds(30));
   std::string Log() const;

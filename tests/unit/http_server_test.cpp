@@ -27,8 +27,9 @@ class HttpServerTest : public ::testing::Test {
     config_.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
     config_.sources.push_back(SourceConfig{"calcom", "team-b", {"b-secret"}});
     pipeline_ = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
-    server_ = std::make_unique<IngressServer>(config_, *pipeline_, ProviderRegistry::BuiltIn(),
-                                              publisher_, metrics_);
+    sources_ = std::make_unique<SourceTable>(config_.sources);
+    server_ = std::make_unique<IngressServer>(config_, *sources_, *pipeline_,
+                                              ProviderRegistry::BuiltIn(), publisher_, metrics_);
     port_ = server_->Bind("127.0.0.1", 0);
     ASSERT_GT(port_, 0);
     thread_ = std::thread([this] { server_->Serve(); });
@@ -60,6 +61,7 @@ class HttpServerTest : public ::testing::Test {
   SystemClock clock_;
   Metrics metrics_;
   std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<SourceTable> sources_;
   std::unique_ptr<IngressServer> server_;
   std::thread thread_;
   int port_ = 0;
@@ -113,6 +115,15 @@ TEST_F(HttpServerTest, NamedSourceUsesItsOwnSecret) {
   EXPECT_EQ(r->status, 202);
   ASSERT_EQ(publisher_.Published().size(), 1u);
   EXPECT_NE(publisher_.Published()[0].value.find("\"source\":\"team-b\""), std::string::npos);
+}
+
+TEST_F(HttpServerTest, ReplacedSecretsApplyToTheNextRequest) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  std::vector<SourceConfig> rotated = config_.sources;
+  rotated[0].secrets = {"rotated-secret"};
+  sources_->Replace(rotated);
+  EXPECT_EQ(Post("/webhooks/calcom", body, "s3cret")->status, 401);
+  EXPECT_EQ(Post("/webhooks/calcom", body, "rotated-secret")->status, 202);
 }
 
 TEST_F(HttpServerTest, DeadLettered) {
@@ -199,7 +210,8 @@ TEST_F(HttpServerTest, ConcurrentRequestsDoNotSerialize) {
   publisher_.mode = FakePublisher::Mode::kHold;
   config_.pipeline.ack_timeout = std::chrono::milliseconds(5000);
   auto pipeline = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
-  IngressServer server(config_, *pipeline, ProviderRegistry::BuiltIn(), publisher_, metrics_);
+  IngressServer server(config_, *sources_, *pipeline, ProviderRegistry::BuiltIn(), publisher_,
+                       metrics_);
   const int port = server.Bind("127.0.0.1", 0);
   std::thread serve([&] { server.Serve(); });
   while (!server.IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
