@@ -124,6 +124,11 @@ int Serve(const ServeFlags& f) {
   Pipeline pipeline(config.pipeline, *publisher, clock);
   SourceTable sources(config.sources);
   IngressServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), *publisher, metrics);
+  if (!server.Valid()) {
+    std::cerr << "schedbridge: cannot load the TLS certificate " << config.http.tls_cert_file
+              << " / key " << config.http.tls_key_file << "\n";
+    return 2;
+  }
   const int port = server.Bind(config.http.host, config.http.port);
   if (port < 0) {
     std::cerr << "schedbridge: cannot listen on " << config.http.host << ":" << config.http.port
@@ -131,6 +136,7 @@ int Serve(const ServeFlags& f) {
     return 1;
   }
   log::Info("listening", {{"address", config.http.host + ":" + std::to_string(port)},
+                          {"tls", config.http.tls_cert_file.empty() ? "off" : "on"},
                           {"brokers", config.kafka.brokers},
                           {"events_topic", config.pipeline.events_topic},
                           {"dlq_topic", config.pipeline.dlq_topic},

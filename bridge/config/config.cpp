@@ -101,6 +101,10 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.http.retry_after_seconds = static_cast<int>(ParseInt(name, value, 0, 86400));
   } else if (name == "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS") {
     c.http.shutdown_timeout = std::chrono::milliseconds(ParseInt(name, value, 0, 600000));
+  } else if (name == "SCHEDBRIDGE_TLS_CERT_FILE") {
+    c.http.tls_cert_file = value;
+  } else if (name == "SCHEDBRIDGE_TLS_KEY_FILE") {
+    c.http.tls_key_file = value;
   } else if (name == "SCHEDBRIDGE_RELOAD_INTERVAL_MS") {
     c.reload_interval = std::chrono::milliseconds(ParseInt(name, value, 0, 3600000));
   } else if (name == "SCHEDBRIDGE_LOG_LEVEL") {
@@ -126,6 +130,8 @@ const std::map<std::string, std::string>& FileKeys() {
       {"shutdown_timeout_ms", "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS"},
       {"log_level", "SCHEDBRIDGE_LOG_LEVEL"},
       {"reload_interval_ms", "SCHEDBRIDGE_RELOAD_INTERVAL_MS"},
+      {"tls_cert_file", "SCHEDBRIDGE_TLS_CERT_FILE"},
+      {"tls_key_file", "SCHEDBRIDGE_TLS_KEY_FILE"},
   };
   return keys;
 }
@@ -320,6 +326,13 @@ void Validate(Config& c, const std::map<std::string, std::string>& env,
     throw ConfigError("topic names must not be empty.");
   }
   if (c.kafka.brokers.empty()) throw ConfigError("SCHEDBRIDGE_KAFKA_BROKERS must not be empty.");
+  if (c.http.tls_cert_file.empty() != c.http.tls_key_file.empty()) {
+    throw ConfigError(
+        "ingress TLS needs both SCHEDBRIDGE_TLS_CERT_FILE and SCHEDBRIDGE_TLS_KEY_FILE.");
+  }
+  for (const std::string* f : {&c.http.tls_cert_file, &c.http.tls_key_file}) {
+    if (!f->empty() && !std::ifstream(*f)) throw ConfigError("cannot read TLS file " + *f + ".");
+  }
   try {
     (void)ProducerProperties(c.kafka);
   } catch (const std::invalid_argument& e) {

@@ -28,6 +28,9 @@ struct HttpSettings {
   std::chrono::milliseconds read_timeout{5000};
   std::chrono::milliseconds write_timeout{5000};
   int retry_after_seconds = 5;
+  /// TLS on the ingress itself: both set = HTTPS (PEM files).
+  std::string tls_cert_file;
+  std::string tls_key_file;
   /// On SIGTERM: how long to wait for queued messages after the last request.
   /// Everything answered 2xx is already acknowledged; this only gives
   /// messages answered 503 a last chance.

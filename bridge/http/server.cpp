@@ -116,7 +116,10 @@ IngressServer::IngressServer(const Config& config, const SourceTable& sources, P
       providers_(providers),
       readiness_(readiness),
       metrics_(metrics),
-      server_(std::make_unique<httplib::Server>()) {
+      server_(config.http.tls_cert_file.empty()
+                  ? std::make_unique<httplib::Server>()
+                  : std::make_unique<httplib::SSLServer>(config.http.tls_cert_file.c_str(),
+                                                         config.http.tls_key_file.c_str())) {
   httplib::Server& s = *server_;
   const int threads = config.http.threads;
   s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
@@ -202,6 +205,8 @@ void IngressServer::Stop() {
 }
 
 bool IngressServer::IsRunning() const { return server_->is_running(); }
+
+bool IngressServer::Valid() const { return server_->is_valid(); }
 
 void IngressServer::Reply(httplib::Response& res, int status, const std::string& json_body) const {
   res.status = status;

@@ -37,6 +37,8 @@ class IngressServer {
   /// keep-alive connections get 503.
   void Stop();
   bool IsRunning() const;
+  /// False when the TLS certificate or key could not be loaded.
+  bool Valid() const;
 
  private:
   void HandleWebhook(const httplib::Request& req, httplib::Response& res);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "bridge/http/server.h"
@@ -255,6 +256,51 @@ TEST_F(HttpServerTest, HealthReadinessMetrics) {
   EXPECT_NE(r->body.find("# TYPE schedbridge_webhook_requests_total counter"), std::string::npos);
   EXPECT_NE(r->body.find("# TYPE schedbridge_webhook_duration_seconds histogram"),
             std::string::npos);
+}
+
+TEST(HttpsIngress, ServesWebhooksOverTls) {
+  log::SetLevel(log::Level::kOff);
+  char dir_template[] = "/tmp/schedbridge-tls-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  const std::string cmd =
+      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
+      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
+      dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  Config config;
+  config.http.threads = 4;
+  config.http.tls_cert_file = dir + "/cert.pem";
+  config.http.tls_key_file = dir + "/key.pem";
+  config.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
+  FakePublisher publisher;
+  SystemClock clock;
+  Metrics metrics;
+  Pipeline pipeline(config.pipeline, publisher, clock);
+  SourceTable sources(config.sources);
+  IngressServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), publisher, metrics);
+  ASSERT_TRUE(server.Valid());
+  const int port = server.Bind("127.0.0.1", 0);
+  std::thread serve([&] { server.Serve(); });
+  while (!server.IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+
+  httplib::SSLClient client("127.0.0.1", port);
+  client.set_ca_cert_path((dir + "/cert.pem").c_str());
+  client.enable_server_certificate_verification(true);
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  auto r = client.Post("/webhooks/calcom", {{"X-Cal-Signature-256", HmacSha256Hex("s3cret", body)}},
+                       body, "application/json");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 202);
+  httplib::Client plain("127.0.0.1", port);  // plain HTTP to a TLS port gets nowhere
+  EXPECT_FALSE(plain.Get("/healthz") && plain.Get("/healthz")->status == 200);
+  server.Stop();
+  serve.join();
+
+  config.http.tls_key_file = dir + "/cert.pem";  // not a key
+  IngressServer broken(config, sources, pipeline, ProviderRegistry::BuiltIn(), publisher, metrics);
+  EXPECT_FALSE(broken.Valid());
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
