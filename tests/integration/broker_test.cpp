@@ -228,6 +228,59 @@ TEST_F(BrokerTest, SecretFilesAreReloadedWithoutRestart) {
   std::filesystem::remove_all(dir_template);
 }
 
+std::string FixtureFile(const std::string& name) {
+  std::ifstream in(std::string(SCHEDBRIDGE_TEST_KAFKA_DIR) + "/" + name);
+  std::string line;
+  std::getline(in, line);
+  return line;
+}
+
+TEST_F(BrokerTest, KafkaOverTlsAndSaslThroughThePassthrough) {
+  const std::string ca = std::string(SCHEDBRIDGE_TEST_KAFKA_DIR) + "/ca.pem";
+  auto tls = Env();
+  tls["SCHEDBRIDGE_KAFKA_BROKERS"] = FixtureFile("bootstrap-ssl");
+  tls["SCHEDBRIDGE_KAFKA_SECURITY_PROTOCOL"] = "SSL";
+  tls["SCHEDBRIDGE_KAFKA_SSL_CA_LOCATION"] = ca;
+  std::set<std::string> ids;
+  {
+    ServiceProcess service(tls);
+    ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
+    auto r = Post(service.port(), UniqueCalcomBody(), "test-secret-123");
+    ASSERT_EQ(r->status, 202) << r->body;
+    for (const auto& id : Ids(r->body)) ids.insert(id);
+    EXPECT_EQ(service.Stop(SIGTERM), 0);
+  }
+  auto sasl = tls;
+  sasl["SCHEDBRIDGE_KAFKA_BROKERS"] = FixtureFile("bootstrap-sasl-ssl");
+  sasl["SCHEDBRIDGE_KAFKA_SECURITY_PROTOCOL"] = "SASL_SSL";
+  sasl["SCHEDBRIDGE_KAFKA_SASL_MECHANISMS"] = "PLAIN";
+  sasl["SCHEDBRIDGE_KAFKA_SASL_USERNAME"] = "schedbridge";
+  sasl["SCHEDBRIDGE_KAFKA_SASL_PASSWORD"] = FixtureFile("sasl-password");
+  {
+    ServiceProcess service(sasl);
+    ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
+    auto r = Post(service.port(), UniqueCalcomBody(), "test-secret-123");
+    ASSERT_EQ(r->status, 202) << r->body;
+    for (const auto& id : Ids(r->body)) ids.insert(id);
+    EXPECT_EQ(service.Log().find(FixtureFile("sasl-password")), std::string::npos);
+    EXPECT_EQ(service.Stop(SIGTERM), 0);
+  }
+  // A wrong password: never ready, webhooks 503, nothing published.
+  sasl["SCHEDBRIDGE_KAFKA_SASL_PASSWORD"] = "wrong-password";
+  sasl["SCHEDBRIDGE_ACK_TIMEOUT_MS"] = "1500";
+  sasl["SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS"] = "0";
+  {
+    ServiceProcess service(sasl);
+    EXPECT_FALSE(service.WaitReady(std::chrono::seconds(3)));
+    EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "test-secret-123")->status, 503);
+    EXPECT_EQ(service.Stop(SIGTERM), 0);
+  }
+  std::set<std::string> consumed;
+  for (const Consumed& m : Consume(brokers_, events_, 2)) consumed.insert(m.headers.at("ce_id"));
+  EXPECT_EQ(consumed, ids);
+  EXPECT_EQ(MessageCount(brokers_, events_), 2);
+}
+
 /// Signed the way each provider signs.
 httplib::Headers SignedHeaders(const std::string& provider, const std::string& body,
                                const std::string& secret) {
