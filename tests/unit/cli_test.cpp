@@ -72,6 +72,16 @@ TEST(Cli, CheckConfigNamesTheProblem) {
                                   " serve --check-config 2>&1");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.out.find("cannot read secret file /nonexistent"), std::string::npos) << bad.out;
+  const CommandResult kafka =
+      Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=s SCHEDBRIDGE_KAFKA_LINGER_MS=soon " + kBinary +
+            " serve --check-config 2>&1");
+  EXPECT_EQ(kafka.exit_code, 2);
+  EXPECT_NE(kafka.out.find("invalid Kafka setting kafka.linger.ms"), std::string::npos)
+      << kafka.out;
+  const CommandResult unknown = Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=s " + kBinary +
+                                      " serve --check-config --kafka no.such.property=1 2>&1");
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_NE(unknown.out.find("no.such.property"), std::string::npos) << unknown.out;
   const CommandResult good =
       Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=s " + kBinary + " serve --check-config");
   EXPECT_EQ(good.exit_code, 0) << good.out;
