@@ -283,6 +283,89 @@ TEST_F(BrokerTest, KafkaOverTlsAndSaslThroughThePassthrough) {
 
 /// Signed the way each provider signs.
 httplib::Headers SignedHeaders(const std::string& provider, const std::string& body,
+                               const std::string& secret);
+
+// The consumer example (docs/examples/booking_report.py) over a topic filled
+// through schedbridge: a reschedule chain, a no-show (and one cleared), a
+// duplicate that really reaches the topic (delivered to two replicas).
+TEST_F(BrokerTest, ConsumerExampleReportsExactly) {
+  auto env = Env();
+  env["SCHEDBRIDGE_SECRET_CALENDLY"] = "calendly-key";
+  env["SCHEDBRIDGE_SECRET_SAVVYCAL"] = "savvycal-secret";
+  env["SCHEDBRIDGE_SECRET_ORUFY"] = "orufy-token";
+  ServiceProcess a(env), b(env);
+  ASSERT_TRUE(a.WaitReady(std::chrono::seconds(30))) << a.Log();
+  ASSERT_TRUE(b.WaitReady(std::chrono::seconds(30))) << b.Log();
+  const std::map<std::string, std::string> secrets = {{"calcom", "test-secret-123"},
+                                                      {"calendly", "calendly-key"},
+                                                      {"savvycal", "savvycal-secret"},
+                                                      {"orufy", "orufy-token"}};
+  auto send = [&](const ServiceProcess& to, const std::string& provider,
+                  const std::string& example) {
+    httplib::Client c("127.0.0.1", to.port());
+    c.set_read_timeout(30, 0);
+    const std::string body = CompactFixture(provider + "/" + example + ".json");
+    auto r = c.Post(("/webhooks/" + provider).c_str(),
+                    SignedHeaders(provider, body, secrets.at(provider)), body, "application/json");
+    return r ? r->status : -1;
+  };
+  for (const auto& [provider, example] : std::vector<std::pair<std::string, std::string>>{
+           {"calcom", "BOOKING_CREATED"},
+           {"calcom", "BOOKING_RESCHEDULED"},
+           {"calcom", "BOOKING_NO_SHOW_UPDATED"},
+           {"calendly", "invitee.created"},
+           {"calendly", "invitee.created_rescheduled"},  // the new half first: either order works
+           {"calendly", "invitee.canceled_rescheduled"},
+           {"calendly", "invitee_no_show.created"},
+           {"calendly", "invitee_no_show.deleted"},
+           {"savvycal", "event.created"},
+           {"savvycal", "event.canceled"},
+           {"orufy", "CANCEL"}}) {
+    ASSERT_EQ(send(a, provider, example), 202) << provider << " " << example;
+  }
+  ASSERT_EQ(send(a, "calcom", "BOOKING_CREATED"), 200);  // this replica knows it
+  ASSERT_EQ(send(b, "calcom", "BOOKING_CREATED"), 202);  // the other one does not
+  ASSERT_EQ(MessageCount(brokers_, events_), 13);
+
+  const std::string cmd = std::string(SCHEDBRIDGE_PYTHON) + " " + SCHEDBRIDGE_SOURCE_DIR +
+                          "/docs/examples/booking_report.py --brokers " + brokers_ + " --topic " +
+                          events_ + " --exit-at-end --json";
+  FILE* pipe = popen(cmd.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buf[4096];
+  size_t n = 0;
+  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) out.append(buf, n);
+  ASSERT_EQ(pclose(pipe), 0) << out;
+
+  rapidjson::Document report;
+  ASSERT_TRUE(json::Parse(out, report).ok) << out;
+  EXPECT_EQ(report["events"].GetInt(), 12);
+  EXPECT_EQ(report["duplicates_dropped"].GetInt(), 1);
+  EXPECT_EQ(report["bookings"].GetInt(), 4);  // a reschedule chain is one booking
+  EXPECT_EQ(json::Serialize(report["by_status"]), R"({"canceled":2,"confirmed":2})");
+  std::vector<std::string> rows;
+  for (const auto& d : report["days"].GetArray()) {
+    std::string rate = d["no_show_rate"].IsNull() ? "-" : json::Serialize(d["no_show_rate"]);
+    rows.push_back(std::string(d["day"].GetString()) + " " + d["provider"].GetString() + " " +
+                   std::to_string(d["created"].GetInt()) + "/" +
+                   std::to_string(d["canceled"].GetInt()) + "/" +
+                   std::to_string(d["rescheduled"].GetInt()) + "/" +
+                   std::to_string(d["no_shows"].GetInt()) + " " + rate);
+  }
+  // day provider created/canceled/rescheduled/no-shows no-show-rate
+  EXPECT_EQ(rows, (std::vector<std::string>{
+                      "2025-03-11 calcom 1/0/0/0 0.0", "2025-03-11 calendly 1/0/0/0 0.0",
+                      "2025-03-11 savvycal 1/0/0/0 0.0", "2025-03-12 calcom 0/0/1/0 -",
+                      "2025-03-12 calendly 0/0/1/0 -", "2025-03-14 orufy 0/1/0/0 -",
+                      "2025-03-14 savvycal 0/1/0/0 -", "2025-03-20 calcom 0/0/0/1 -",
+                      "2025-03-20 calendly 0/0/0/0 -"}))
+      << out;
+  EXPECT_EQ(a.Stop(SIGTERM), 0);
+  EXPECT_EQ(b.Stop(SIGTERM), 0);
+}
+
+httplib::Headers SignedHeaders(const std::string& provider, const std::string& body,
                                const std::string& secret) {
   if (provider == "calcom") return {{"X-Cal-Signature-256", HmacSha256Hex(secret, body)}};
   if (provider == "calendly") {
