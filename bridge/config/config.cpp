@@ -203,10 +203,11 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
   }
 }
 
-void LoadFile(Config& c, const std::string& path, const std::vector<std::string>& known_providers) {
+void LoadFile(Config& c, const std::string& path, const std::vector<std::string>& known_providers,
+              const std::optional<std::string>& contents = std::nullopt) {
   YAML::Node root;
   try {
-    root = YAML::LoadFile(path);
+    root = contents ? YAML::Load(*contents) : YAML::LoadFile(path);
   } catch (const YAML::BadFile&) {
     throw ConfigError("cannot read the config file " + path + ".");
   } catch (const YAML::Exception& e) {
@@ -437,7 +438,9 @@ Config LoadConfig(const ConfigInputs& in) {
   if (!file) {
     if (auto it = in.env.find("SCHEDBRIDGE_CONFIG"); it != in.env.end()) file = it->second;
   }
-  if (file) {
+  if (in.file_contents) {
+    LoadFile(c, "<config text>", in.known_providers, in.file_contents);
+  } else if (file) {
     c.config_file = *file;
     LoadFile(c, *file, in.known_providers);
   }

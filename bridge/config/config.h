@@ -59,6 +59,7 @@ class ConfigError : public std::runtime_error {
 
 struct ConfigInputs {
   std::optional<std::string> file;           // YAML config file path
+  std::optional<std::string> file_contents;  // or the YAML text itself (tests, fuzzing)
   std::map<std::string, std::string> env;    // environment (SCHEDBRIDGE_* are read)
   std::map<std::string, std::string> flags;  // flag overrides, by the env name they replace
   std::vector<std::string> kafka_flags;      // "name=value" librdkafka overrides

@@ -1,0 +1,35 @@
+// Runs a fuzz target over files or directories of inputs without libFuzzer:
+// the plain build replays the corpus in every test run.
+
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size);
+
+int main(int argc, char** argv) {
+  size_t inputs = 0;
+  for (int i = 1; i < argc; ++i) {
+    std::vector<std::filesystem::path> files;
+    if (std::filesystem::is_directory(argv[i])) {
+      for (const auto& e : std::filesystem::recursive_directory_iterator(argv[i])) {
+        if (e.is_regular_file()) files.push_back(e.path());
+      }
+    } else {
+      files.emplace_back(argv[i]);
+    }
+    for (const auto& f : files) {
+      std::ifstream in(f, std::ios::binary);
+      const std::string bytes((std::istreambuf_iterator<char>(in)),
+                              std::istreambuf_iterator<char>());
+      LLVMFuzzerTestOneInput(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+      ++inputs;
+    }
+  }
+  std::printf("replayed %zu input(s)\n", inputs);
+  return inputs > 0 ? 0 : 1;
+}
