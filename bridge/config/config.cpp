@@ -93,6 +93,8 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.http.max_body_bytes = static_cast<size_t>(ParseInt(name, value, 1, 64 << 20));
   } else if (name == "SCHEDBRIDGE_HTTP_THREADS") {
     c.http.threads = static_cast<int>(ParseInt(name, value, 1, 4096));
+  } else if (name == "SCHEDBRIDGE_MAX_QUEUED_CONNECTIONS") {
+    c.http.max_queued_connections = static_cast<int>(ParseInt(name, value, 1, 1000000));
   } else if (name == "SCHEDBRIDGE_READ_TIMEOUT_MS") {
     c.http.read_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
   } else if (name == "SCHEDBRIDGE_WRITE_TIMEOUT_MS") {
@@ -124,6 +126,7 @@ const std::map<std::string, std::string>& FileKeys() {
       {"dedup_capacity", "SCHEDBRIDGE_DEDUP_CAPACITY"},
       {"max_body_bytes", "SCHEDBRIDGE_MAX_BODY_BYTES"},
       {"http_threads", "SCHEDBRIDGE_HTTP_THREADS"},
+      {"max_queued_connections", "SCHEDBRIDGE_MAX_QUEUED_CONNECTIONS"},
       {"read_timeout_ms", "SCHEDBRIDGE_READ_TIMEOUT_MS"},
       {"write_timeout_ms", "SCHEDBRIDGE_WRITE_TIMEOUT_MS"},
       {"retry_after_seconds", "SCHEDBRIDGE_RETRY_AFTER_SECONDS"},

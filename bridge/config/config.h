@@ -25,6 +25,9 @@ struct HttpSettings {
   int port = 8080;
   size_t max_body_bytes = 1 << 20;
   int threads = 64;  // requests in flight at once (each waits for its ack)
+  /// Accepted connections waiting for a thread; beyond this the acceptor
+  /// stops accepting (back-pressure into the kernel's listen queue).
+  int max_queued_connections = 1024;
   std::chrono::milliseconds read_timeout{5000};
   std::chrono::milliseconds write_timeout{5000};
   int retry_after_seconds = 5;

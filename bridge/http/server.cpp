@@ -4,8 +4,13 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <mutex>
 #include <random>
+#include <thread>
 
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
@@ -105,6 +110,54 @@ std::string Quote(const std::string& s) {
   return "\"" + (s.size() > 64 ? s.substr(0, 64) + "..." : s) + "\"";
 }
 
+/// httplib's ThreadPool with a bounded queue: when `max_queued` connections
+/// already wait for a thread, the acceptor blocks here instead of queueing
+/// without limit, and new connections wait in the kernel's listen queue.
+class BoundedThreadPool final : public httplib::TaskQueue {
+ public:
+  BoundedThreadPool(size_t threads, size_t max_queued) : max_queued_(max_queued) {
+    for (size_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  }
+  void enqueue(std::function<void()> fn) override {
+    std::unique_lock lock(mu_);
+    space_.wait(lock, [&] { return jobs_.size() < max_queued_ || shutdown_; });
+    jobs_.push_back(std::move(fn));
+    lock.unlock();
+    ready_.notify_one();
+  }
+  void shutdown() override {
+    {
+      std::lock_guard lock(mu_);
+      shutdown_ = true;
+    }
+    ready_.notify_all();
+    space_.notify_all();
+    for (auto& t : workers_) t.join();
+  }
+
+ private:
+  void Work() {
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::unique_lock lock(mu_);
+        ready_.wait(lock, [&] { return !jobs_.empty() || shutdown_; });
+        if (jobs_.empty()) return;  // shut down and drained
+        fn = std::move(jobs_.front());
+        jobs_.pop_front();
+      }
+      space_.notify_one();
+      fn();
+    }
+  }
+  const size_t max_queued_;
+  std::mutex mu_;
+  std::condition_variable ready_, space_;
+  std::deque<std::function<void()>> jobs_;
+  std::vector<std::thread> workers_;
+  bool shutdown_ = false;
+};
+
 }  // namespace
 
 IngressServer::IngressServer(const Config& config, const SourceTable& sources, Pipeline& pipeline,
@@ -121,17 +174,26 @@ IngressServer::IngressServer(const Config& config, const SourceTable& sources, P
                   : std::make_unique<httplib::SSLServer>(config.http.tls_cert_file.c_str(),
                                                          config.http.tls_key_file.c_str())) {
   httplib::Server& s = *server_;
-  const int threads = config.http.threads;
-  s.new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<size_t>(threads)); };
+  const auto threads = static_cast<size_t>(config.http.threads);
+  const auto queued = static_cast<size_t>(config.http.max_queued_connections);
+  s.new_task_queue = [threads, queued] { return new BoundedThreadPool(threads, queued); };
   // Without TCP_NODELAY every response waits ~40 ms for a delayed ACK.
   s.set_tcp_nodelay(true);
   s.set_payload_max_length(config.http.max_body_bytes);
   s.set_read_timeout(config.http.read_timeout);
   s.set_write_timeout(config.http.write_timeout);
   s.set_keep_alive_max_count(1000);
+  // An idle keep-alive connection holds a thread: release it after the read timeout.
+  s.set_keep_alive_timeout(std::max<time_t>(
+      1, static_cast<time_t>(
+             std::chrono::duration_cast<std::chrono::seconds>(config.http.read_timeout).count())));
 
+  // The handler reads the body itself (ContentReader): routing and content
+  // type are checked before any byte of it is read, and the size limit holds
+  // for chunked bodies too, which this httplib would otherwise buffer unbounded.
   s.Post(kWebhookRoute,
-         [this](const httplib::Request& req, httplib::Response& res) { HandleWebhook(req, res); });
+         [this](const httplib::Request& req, httplib::Response& res,
+                const httplib::ContentReader& read_body) { HandleWebhook(req, res, read_body); });
   auto not_allowed = [this](const httplib::Request&, httplib::Response& res) {
     res.set_header("Allow", "POST");
     Reply(res, 405, ErrorBody("method_not_allowed", "webhooks accept POST only."));
@@ -213,7 +275,8 @@ void IngressServer::Reply(httplib::Response& res, int status, const std::string&
   res.set_content(json_body, "application/json");
 }
 
-void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response& res) {
+void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response& res,
+                                  const httplib::ContentReader& read_body) {
   const auto started = std::chrono::steady_clock::now();
   const std::string provider_name = req.matches[1];
   const std::string source_name = req.matches[2].matched ? std::string(req.matches[2]) : "default";
@@ -247,42 +310,90 @@ void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response
     }
   };
 
+  const size_t limit = config_.http.max_body_bytes;
+  std::string body;
+  bool body_read = false, too_large = false;
+  // Reads the body once, up to the limit.
+  const bool multipart = MediaType(req).rfind("multipart/", 0) == 0;
+  auto read = [&]() -> bool {
+    if (body_read) return !too_large;
+    body_read = true;
+    // httplib parses multipart bodies itself; no provider sends one, so it is
+    // never read (the connection is closed after the answer instead).
+    if (multipart) return false;
+    bool complete = false;
+    try {
+      complete = read_body([&](const char* data, size_t n) {
+        if (body.size() + n > limit) {
+          too_large = true;
+          return false;
+        }
+        body.append(data, n);
+        return true;
+      });
+    } catch (const std::exception&) {
+      complete = false;
+    }
+    // httplib refuses a declared Content-Length over the limit without reading.
+    if (!complete && !too_large &&
+        std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10) > limit) {
+      too_large = true;
+    }
+    return complete;
+  };
+  // An answer before the body was consumed: read what is left (bounded) so the
+  // connection stays usable, else close it.
+  auto early = [&](int status, const std::string& payload) {
+    if (!read()) res.set_header("Connection", "close");
+    finish(status, payload);
+  };
+
   // 1. Route.
   const Provider* provider = providers_.Find(provider_name);
   if (provider == nullptr) {
     outcome = "unknown_provider";
-    return finish(
+    return early(
         404, ErrorBody("not_found", "unknown provider " + Quote(provider_name) +
                                         "; expected one of: " + ProviderList(providers_) + "."));
   }
   const std::shared_ptr<const SourceConfig> source = sources_.Find(provider_name, source_name);
   if (source == nullptr) {
     outcome = "unknown_source";
-    return finish(404, ErrorBody("not_found", "no source " + Quote(source_name) +
-                                                  " is configured for " + provider_name + "."));
+    return early(404, ErrorBody("not_found", "no source " + Quote(source_name) +
+                                                 " is configured for " + provider_name + "."));
   }
   if (stopping_) {
     outcome = "draining";
     res.set_header("Retry-After", std::to_string(config_.http.retry_after_seconds));
-    return finish(503, ErrorBody("unavailable", "the service is shutting down; retry later."));
+    return early(503, ErrorBody("unavailable", "the service is shutting down; retry later."));
   }
-  // 2. Framing (the size limit was enforced by the server before we ran).
-  if (req.body.empty()) {
-    outcome = "empty_body";
-    return finish(400, ErrorBody("bad_request", "the request body is empty."));
-  }
+  // 2. Framing: content type before the body, then the body within the limit.
   const std::string media_type = MediaType(req);
   if (!provider->AcceptsMediaType(media_type)) {
     outcome = "unsupported_media_type";
-    return finish(
-        415, ErrorBody("unsupported_media_type",
-                       provider_name + " never sends Content-Type " + Quote(media_type) + "."));
+    return early(415,
+                 ErrorBody("unsupported_media_type",
+                           provider_name + " never sends Content-Type " + Quote(media_type) + "."));
+  }
+  if (!read()) {
+    res.set_header("Connection", "close");
+    if (too_large) {
+      outcome = "payload_too_large";
+      return finish(413, ErrorBody("payload_too_large", "the body is over the limit of " +
+                                                            std::to_string(limit) + " bytes."));
+    }
+    outcome = "broken_body";
+    return finish(400, ErrorBody("bad_request", "the request body could not be read completely."));
+  }
+  if (body.empty()) {
+    outcome = "empty_body";
+    return finish(400, ErrorBody("bad_request", "the request body is empty."));
   }
 
   // 3. Verify, normalize, publish.
   Headers headers;
   for (const auto& [k, v] : req.headers) headers.Add(k, v);
-  Delivery delivery{req.body, &headers, {}};
+  Delivery delivery{body, &headers, {}};
   for (const auto& [k, v] : req.params) delivery.query.emplace(k, v);
   const IngestResult r = pipeline_.Ingest(*provider, *source, delivery);
   event_ids = r.event_ids;

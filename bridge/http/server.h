@@ -14,6 +14,7 @@
 
 namespace httplib {
 class Server;
+class ContentReader;
 struct Request;
 struct Response;
 }  // namespace httplib
@@ -41,7 +42,8 @@ class IngressServer {
   bool Valid() const;
 
  private:
-  void HandleWebhook(const httplib::Request& req, httplib::Response& res);
+  void HandleWebhook(const httplib::Request& req, httplib::Response& res,
+                     const httplib::ContentReader& read_body);
   void Reply(httplib::Response& res, int status, const std::string& json_body) const;
 
   const Config& config_;

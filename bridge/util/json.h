@@ -26,8 +26,8 @@ struct ParseResult {
   std::string error;  // one sentence, with the byte offset
 };
 
-/// Parses untrusted bytes: iterative, depth-bounded, full-precision numbers,
-/// and rejects invalid UTF-8 inside strings.
+/// Parses untrusted bytes: iterative, depth-bounded, and rejects invalid
+/// UTF-8 inside strings.
 ParseResult Parse(std::string_view bytes, rapidjson::Document& doc);
 
 /// Member `key` of `v` if `v` is an object and the member exists and is not null.

@@ -180,10 +180,16 @@ TEST_F(ReplayTest, TransactionalReplayKilledHalfWayLeavesExactlyOneCopy) {
   Fill(records);
 
   {
-    // 100 records/s in transactions of 20: killed after ~1.5 s, mid-transaction.
+    // 50 records/s in transactions of 20 (6 s in all): killed as soon as the
+    // first transaction has committed, so the process dies mid-way.
     Command first(
-        Replay({"--group", "txn", "--transactional", "--batch-size", "20", "--max-rate", "100"}));
-    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        Replay({"--group", "txn", "--transactional", "--batch-size", "20", "--max-rate", "50"}));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (CommittedTotal(brokers_, dlq_, "txn") == 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // into the next transaction
     first.Kill(SIGKILL);
   }
   const int64_t committed_at_kill = CommittedTotal(brokers_, dlq_, "txn");

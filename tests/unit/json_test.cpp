@@ -46,6 +46,18 @@ TEST(Json, KeepsHugeNumbersWithoutCrashing) {
   EXPECT_EQ(StringAt(&doc, "n"), std::nullopt);  // not an integer we can use as an id
 }
 
+TEST(Json, NumbersThatCrashedRapidJsonFullPrecision) {
+  // Found by the provider fuzzers: RapidJSON 1.1.0 segfaulted on this with
+  // kParseFullPrecisionFlag. Parsed (or refused), never a crash.
+  rapidjson::Document doc;
+  for (const char* n : {"0.000000000000000000000000000000660e-320", "1e-400",
+                        "123456789012345678901234567890.123456789e-330"}) {
+    const std::string text = std::string("{\"n\":") + n + "}";
+    const ParseResult r = Parse(text, doc);
+    EXPECT_TRUE(r.ok || !r.error.empty()) << n;
+  }
+}
+
 TEST(Json, Utf8Validation) {
   EXPECT_TRUE(IsValidUtf8("plain"));
   EXPECT_TRUE(IsValidUtf8("Zoë 日本 🎉"));

@@ -1,0 +1,413 @@
+// Hostile input against a live ingress (ephemeral port, fake publisher):
+// a corpus of bad requests, each with the answer it must get, then slow and
+// idle connections; afterwards a valid webhook is still answered correctly.
+
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "bridge/crypto/hmac.h"
+#include "bridge/http/server.h"
+#include "support.h"
+
+namespace bridge {
+namespace {
+
+using testing::CompactFixture;
+using testing::HmacSha256Hex;
+
+int Connect(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool Readable(int fd, int timeout_ms) {
+  pollfd p{fd, POLLIN, 0};
+  return poll(&p, 1, timeout_ms) > 0;
+}
+
+/// Sends `bytes` (in `chunk`-sized pieces `gap` apart, stopping early if the
+/// server answers) and returns the status code of the answer, 0 if none.
+int RawStatus(int port, const std::string& bytes, size_t chunk = 0,
+              std::chrono::milliseconds gap = std::chrono::milliseconds(0), int wait_ms = 4000) {
+  const int fd = Connect(port);
+  if (fd < 0) return -1;
+  if (chunk == 0) chunk = bytes.size();
+  for (size_t off = 0; off < bytes.size(); off += chunk) {
+    if (Readable(fd, 0)) break;  // answered (or closed) before we finished
+    const ssize_t n =
+        send(fd, bytes.data() + off, std::min(chunk, bytes.size() - off), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    if (gap.count() > 0) std::this_thread::sleep_for(gap);
+  }
+  std::string answer;
+  char buf[4096];
+  while (answer.find("\r\n") == std::string::npos && Readable(fd, wait_ms)) {
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  if (answer.rfind("HTTP/1.1 ", 0) != 0 || answer.size() < 12) return 0;
+  return std::stoi(answer.substr(9, 3));
+}
+
+std::string Post(const std::string& path, const std::string& body,
+                 const std::vector<std::string>& headers, bool with_length = true) {
+  std::string r = "POST " + path + " HTTP/1.1\r\nHost: test\r\nConnection: close\r\n";
+  for (const auto& h : headers) r += h + "\r\n";
+  if (with_length) r += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  return r + "\r\n" + body;
+}
+
+std::string CalSig(const std::string& body, const std::string& secret = "s3cret") {
+  return "X-Cal-Signature-256: " + HmacSha256Hex(secret, body);
+}
+
+std::string CalendlySig(const std::string& body, int64_t t, const std::string& key = "k") {
+  const std::string ts = std::to_string(t);
+  return "Calendly-Webhook-Signature: t=" + ts + ",v1=" + HmacSha256Hex(key, ts + "." + body);
+}
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class HostileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log::SetLevel(log::Level::kOff);
+    config_.http.threads = 16;
+    config_.http.max_body_bytes = 1 << 20;
+    config_.http.read_timeout = std::chrono::milliseconds(1000);
+    config_.pipeline.ack_timeout = std::chrono::milliseconds(500);
+    config_.sources = {
+        SourceConfig{"calcom", "default", {"s3cret"}}, SourceConfig{"calendly", "default", {"k"}},
+        SourceConfig{"savvycal", "default", {"sv"}}, SourceConfig{"orufy", "default", {"tok"}}};
+    pipeline_ = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
+    sources_ = std::make_unique<SourceTable>(config_.sources);
+    server_ = std::make_unique<IngressServer>(config_, *sources_, *pipeline_,
+                                              ProviderRegistry::BuiltIn(), publisher_, metrics_);
+    port_ = server_->Bind("127.0.0.1", 0);
+    thread_ = std::thread([this] { server_->Serve(); });
+    while (!server_->IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  void TearDown() override {
+    server_->Stop();
+    thread_.join();
+  }
+
+  int ValidWebhook() {
+    static int n = 0;
+    const std::string body =
+        R"({"triggerEvent":"BOOKING_CREATED","createdAt":"2026-01-01T00:00:00Z","payload":{"uid":"ok-)" +
+        std::to_string(++n) + "\"}}";
+    return RawStatus(
+        port_, Post("/webhooks/calcom", body, {"Content-Type: application/json", CalSig(body)}));
+  }
+
+  Config config_;
+  testing::FakePublisher publisher_;
+  SystemClock clock_;
+  Metrics metrics_;
+  std::unique_ptr<Pipeline> pipeline_;
+  std::unique_ptr<SourceTable> sources_;
+  std::unique_ptr<IngressServer> server_;
+  std::thread thread_;
+  int port_ = 0;
+};
+
+struct Case {
+  std::string name;
+  std::function<std::string()> request;
+  int expected;
+  size_t chunk = 0;
+  int gap_ms = 0;
+};
+
+TEST_F(HostileTest, EveryBadRequestGetsItsAnswer) {
+  const std::string booking = CompactFixture("calcom/BOOKING_CREATED.json");
+  const std::string invitee = CompactFixture("calendly/invitee.created.json");
+  const std::string savvy = CompactFixture("savvycal/event.created.json");
+  const std::string orufy = CompactFixture("orufy/BOOK.json");
+  const std::string json = "Content-Type: application/json";
+  auto cal = [&](const std::string& body, std::vector<std::string> headers) {
+    headers.insert(headers.begin(), json);
+    return Post("/webhooks/calcom", body, headers);
+  };
+  auto signed_cal = [&](const std::string& body) { return cal(body, {CalSig(body)}); };
+  const std::string deep = std::string(100000, '[') + std::string(100000, ']');
+  const std::string big_string =
+      R"({"triggerEvent":"BOOKING_CREATED","payload":{"uid":"big","title":")" +
+      std::string(1000000, 'x') + "\"}}";
+
+  const std::vector<Case> cases = {
+      // Cal.com signatures
+      {"calcom: no signature header", [&] { return cal(booking, {}); }, 401},
+      {"calcom: empty signature", [&] { return cal(booking, {"X-Cal-Signature-256: "}); }, 401},
+      {"calcom: garbled signature", [&] { return cal(booking, {"X-Cal-Signature-256: %%%%!!"}); },
+       401},
+      {"calcom: 63 hex digits",
+       [&] { return cal(booking, {"X-Cal-Signature-256: " + std::string(63, 'a')}); }, 401},
+      {"calcom: 65 hex digits",
+       [&] { return cal(booking, {"X-Cal-Signature-256: " + std::string(65, 'a')}); }, 401},
+      {"calcom: signature duplicated",
+       [&] {
+         return cal(booking, {CalSig(booking), CalSig(booking)});
+       },
+       401},
+      {"calcom: signature of another body", [&] { return cal(booking, {CalSig(invitee)}); }, 401},
+      {"calcom: wrong secret", [&] { return cal(booking, {CalSig(booking, "guess")}); }, 401},
+      {"calcom: no-secret-provided",
+       [&] { return cal(booking, {"X-Cal-Signature-256: no-secret-provided"}); }, 401},
+      {"calcom: sha256= prefix, wrong mac",
+       [&] { return cal(booking, {"X-Cal-Signature-256: sha256=" + std::string(64, '0')}); }, 401},
+      {"calcom: signature with a NUL",
+       [&] { return cal(booking, {std::string("X-Cal-Signature-256: ab\0cd", 25)}); }, 401},
+      // Calendly
+      {"calendly: no header", [&] { return Post("/webhooks/calendly", invitee, {json}); }, 401},
+      {"calendly: t only",
+       [&] {
+         return Post("/webhooks/calendly", invitee,
+                     {json, "Calendly-Webhook-Signature: t=" + std::to_string(Now())});
+       },
+       401},
+      {"calendly: v1 only",
+       [&] {
+         return Post("/webhooks/calendly", invitee,
+                     {json, "Calendly-Webhook-Signature: v1=" + std::string(64, 'a')});
+       },
+       401},
+      {"calendly: stale timestamp, valid mac",
+       [&] {
+         return Post("/webhooks/calendly", invitee, {json, CalendlySig(invitee, Now() - 181)});
+       },
+       401},
+      {"calendly: future timestamp, valid mac",
+       [&] {
+         return Post("/webhooks/calendly", invitee, {json, CalendlySig(invitee, Now() + 181)});
+       },
+       401},
+      {"calendly: t not a number",
+       [&] {
+         return Post("/webhooks/calendly", invitee,
+                     {json, "Calendly-Webhook-Signature: t=soon,v1=" + std::string(64, 'a')});
+       },
+       401},
+      {"calendly: t overflows",
+       [&] {
+         return Post("/webhooks/calendly", invitee,
+                     {json, "Calendly-Webhook-Signature: t=99999999999999999999,v1=" +
+                                std::string(64, 'a')});
+       },
+       401},
+      {"calendly: mac of another body",
+       [&] {
+         return Post("/webhooks/calendly", invitee, {json, CalendlySig(booking, Now())});
+       },
+       401},
+      {"calendly: header sent twice",
+       [&] {
+         return Post("/webhooks/calendly", invitee,
+                     {json, CalendlySig(invitee, Now()), CalendlySig(invitee, Now())});
+       },
+       401},
+      // SavvyCal, Orufy
+      {"savvycal: no header", [&] { return Post("/webhooks/savvycal", savvy, {json}); }, 401},
+      {"savvycal: md5= scheme",
+       [&] {
+         return Post("/webhooks/savvycal", savvy, {json, "x-savvycal-signature: md5=abc"});
+       },
+       401},
+      {"savvycal: wrong mac",
+       [&] {
+         return Post("/webhooks/savvycal", savvy,
+                     {json, "x-savvycal-signature: sha256=" + std::string(64, 'F')});
+       },
+       401},
+      {"orufy: no Authorization", [&] { return Post("/webhooks/orufy", orufy, {json}); }, 401},
+      {"orufy: wrong bearer token",
+       [&] {
+         return Post("/webhooks/orufy", orufy, {json, "Authorization: Bearer tok2"});
+       },
+       401},
+      {"orufy: basic auth",
+       [&] {
+         return Post("/webhooks/orufy", orufy, {json, "Authorization: Basic dG9rOnRvaw=="});
+       },
+       401},
+      // Routing and methods
+      {"unknown provider", [&] { return Post("/webhooks/zoom", "{}", {json}); }, 404},
+      {"unknown source", [&] { return Post("/webhooks/calcom/nobody", "{}", {json}); }, 404},
+      {"path too deep", [&] { return Post("/webhooks/calcom/a/b", "{}", {json}); }, 404},
+      {"no such endpoint", [&] { return Post("/admin", "{}", {json}); }, 404},
+      {"GET on a webhook",
+       [&] {
+         return std::string(
+             "GET /webhooks/calcom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+       },
+       405},
+      {"DELETE on a webhook",
+       [&] {
+         return std::string(
+             "DELETE /webhooks/calcom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+       },
+       405},
+      {"URI over 8 KiB",
+       [&] {
+         return "GET /webhooks/" + std::string(9000, 'a') +
+                " HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+       },
+       414},
+      // Framing
+      {"empty body", [&] { return cal("", {CalSig("")}); }, 400},
+      {"request line garbage", [&] { return std::string("HELLO\r\n\r\n"); }, 400},
+      {"declared 2 MiB body",
+       [&] {
+         return Post("/webhooks/calcom", "", {json, "Content-Length: 2097152"}, false);
+       },
+       413},
+      {"100 MB body, declared, sent slowly",
+       [&] {
+         return Post("/webhooks/calcom", "", {json, "Content-Length: 104857600"}, false) +
+                std::string(65536, 'x');
+       },
+       413, 1024, 20},
+      {"lying Content-Length (says more than sent)",
+       [&] {
+         return Post("/webhooks/calcom", "{}", {json, CalSig("{}"), "Content-Length: 100"}, false) +
+                "{}";
+       },
+       400},
+      {"chunked over the limit, sent slowly",
+       [&] {
+         std::string r = "POST /webhooks/calcom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" +
+                         json + "\r\nTransfer-Encoding: chunked\r\n\r\n";
+         for (int i = 0; i < 40; ++i) r += "10000\r\n" + std::string(65536, 'x') + "\r\n";
+         return r + "0\r\n\r\n";
+       },
+       413, 65536, 5},
+      {"chunked with a bad chunk size",
+       [&] {
+         return "POST /webhooks/calcom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n" + json +
+                "\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n";
+       },
+       400},
+      {"text/xml body",
+       [&] {
+         return Post("/webhooks/calcom", "<x/>", {"Content-Type: text/xml", CalSig("<x/>")});
+       },
+       415},
+      {"multipart body",
+       [&] {
+         return Post("/webhooks/calcom", "--b\r\n\r\nx\r\n--b--",
+                     {"Content-Type: multipart/form-data; boundary=b"});
+       },
+       415},
+      {"header line over 8 KiB",
+       [&] { return cal(booking, {"X-Junk: " + std::string(9000, 'j')}); }, 400},
+      {"200 junk headers, unsigned",
+       [&] {
+         std::vector<std::string> h;
+         for (int i = 0; i < 200; ++i) h.push_back("X-Junk-" + std::to_string(i) + ": v");
+         return cal(booking, h);
+       },
+       401},
+      // Bodies that authenticate but cannot be normalized: kept, never a crash
+      {"100k-deep nesting, signed", [&] { return signed_cal(deep); }, 202},
+      {"invalid UTF-8, signed", [&] { return signed_cal("{\"triggerEvent\":\"\xff\xfe\"}"); }, 202},
+      {"NUL bytes in the body, signed",
+       [&] { return signed_cal(std::string("{\"a\":\"\0\0\"}", 12)); }, 202},
+      {"number 1e999, signed",
+       [&] { return signed_cal(R"({"triggerEvent":"BOOKING_CREATED","payload":{"uid":1e999}})"); },
+       202},
+      {"huge integer uid, signed",
+       [&] {
+         return signed_cal(
+             R"({"triggerEvent":"BOOKING_CREATED","payload":{"uid":123456789012345678901234567890}})");
+       },
+       202},
+      {"duplicate keys, signed",
+       [&] {
+         return signed_cal(
+             R"({"triggerEvent":"BOOKING_CREATED","triggerEvent":"X","payload":{"uid":"dup"}})");
+       },
+       202},
+      {"payload is a string, signed",
+       [&] { return signed_cal(R"({"triggerEvent":"BOOKING_CREATED","payload":"x"})"); }, 202},
+      {"uid is an object, signed",
+       [&] {
+         return signed_cal(R"({"triggerEvent":"BOOKING_CREATED","payload":{"uid":{"a":1}}})");
+       },
+       202},
+      {"triggerEvent is a number, signed", [&] { return signed_cal(R"({"triggerEvent":7})"); },
+       202},
+      {"body is null, signed", [&] { return signed_cal("null"); }, 202},
+      {"body is an array, signed", [&] { return signed_cal("[1,2,3]"); }, 202},
+      {"one-megabyte title, signed", [&] { return signed_cal(big_string); }, 202},
+  };
+  ASSERT_GE(cases.size(), 50u);
+  for (const Case& c : cases) {
+    const int status = RawStatus(port_, c.request(), c.chunk, std::chrono::milliseconds(c.gap_ms));
+    EXPECT_EQ(status, c.expected) << c.name;
+    std::printf("  %-45s -> %d\n", c.name.c_str(), status);
+  }
+  // Nothing unauthenticated reached the publisher; what authenticated did.
+  for (const auto& m : publisher_.Published()) {
+    EXPECT_EQ(m.value.find("s3cret"), std::string::npos);
+  }
+  EXPECT_EQ(ValidWebhook(), 202);
+}
+
+TEST_F(HostileTest, SlowClientsDoNotStopOthers) {
+  // Slowloris: 8 connections dribbling a header byte every 300 ms.
+  std::vector<std::thread> slow;
+  std::atomic<bool> stop{false};
+  for (int i = 0; i < 8; ++i) {
+    slow.emplace_back([&] {
+      const int fd = Connect(port_);
+      const std::string head = "POST /webhooks/calcom HTTP/1.1\r\nHost: t\r\nX-Slow: ";
+      send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+      while (!stop && send(fd, "a", 1, MSG_NOSIGNAL) == 1) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      }
+      close(fd);
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(ValidWebhook(), 202);
+  stop = true;
+  for (auto& t : slow) t.join();
+}
+
+TEST_F(HostileTest, ManyIdleConnectionsDoNotStopOthers) {
+  // 100 idle connections (more than the 16 threads): each is dropped after
+  // the read timeout, so the valid request is served.
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) idle.push_back(Connect(port_));
+  std::thread valid([&] { EXPECT_EQ(ValidWebhook(), 202); });
+  valid.join();
+  for (int fd : idle) close(fd);
+  EXPECT_EQ(ValidWebhook(), 202);
+}
+
+}  // namespace
+}  // namespace bridge
