@@ -141,7 +141,7 @@ std::shared_ptr<PendingPublish> FakePublisher::Publish(std::vector<OutgoingMessa
                                                        PendingPublish::Completion on_complete) {
   auto batch = std::make_shared<PendingPublish>(messages.size(), std::move(on_complete));
   std::unique_lock lock(mu_);
-  switch (mode) {
+  switch (mode.load()) {
     case Mode::kAck: {
       const size_t n = messages.size();
       for (auto& m : messages) published_.push_back(std::move(m));

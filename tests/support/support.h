@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -62,8 +63,9 @@ class FakePublisher final : public Publisher {
   void Release(bool ok);
   std::vector<OutgoingMessage> Published() const;
 
-  Mode mode = Mode::kAck;
-  bool ready = true;
+  // Set by the test thread, read by server threads.
+  std::atomic<Mode> mode{Mode::kAck};
+  std::atomic<bool> ready{true};
 
  private:
   mutable std::mutex mu_;

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <thread>
 
 namespace bridge {
 namespace {
@@ -136,6 +138,28 @@ TEST_F(ConfigTest, ErrorsNeverContainSecretValues) {
       ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "hunter2"}, {"SCHEDBRIDGE_KAFKA_ACKS", "0"}});
   EXPECT_FALSE(e.empty());
   EXPECT_EQ(e.find("hunter2"), std::string::npos);
+}
+
+TEST(SourceTable, SwapsWhileRequestsReadIt) {
+  SourceTable table({SourceConfig{"calcom", "default", {"a"}}});
+  std::atomic<bool> stop{false};
+  std::atomic<int> seen{0};
+  std::vector<std::thread> readers;
+  for (int i = 0; i < 4; ++i) {
+    readers.emplace_back([&] {
+      while (!stop) {
+        auto s = table.Find("calcom", "default");
+        if (s && !s->secrets.empty() && (s->secrets[0] == "a" || s->secrets[0] == "b")) ++seen;
+      }
+    });
+  }
+  for (int i = 0; i < 2000; ++i) {
+    table.Replace({SourceConfig{"calcom", "default", {i % 2 ? "a" : "b"}}});
+  }
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_GT(seen.load(), 0);
+  EXPECT_EQ(table.size(), 1u);
 }
 
 TEST(ProducerProperties, EnforcesTheGuarantees) {

@@ -144,6 +144,10 @@ TEST_F(HttpServerTest, Unauthorized) {
   EXPECT_EQ(r->body.find(HmacSha256Hex("wrong", body)), std::string::npos);
   EXPECT_EQ(Post("/webhooks/calcom", body, "")->status, 401);
   EXPECT_TRUE(publisher_.Published().empty());
+  // Nor in metrics labels.
+  const std::string metrics = metrics_.Render();
+  EXPECT_EQ(metrics.find("s3cret"), std::string::npos);
+  EXPECT_EQ(metrics.find(HmacSha256Hex("wrong", body)), std::string::npos);
   EXPECT_EQ(metrics_.Value("schedbridge_verification_failures_total",
                            {{"provider", "calcom"}, {"reason", "bad_signature"}}),
             1);
