@@ -35,48 +35,28 @@ std::optional<std::string> CanonicalStatus(const std::optional<std::string>& s) 
   return std::nullopt;
 }
 
-Person ReadPerson(const Value* p) {
-  Person person;
-  person.name = json::StringAt(p, "name");
-  person.email = json::StringAt(p, "email");
-  person.timezone = json::StringAt(p, "timeZone");
-  person.no_show = json::Bool(json::Get(p, "noShow"));
-  return person;
-}
-
-std::vector<Person> ReadAttendees(const Value* list) {
-  std::vector<Person> out;
-  if (list == nullptr || !list->IsArray()) return out;
-  for (const Value& a : list->GetArray()) {
-    if (a.IsObject()) out.push_back(ReadPerson(&a));
-  }
-  return out;
-}
+const mapping::PersonFields kPerson = {"name", "email", "timeZone", "noShow"};
 
 /// A booking object as Cal.com sends it (envelope payload, or the root of a
 /// MEETING_* body) → canonical booking. `uid` is the provider id to use.
 Booking ReadBooking(const Value* p, const std::string& provider_uid) {
-  Booking b;
-  b.uid = Uid(provider_uid);
-  b.provider_ref = provider_uid;
+  Booking b = mapping::ReadBooking(p, Uid(provider_uid), provider_uid,
+                                   {.title = {"title"},
+                                    .start_time = "startTime",
+                                    .end_time = "endTime",
+                                    .event_type_id = "eventTypeId",
+                                    .event_type_slug = "type",
+                                    .event_type_name = "eventTitle",
+                                    .location = {"location"}});
   b.status = CanonicalStatus(json::StringAt(p, "status"));
-  b.title = json::StringAt(p, "title");
-  b.start_time = Time(p, "startTime");
-  b.end_time = Time(p, "endTime");
-  EventTypeRef et;
-  et.id = json::StringAt(p, "eventTypeId");
-  et.slug = json::StringAt(p, "type");
-  et.name = json::StringAt(p, "eventTitle");
-  if (et.id || et.slug || et.name) b.event_type = et;
-  b.location = json::StringAt(p, "location");
   // Envelope bodies carry `organizer`; MEETING_* bodies carry the host as `user`.
   const Value* organizer = json::Get(p, "organizer");
   if (organizer == nullptr) organizer = json::Get(p, "user");
   if (organizer != nullptr && organizer->IsObject()) {
-    b.organizer = ReadPerson(organizer);
+    b.organizer = mapping::ReadPerson(organizer, kPerson);
     b.timezone = b.organizer->timezone;
   }
-  b.attendees = ReadAttendees(json::Get(p, "attendees"));
+  b.attendees = mapping::ReadPeople(json::Get(p, "attendees"), kPerson);
   b.metadata_json = RawObject(json::Get(p, "metadata"));
   if (json::Get(p, "paymentId") != nullptr || json::Get(p, "paymentData") != nullptr) {
     ObjectBuilder pay;
@@ -181,7 +161,7 @@ NormalizeResult NoShowUpdated(const Input& in) {
   if (list != nullptr && list->IsArray()) {
     for (const Value& a : list->GetArray()) {
       if (!a.IsObject()) continue;
-      Person p = ReadPerson(&a);
+      Person p = mapping::ReadPerson(&a, kPerson);
       any_no_show |= p.no_show.value_or(false);
       b.attendees.push_back(std::move(p));
     }

@@ -34,45 +34,34 @@ std::optional<std::string> CanonicalStatus(const std::optional<std::string>& s) 
 /// The invitee resource (invitee.* and invitee_no_show.* payloads) → booking.
 /// The booking unit is the invitee: its UUID is the booking id.
 Booking ReadInvitee(const Value* p, const std::string& invitee_uuid) {
-  Booking b;
-  b.uid = Uid(invitee_uuid);
-  b.provider_ref = json::StringAt(p, "uri").value_or(invitee_uuid);
-  b.status = CanonicalStatus(json::StringAt(p, "status"));
-  const Value* ev = json::Get(p, "scheduled_event");
-  b.title = json::StringAt(ev, "name");
-  b.start_time = Time(ev, "start_time");
-  b.end_time = Time(ev, "end_time");
-  EventTypeRef et;
-  et.id = mapping::LastSegment(json::StringAt(ev, "event_type"));
-  et.name = json::StringAt(ev, "name");
-  if (et.id || et.name) b.event_type = et;
-  const Value* loc = json::Get(ev, "location");
-  b.location = json::StringAt(loc, "join_url");
-  if (!b.location) b.location = json::StringAt(loc, "location");
-  if (!b.location) b.location = json::StringAt(loc, "type");
-  const Value* members = json::Get(ev, "event_memberships");
-  if (members != nullptr && members->IsArray() && !members->Empty() && (*members)[0].IsObject()) {
-    Person host;
-    host.name = json::StringAt(&(*members)[0], "user_name");
-    host.email = json::StringAt(&(*members)[0], "user_email");
-    b.organizer = host;
+  const std::string uri = json::StringAt(p, "uri").value_or(invitee_uuid);
+  Booking b = mapping::ReadBooking(
+      p, Uid(invitee_uuid), uri,
+      {.title = {"scheduled_event.name"},
+       .start_time = "scheduled_event.start_time",
+       .end_time = "scheduled_event.end_time",
+       .event_type_id = nullptr,
+       .event_type_slug = nullptr,
+       .event_type_name = "scheduled_event.name",
+       .location = {"scheduled_event.location.join_url", "scheduled_event.location.location",
+                    "scheduled_event.location.type"}});
+  // The event type is a URI; its last segment is the id.
+  if (auto id = mapping::LastSegment(json::StringAt(p, "scheduled_event.event_type"))) {
+    if (!b.event_type) b.event_type = EventTypeRef{};
+    b.event_type->id = id;
   }
-  Person invitee;
-  invitee.name = json::StringAt(p, "name");
-  invitee.email = json::StringAt(p, "email");
-  invitee.timezone = json::StringAt(p, "timezone");
+  b.status = CanonicalStatus(json::StringAt(p, "status"));
+  const Value* members = json::Path(p, "scheduled_event.event_memberships");
+  if (members != nullptr && members->IsArray() && !members->Empty() && (*members)[0].IsObject()) {
+    b.organizer = mapping::ReadPerson(&(*members)[0], {"user_name", "user_email", nullptr});
+  }
+  const Person invitee = mapping::ReadPerson(p, {"name", "email", "timezone"});
   b.timezone = invitee.timezone;
   if (invitee.name || invitee.email) b.attendees.push_back(invitee);
   if (auto old_uuid = mapping::LastSegment(json::StringAt(p, "old_invitee"))) {
     b.previous_uid = Uid(*old_uuid);
   }
-  const Value* cancel = json::Get(p, "cancellation");
-  if (cancel != nullptr && cancel->IsObject()) {
-    Cancellation c;
-    c.reason = json::StringAt(cancel, "reason");
-    c.canceled_by = json::StringAt(cancel, "canceled_by");
-    if (c.reason || c.canceled_by) b.cancellation = c;
-  }
+  b.cancellation = mapping::ReadCancellation(p, "cancellation.reason", "cancellation.canceled_by");
   b.payment_json = RawObject(json::Get(p, "payment"));
   return b;
 }

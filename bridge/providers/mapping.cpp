@@ -61,6 +61,67 @@ std::optional<std::string> LastSegment(const std::optional<std::string>& uri) {
   return std::string(s);
 }
 
+namespace {
+
+std::optional<std::string> FirstString(const Value* obj, std::initializer_list<const char*> paths) {
+  for (const char* path : paths) {
+    if (path == nullptr) continue;
+    if (auto v = json::StringAt(obj, path)) return v;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> StringAtOrNone(const Value* obj, const char* path) {
+  return path == nullptr ? std::nullopt : json::StringAt(obj, path);
+}
+
+}  // namespace
+
+Person ReadPerson(const Value* v, const PersonFields& f) {
+  Person p;
+  p.name = StringAtOrNone(v, f.name);
+  p.email = StringAtOrNone(v, f.email);
+  p.timezone = StringAtOrNone(v, f.timezone);
+  if (f.no_show != nullptr) p.no_show = json::Bool(json::Path(v, f.no_show));
+  return p;
+}
+
+std::vector<Person> ReadPeople(const Value* list, const PersonFields& fields,
+                               const std::function<bool(const Value&)>& skip) {
+  std::vector<Person> out;
+  if (list == nullptr || !list->IsArray()) return out;
+  for (const Value& a : list->GetArray()) {
+    if (a.IsObject() && !(skip && skip(a))) out.push_back(ReadPerson(&a, fields));
+  }
+  return out;
+}
+
+Booking ReadBooking(const Value* obj, std::string uid, std::string provider_ref,
+                    const BookingFields& f) {
+  Booking b;
+  b.uid = std::move(uid);
+  b.provider_ref = std::move(provider_ref);
+  b.title = FirstString(obj, f.title);
+  if (f.start_time != nullptr) b.start_time = Time(obj, f.start_time);
+  if (f.end_time != nullptr) b.end_time = Time(obj, f.end_time);
+  EventTypeRef et;
+  et.id = StringAtOrNone(obj, f.event_type_id);
+  et.slug = StringAtOrNone(obj, f.event_type_slug);
+  et.name = StringAtOrNone(obj, f.event_type_name);
+  if (et.id || et.slug || et.name) b.event_type = et;
+  b.location = FirstString(obj, f.location);
+  return b;
+}
+
+std::optional<Cancellation> ReadCancellation(const Value* obj, const char* reason,
+                                             const char* canceled_by) {
+  Cancellation c;
+  c.reason = StringAtOrNone(obj, reason);
+  c.canceled_by = StringAtOrNone(obj, canceled_by);
+  if (!c.reason && !c.canceled_by) return std::nullopt;
+  return c;
+}
+
 std::optional<NormalizeFailure> ParseObject(std::string_view body, rapidjson::Document& doc) {
   const json::ParseResult parsed = json::Parse(body, doc);
   if (!parsed.ok) return Fail(reason::kInvalidJson, parsed.error + ".");

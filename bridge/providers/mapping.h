@@ -44,6 +44,39 @@ std::optional<std::string> Time(const Value* obj, std::string_view dotted);
 /// Last path segment of a URI ("…/invitees/7a9e…" → "7a9e…"), ignoring a trailing slash.
 std::optional<std::string> LastSegment(const std::optional<std::string>& uri);
 
+/// Where a provider keeps a person's fields (dotted paths; nullptr = none).
+struct PersonFields {
+  const char* name;
+  const char* email;
+  const char* timezone;
+  const char* no_show = nullptr;
+};
+Person ReadPerson(const Value* v, const PersonFields& fields);
+
+/// Every object in the array `list`, read as a person, except those `skip` drops.
+std::vector<Person> ReadPeople(const Value* list, const PersonFields& fields,
+                               const std::function<bool(const Value&)>& skip = {});
+
+/// Where a provider keeps the booking fields they all have. For lists, the
+/// first path present wins; nullptr entries are skipped.
+struct BookingFields {
+  std::initializer_list<const char*> title;
+  const char* start_time;
+  const char* end_time;
+  const char* event_type_id;
+  const char* event_type_slug;
+  const char* event_type_name;
+  std::initializer_list<const char*> location;
+};
+
+/// A booking with its uid, provider reference and the common fields read.
+Booking ReadBooking(const Value* obj, std::string uid, std::string provider_ref,
+                    const BookingFields& fields);
+
+/// The cancellation at (reason, canceled_by) paths, if either is present.
+std::optional<Cancellation> ReadCancellation(const Value* obj, const char* reason,
+                                             const char* canceled_by);
+
 /// Parses the body as a JSON object, or says why it is not one.
 std::optional<NormalizeFailure> ParseObject(std::string_view body, rapidjson::Document& doc);
 

@@ -49,21 +49,19 @@ std::optional<std::string> CanonicalStatus(const std::optional<std::string>& s) 
   return std::nullopt;
 }
 
-Person ReadPerson(const Value* p) {
-  Person person;
-  person.name = json::StringAt(p, "name");
-  person.email = json::StringAt(p, "email");
-  person.timezone = json::StringAt(p, "timezone");
-  return person;
-}
+const mapping::PersonFields kPerson = {"name", "email", "timezone"};
 
 Booking ReadMeeting(const Value* m, const std::string& id) {
-  Booking b;
-  b.uid = Uid(id);
-  b.provider_ref = id;
+  Booking b = mapping::ReadBooking(m, Uid(id), id,
+                                   {.title = {"modifiedEventName", "eventName"},
+                                    .start_time = nullptr,
+                                    .end_time = nullptr,
+                                    .event_type_id = "eventId",
+                                    .event_type_slug = "eventSlug",
+                                    .event_type_name = "eventName",
+                                    .location = {"calendarEvent.meetingLink", "modeNote"}});
   b.status = CanonicalStatus(json::StringAt(m, "status"));
-  b.title = json::StringAt(m, "modifiedEventName");
-  if (!b.title) b.title = json::StringAt(m, "eventName");
+  // `time` is the start; the end is `duration` minutes later.
   if (auto start = json::StringAt(m, "time")) {
     if (auto t = ParseTimestamp(*start)) {
       b.start_time = FormatTimestamp(*t);
@@ -73,31 +71,13 @@ Booking ReadMeeting(const Value* m, const std::string& id) {
       }
     }
   }
-  EventTypeRef et;
-  et.id = json::StringAt(m, "eventId");
-  et.slug = json::StringAt(m, "eventSlug");
-  et.name = json::StringAt(m, "eventName");
-  if (et.id || et.slug || et.name) b.event_type = et;
-  b.location = json::StringAt(m, "calendarEvent.meetingLink");
-  if (!b.location) b.location = json::StringAt(m, "modeNote");
   const Value* agents = json::Get(m, "agentsDetails");
   if (agents != nullptr && agents->IsArray() && !agents->Empty() && (*agents)[0].IsObject()) {
-    b.organizer = ReadPerson(&(*agents)[0]);
+    b.organizer = mapping::ReadPerson(&(*agents)[0], kPerson);
     b.timezone = b.organizer->timezone;
   }
-  const Value* attendees = json::Get(m, "attendees");
-  if (attendees != nullptr && attendees->IsArray()) {
-    for (const Value& a : attendees->GetArray()) {
-      if (a.IsObject()) b.attendees.push_back(ReadPerson(&a));
-    }
-  }
-  const Value* cancel = json::Get(m, "cancellation");
-  if (cancel != nullptr && cancel->IsObject()) {
-    Cancellation c;
-    c.reason = json::StringAt(cancel, "reason");
-    c.canceled_by = json::StringAt(cancel, "cancelledBy");
-    if (c.reason || c.canceled_by) b.cancellation = c;
-  }
+  b.attendees = mapping::ReadPeople(json::Get(m, "attendees"), kPerson);
+  b.cancellation = mapping::ReadCancellation(m, "cancellation.reason", "cancellation.cancelledBy");
   b.payment_json = RawObject(json::Get(m, "payment"));
   return b;
 }

@@ -29,35 +29,27 @@ std::optional<std::string> CanonicalStatus(const std::optional<std::string>& sta
 }
 
 Person ReadAttendee(const Value* a) {
-  Person p;
-  p.name = json::StringAt(a, "display_name");
+  Person p = mapping::ReadPerson(a, {"display_name", "email", "time_zone"});
   if (!p.name) {
     auto first = json::StringAt(a, "first_name"), last = json::StringAt(a, "last_name");
     if (first || last) {
       p.name = first.value_or("") + (first && last ? " " : "") + last.value_or("");
     }
   }
-  p.email = json::StringAt(a, "email");
-  p.timezone = json::StringAt(a, "time_zone");
   return p;
 }
 
 /// The Event resource → booking. SavvyCal keeps the event id across a reschedule.
 Booking ReadEvent(const Value* ev, const std::string& id) {
-  Booking b;
-  b.uid = Uid(id);
-  b.provider_ref = id;
+  Booking b = mapping::ReadBooking(ev, Uid(id), id,
+                                   {.title = {"summary"},
+                                    .start_time = "start_at",
+                                    .end_time = "end_at",
+                                    .event_type_id = "link.id",
+                                    .event_type_slug = "link.slug",
+                                    .event_type_name = "link.name",
+                                    .location = {"conferencing.join_url", "location"}});
   b.status = CanonicalStatus(json::StringAt(ev, "state"));
-  b.title = json::StringAt(ev, "summary");
-  b.start_time = Time(ev, "start_at");
-  b.end_time = Time(ev, "end_at");
-  EventTypeRef et;
-  et.id = json::StringAt(ev, "link.id");
-  et.slug = json::StringAt(ev, "link.slug");
-  et.name = json::StringAt(ev, "link.name");
-  if (et.id || et.slug || et.name) b.event_type = et;
-  b.location = json::StringAt(ev, "conferencing.join_url");
-  if (!b.location) b.location = json::StringAt(ev, "location");
   const Value* organizer = json::Get(ev, "organizer");
   if (organizer != nullptr && organizer->IsObject()) {
     b.organizer = ReadAttendee(organizer);
@@ -72,9 +64,7 @@ Booking ReadEvent(const Value* ev, const std::string& id) {
       }
     }
   }
-  Cancellation c;
-  c.reason = json::StringAt(ev, "cancel_reason");
-  if (c.reason) b.cancellation = c;
+  b.cancellation = mapping::ReadCancellation(ev, "cancel_reason", nullptr);
   b.metadata_json = RawObject(json::Get(ev, "metadata"));
   b.payment_json = RawObject(json::Get(ev, "payment"));
   return b;
