@@ -198,7 +198,7 @@ TEST_F(BrokerTest, SecretFilesAreReloadedWithoutRestart) {
     EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret")->status, 202);
     WriteAtomically(secret, "new-secret\n");
     int status = 0;
-    for (int i = 0; i < 50 && status != 202; ++i) {
+    for (int i = 0; i < 150 && status != 202; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
       status = Post(service.port(), UniqueCalcomBody(), "new-secret")->status;
     }
@@ -218,7 +218,7 @@ TEST_F(BrokerTest, SecretFilesAreReloadedWithoutRestart) {
   EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret")->status, 202);
   service.Signal(SIGHUP);
   int status = 0;
-  for (int i = 0; i < 50 && status != 202; ++i) {
+  for (int i = 0; i < 150 && status != 202; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
     status = Post(service.port(), UniqueCalcomBody(), "hup-secret")->status;
   }

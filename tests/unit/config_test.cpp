@@ -153,7 +153,8 @@ TEST(SourceTable, SwapsWhileRequestsReadIt) {
       }
     });
   }
-  for (int i = 0; i < 2000; ++i) {
+  // Swap until the readers have seen plenty of tables (bounded).
+  for (int i = 0; seen.load() < 2000 && i < 10000000; ++i) {
     table.Replace({SourceConfig{"calcom", "default", {i % 2 ? "a" : "b"}}});
   }
   stop = true;

@@ -213,7 +213,7 @@ TEST_F(HttpServerTest, UnavailableWithRetryAfterWhenKafkaDoesNotAck) {
 TEST_F(HttpServerTest, ConcurrentRequestsDoNotSerialize) {
   // Every publish is held until all eight requests are in flight at once.
   publisher_.mode = FakePublisher::Mode::kHold;
-  config_.pipeline.ack_timeout = std::chrono::milliseconds(5000);
+  config_.pipeline.ack_timeout = std::chrono::milliseconds(30000);
   auto pipeline = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
   IngressServer server(config_, *sources_, *pipeline, ProviderRegistry::BuiltIn(), publisher_,
                        metrics_);
@@ -233,7 +233,7 @@ TEST_F(HttpServerTest, ConcurrentRequestsDoNotSerialize) {
       if (r && r->status == 202) ++accepted;
     });
   }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(4);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (publisher_.Published().size() < 8 && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
