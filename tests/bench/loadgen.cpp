@@ -1,0 +1,163 @@
+// schedbridge_loadgen: drives a webhook endpoint with distinct, validly signed
+// Cal.com deliveries over keep-alive connections.
+//
+//   closed loop (saturation): every connection sends as fast as answers come
+//   open loop (--rate R):      requests are due at fixed times; latency is
+//                              measured from the time a request was due, not
+//                              sent, so a stalled server cannot hide its queue
+//                              (coordinated omission)
+//
+// Prints one JSON object with the counts and latency percentiles.
+
+#include <httplib.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <map>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bridge/crypto/hmac.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string path = "/webhooks/calcom";
+  std::string secret = "bench-secret";
+  int connections = 32;
+  double seconds = 10;
+  double rate = 0;  // requests/s across all connections; 0 = closed loop
+  std::string run_id;
+};
+
+/// A ~2.7 KB Cal.com BOOKING_CREATED body with a unique uid and time.
+std::string Body(const std::string& run_id, int connection, long n) {
+  const std::string uid = run_id + "-" + std::to_string(connection) + "-" + std::to_string(n);
+  std::string attendees;
+  for (int i = 0; i < 8; ++i) {
+    attendees +=
+        std::string(i ? "," : "") + R"({"email":"guest)" + std::to_string(i) +
+        R"(@example.org","name":"Guest Number )" + std::to_string(i) +
+        R"(","firstName":"Guest","lastName":"Number","timeZone":"America/New_York","language":{"locale":"en"},"utcOffset":-300})";
+  }
+  return R"({"triggerEvent":"BOOKING_CREATED","createdAt":"2026-01-01T00:00:00.)" +
+         std::to_string(n % 1000) +
+         R"(Z","payload":{"bookerUrl":"https://cal.com","title":"Intake Call between Maya Okafor and Liam Chen","startTime":"2026-03-18T14:00:00Z","endTime":"2026-03-18T14:30:00Z","additionalNotes":"Please review the Q3 intake form beforehand.","type":"intake-call","description":"Please review the Q3 intake form beforehand.","eventTypeId":98231,"organizer":{"id":4021,"name":"Maya Okafor","email":"maya@northwind-clinic.example","username":"maya-okafor","timeZone":"Europe/Berlin","language":{"locale":"en"},"timeFormat":"h:mma","utcOffset":60},"attendees":[)" +
+         attendees + R"(],"location":"integrations:daily","iCalUID":")" + uid +
+         R"(@Cal.com","iCalSequence":0,"uid":")" + uid +
+         R"(","eventTitle":"Intake Call","eventDescription":"30 minute intake call","price":0,"currency":"usd","length":30,"bookingId":551207,"metadata":{"videoCallUrl":"https://app.cal.com/video/)" +
+         uid + R"("},"status":"ACCEPTED"}})";
+}
+
+double Percentile(std::vector<int64_t>& v, double p) {
+  if (v.empty()) return 0;
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
+  return static_cast<double>(v[i]) / 1000.0;  // µs → ms
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string k = argv[i], v = argv[i + 1];
+    if (k == "--host")
+      o.host = v;
+    else if (k == "--port")
+      o.port = std::stoi(v);
+    else if (k == "--path")
+      o.path = v;
+    else if (k == "--secret")
+      o.secret = v;
+    else if (k == "--connections")
+      o.connections = std::stoi(v);
+    else if (k == "--seconds")
+      o.seconds = std::stod(v);
+    else if (k == "--rate")
+      o.rate = std::stod(v);
+    else if (k == "--run-id")
+      o.run_id = v;
+    else {
+      std::fprintf(stderr, "loadgen: unknown option %s\n", k.c_str());
+      return 2;
+    }
+  }
+  if (o.run_id.empty()) o.run_id = "r" + std::to_string(std::random_device{}());
+
+  std::mutex mu;
+  std::vector<int64_t> latencies_us;
+  std::map<int, long> statuses;
+  std::atomic<long> sent{0};
+  const auto start = Clock::now() + std::chrono::milliseconds(200);
+  const auto end =
+      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
+  std::vector<std::thread> threads;
+  for (int c = 0; c < o.connections; ++c) {
+    threads.emplace_back([&, c] {
+      httplib::Client client(o.host, o.port);
+      client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
+      client.set_read_timeout(30, 0);
+      std::vector<int64_t> local;
+      std::map<int, long> local_status;
+      // Open loop: this connection's share of the rate, offset so connections interleave.
+      const double interval = o.rate > 0 ? o.connections / o.rate : 0;
+      std::this_thread::sleep_until(start);
+      for (long n = 0;; ++n) {
+        auto due = Clock::now();
+        if (interval > 0) {
+          due = start +
+                std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(
+                    interval * (static_cast<double>(n) + static_cast<double>(c) / o.connections)));
+          if (due >= end) break;
+          std::this_thread::sleep_until(due);
+        } else if (due >= end) {
+          break;
+        }
+        const std::string body = Body(o.run_id, c, n);
+        const std::string sig = bridge::crypto::HexLower(
+            bridge::crypto::Hmac(bridge::crypto::Digest::kSha256, o.secret, body));
+        auto r =
+            client.Post(o.path.c_str(), {{"X-Cal-Signature-256", sig}}, body, "application/json");
+        const auto done = Clock::now();
+        local.push_back(std::chrono::duration_cast<std::chrono::microseconds>(done - due).count());
+        ++local_status[r ? r->status : -1];
+        ++sent;
+      }
+      std::lock_guard lock(mu);
+      latencies_us.insert(latencies_us.end(), local.begin(), local.end());
+      for (const auto& [s, n] : local_status) statuses[s] += n;
+    });
+  }
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(std::min(Clock::now(), end) - start).count();
+  long ok = 0;
+  std::string status_json;
+  for (const auto& [s, n] : statuses) {
+    if (s >= 200 && s < 300) ok += n;
+    status_json += (status_json.empty() ? "" : ",") + std::string("\"") + std::to_string(s) +
+                   "\":" + std::to_string(n);
+  }
+  std::printf(
+      "{\"mode\":\"%s\",\"connections\":%d,\"offered_rate\":%.0f,\"seconds\":%.2f,\"requests\":%ld,"
+      "\"ok\":%ld,\"ok_per_second\":%.0f,\"statuses\":{%s},\"p50_ms\":%.3f,\"p99_ms\":%.3f,"
+      "\"p999_ms\":%.3f,\"max_ms\":%.3f}\n",
+      o.rate > 0 ? "open" : "closed", o.connections, o.rate, elapsed, sent.load(), ok,
+      static_cast<double>(ok) / elapsed, status_json.c_str(), Percentile(latencies_us, 0.50),
+      Percentile(latencies_us, 0.99), Percentile(latencies_us, 0.999),
+      latencies_us.empty()
+          ? 0.0
+          : static_cast<double>(*std::max_element(latencies_us.begin(), latencies_us.end())) /
+                1000.0);
+  return 0;
+}

@@ -1,0 +1,25 @@
+// The ceiling: the same cpp-httplib server settings as schedbridge (TCP_NODELAY,
+// 64 threads, keep-alive), answering 202 with no work at all.
+
+#include <httplib.h>
+
+#include <cstdio>
+#include <string>
+
+int main(int argc, char** argv) {
+  const int port = argc > 1 ? std::stoi(argv[1]) : 0;
+  httplib::Server s;
+  s.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  s.set_tcp_nodelay(true);
+  s.set_keep_alive_max_count(100000);
+  s.set_payload_max_length(1 << 20);
+  s.Post(R"(/webhooks/(.+))", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 202;
+    res.set_content(R"({"status":"accepted","event_ids":[],"error":null})", "application/json");
+  });
+  const int bound =
+      port == 0 ? s.bind_to_any_port("127.0.0.1") : (s.bind_to_port("127.0.0.1", port) ? port : -1);
+  std::printf("listening 127.0.0.1:%d\n", bound);
+  std::fflush(stdout);
+  return s.listen_after_bind() ? 0 : 1;
+}
