@@ -21,6 +21,7 @@
 namespace bridge {
 namespace {
 
+using namespace std::string_literals;
 using testing::CompactFixture;
 using testing::HmacSha256Hex;
 
@@ -182,7 +183,7 @@ TEST_F(HostileTest, EveryBadRequestGetsItsAnswer) {
       {"calcom: sha256= prefix, wrong mac",
        [&] { return cal(booking, {"X-Cal-Signature-256: sha256=" + std::string(64, '0')}); }, 401},
       {"calcom: signature with a NUL",
-       [&] { return cal(booking, {std::string("X-Cal-Signature-256: ab\0cd", 25)}); }, 401},
+       [&] { return cal(booking, {"X-Cal-Signature-256: ab\0cd"s}); }, 401},
       // Calendly
       {"calendly: no header", [&] { return Post("/webhooks/calendly", invitee, {json}); }, 401},
       {"calendly: t only",
@@ -335,8 +336,7 @@ TEST_F(HostileTest, EveryBadRequestGetsItsAnswer) {
       // Bodies that authenticate but cannot be normalized: kept, never a crash
       {"100k-deep nesting, signed", [&] { return signed_cal(deep); }, 202},
       {"invalid UTF-8, signed", [&] { return signed_cal("{\"triggerEvent\":\"\xff\xfe\"}"); }, 202},
-      {"NUL bytes in the body, signed",
-       [&] { return signed_cal(std::string("{\"a\":\"\0\0\"}", 12)); }, 202},
+      {"NUL bytes in the body, signed", [&] { return signed_cal("{\"a\":\"\0\0\"}"s); }, 202},
       {"number 1e999, signed",
        [&] { return signed_cal(R"({"triggerEvent":"BOOKING_CREATED","payload":{"uid":1e999}})"); },
        202},
