@@ -441,11 +441,18 @@ Config LoadConfig(const ConfigInputs& in) {
   if (!file) {
     if (auto it = in.env.find("SCHEDBRIDGE_CONFIG"); it != in.env.end()) file = it->second;
   }
-  if (in.file_contents) {
-    LoadFile(c, "<config text>", in.known_providers, in.file_contents);
-  } else if (file) {
-    c.config_file = *file;
-    LoadFile(c, *file, in.known_providers);
+  try {
+    if (in.file_contents) {
+      LoadFile(c, "<config text>", in.known_providers, in.file_contents);
+    } else if (file) {
+      c.config_file = *file;
+      LoadFile(c, *file, in.known_providers);
+    }
+  } catch (const YAML::Exception& e) {
+    // A shape we do not expect (a list as a key, a map where a value goes...);
+    // found by fuzzing the loader.
+    throw ConfigError("config file " + file.value_or("<config text>") +
+                      " has an unexpected structure: " + e.what());
   }
   ApplyEnvironment(c, in.env, in.known_providers);
   for (const auto& [name, value] : in.flags) ApplySetting(c, name, value);

@@ -133,6 +133,17 @@ TEST_F(ConfigTest, ClearErrors) {
   EXPECT_NE(ErrorOf({}, Write("e.yaml", "listen: [1\n")).find("not valid YAML"), std::string::npos);
 }
 
+TEST_F(ConfigTest, UnexpectedYamlShapesAreConfigErrors) {
+  // Found by fuzzing: a sequence as a mapping key threw past the loader.
+  for (const char* text : {"? - provider: calcom\n: x\n", "sources:\n  - ? [a]\n    : b\n",
+                           "topics: {? [x] : y}\n", "kafka:\n  ? {a: 1}\n  : v\n"}) {
+    ConfigInputs in;
+    in.file_contents = text;
+    in.known_providers = {"calcom"};
+    EXPECT_THROW(LoadConfig(in), ConfigError) << text;
+  }
+}
+
 TEST_F(ConfigTest, ErrorsNeverContainSecretValues) {
   const std::string e =
       ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "hunter2"}, {"SCHEDBRIDGE_KAFKA_ACKS", "0"}});
