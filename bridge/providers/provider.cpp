@@ -62,6 +62,32 @@ bool AnySecretMatchesHex(const std::vector<std::string>& secrets, std::string_vi
   return matched;
 }
 
+VerifyResult VerifyBodyHmacHeader(const Delivery& d, const SourceConfig& source,
+                                  std::string_view header) {
+  const std::string name(header);
+  const size_t count = d.headers->Count(header);
+  if (count > 1) return {VerifyStatus::kMalformedSignature, name + " was sent more than once."};
+  if (count == 0) {
+    if (source.allow_unsigned) return VerifyResult::Ok();
+    return {VerifyStatus::kMissingSignature, "missing " + name + " header."};
+  }
+  std::string_view sig = Trim(*d.headers->Get(header));
+  if (sig.size() > 7 && Lower(sig.substr(0, 7)) == "sha256=") sig.remove_prefix(7);
+  if (sig.size() != 64) {
+    return {VerifyStatus::kMalformedSignature,
+            name + " must be 64 hex characters of HMAC-SHA256 (optionally after sha256=)."};
+  }
+  if (source.secrets.empty()) {
+    if (source.allow_unsigned) return VerifyResult::Ok();
+    return {VerifyStatus::kNoSecretConfigured, "no secret is configured for this source."};
+  }
+  if (!AnySecretMatchesHex(source.secrets, sig, {d.body})) {
+    return {VerifyStatus::kBadSignature,
+            name + " does not match the body under any configured secret."};
+  }
+  return VerifyResult::Ok();
+}
+
 std::string Lower(std::string_view s) {
   std::string out(s);
   for (char& c : out) {

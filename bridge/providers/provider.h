@@ -122,6 +122,11 @@ namespace provider_util {
 bool AnySecretMatchesHex(const std::vector<std::string>& secrets, std::string_view expected_hex,
                          std::initializer_list<std::string_view> parts);
 
+/// The common scheme (Cal.com, SavvyCal): `header` sent once, carrying the
+/// hex HMAC-SHA256 of the raw body, optionally after "sha256=" (any case).
+VerifyResult VerifyBodyHmacHeader(const Delivery& d, const SourceConfig& source,
+                                  std::string_view header);
+
 std::string Lower(std::string_view s);
 std::string_view Trim(std::string_view s);
 

@@ -167,29 +167,7 @@ class SavvyCalProvider final : public Provider {
 
   VerifyResult Verify(const Delivery& d, const SourceConfig& source,
                       const Clock& /*clock*/) const override {
-    const size_t count = d.headers->Count(kSignatureHeader);
-    if (count > 1) {
-      return {VerifyStatus::kMalformedSignature, "x-savvycal-signature was sent more than once."};
-    }
-    if (count == 0) {
-      if (source.allow_unsigned) return VerifyResult::Ok();
-      return {VerifyStatus::kMissingSignature, "missing x-savvycal-signature header."};
-    }
-    std::string_view sig = provider_util::Trim(*d.headers->Get(kSignatureHeader));
-    if (sig.size() > 7 && provider_util::Lower(sig.substr(0, 7)) == "sha256=") sig.remove_prefix(7);
-    if (sig.size() != 64) {
-      return {VerifyStatus::kMalformedSignature,
-              "x-savvycal-signature must be sha256= followed by 64 hex characters."};
-    }
-    if (source.secrets.empty()) {
-      if (source.allow_unsigned) return VerifyResult::Ok();
-      return {VerifyStatus::kNoSecretConfigured, "no secret is configured for this source."};
-    }
-    if (!provider_util::AnySecretMatchesHex(source.secrets, sig, {d.body})) {
-      return {VerifyStatus::kBadSignature,
-              "x-savvycal-signature does not match the body under any configured secret."};
-    }
-    return VerifyResult::Ok();
+    return provider_util::VerifyBodyHmacHeader(d, source, kSignatureHeader);
   }
 
   NormalizeResult Normalize(const Delivery& d, const NormalizeContext& ctx) const override {
