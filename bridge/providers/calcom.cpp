@@ -74,7 +74,7 @@ std::optional<std::string> Extensions(const Value* p,
                                       const std::vector<std::pair<const char*, const char*>>& picks,
                                       const std::function<void(ObjectBuilder&)>& extra = {}) {
   ObjectBuilder ext;
-  for (const auto& [out_key, in_key] : picks) ext.Add(out_key, json::Get(p, in_key));
+  ext.Pick(p, picks);
   if (extra) extra(ext);
   return ext.Finish();
 }
@@ -265,7 +265,7 @@ class CalcomProvider final : public Provider {
 
   bool AcceptsMediaType(std::string_view media_type) const override {
     // x-www-form-urlencoded: what Cal.com sends for a non-JSON payload template.
-    return media_type.empty() || media_type == "application/json" ||
+    return Provider::AcceptsMediaType(media_type) ||
            media_type == "application/x-www-form-urlencoded";
   }
 

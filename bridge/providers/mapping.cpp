@@ -29,8 +29,8 @@ ObjectBuilder& ObjectBuilder::Add(const char* key, bool b) {
   return *this;
 }
 
-ObjectBuilder& ObjectBuilder::Pick(
-    const Value* from, std::initializer_list<std::pair<const char*, const char*>> keys) {
+ObjectBuilder& ObjectBuilder::Pick(const Value* from,
+                                   const std::vector<std::pair<const char*, const char*>>& keys) {
   for (const auto& [out_key, in_key] : keys) Add(out_key, json::Path(from, in_key));
   return *this;
 }

@@ -25,7 +25,7 @@ class ObjectBuilder {
   ObjectBuilder& Add(const char* key, bool b);
   /// Copies the listed members of `from` (output key, input key).
   ObjectBuilder& Pick(const Value* from,
-                      std::initializer_list<std::pair<const char*, const char*>> keys);
+                      const std::vector<std::pair<const char*, const char*>>& keys);
   /// The object, or nullopt when nothing was added.
   std::optional<std::string> Finish();
 

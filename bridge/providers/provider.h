@@ -98,8 +98,11 @@ class Provider {
   virtual ~Provider() = default;
   /// Path segment and `provider` field value: "calcom".
   virtual std::string_view Name() const = 0;
-  /// Media types (lowercase, no parameters) this provider is known to send.
-  virtual bool AcceptsMediaType(std::string_view media_type) const = 0;
+  /// Media types (lowercase, no parameters) this provider is known to send:
+  /// JSON (or none given) unless the provider says otherwise.
+  virtual bool AcceptsMediaType(std::string_view media_type) const {
+    return media_type.empty() || media_type == "application/json";
+  }
   /// Header names worth keeping in a dead-letter record (never signatures).
   virtual std::vector<std::string_view> KeptHeaders() const = 0;
   /// Checks a source's provider-specific settings; an error sentence, or "".

@@ -157,10 +157,6 @@ class SavvyCalProvider final : public Provider {
  public:
   std::string_view Name() const override { return kName; }
 
-  bool AcceptsMediaType(std::string_view media_type) const override {
-    return media_type.empty() || media_type == "application/json";
-  }
-
   std::vector<std::string_view> KeptHeaders() const override {
     return {"Content-Type", "User-Agent", "x-savvycal-webhook-id"};
   }

@@ -58,13 +58,18 @@ void Metrics::Describe(const std::string& name, const std::string& type, const s
   f.help = help;
 }
 
-void Metrics::Gauge(const std::string& name, const std::string& help,
-                    std::function<double()> read) {
+void Metrics::RegisterFunction(const std::string& name, const char* type, const std::string& help,
+                               std::function<double()> read) {
   std::lock_guard lock(mu_);
   Family& f = families_[name];
-  f.type = "gauge";
+  f.type = type;
   f.help = help;
   f.read = std::move(read);
+}
+
+void Metrics::Gauge(const std::string& name, const std::string& help,
+                    std::function<double()> read) {
+  RegisterFunction(name, "gauge", help, std::move(read));
 }
 
 void Metrics::DescribeHistogram(const std::string& name, const std::string& help,
@@ -97,11 +102,7 @@ void Metrics::Observe(const std::string& name,
 
 void Metrics::CounterFunc(const std::string& name, const std::string& help,
                           std::function<double()> read) {
-  std::lock_guard lock(mu_);
-  Family& f = families_[name];
-  f.type = "counter";
-  f.help = help;
-  f.read = std::move(read);
+  RegisterFunction(name, "counter", help, std::move(read));
 }
 
 double Metrics::Value(const std::string& name,

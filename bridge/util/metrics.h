@@ -35,6 +35,8 @@ class Metrics {
   std::string Render() const;
 
  private:
+  void RegisterFunction(const std::string& name, const char* type, const std::string& help,
+                        std::function<double()> read);
   static std::string LabelKey(std::initializer_list<std::pair<const char*, std::string>> labels);
   struct HistogramSeries {
     std::vector<uint64_t> counts;  // per bucket, not cumulative
