@@ -14,11 +14,13 @@
 
 #include "bridge/config/config.h"
 #include "bridge/http/server.h"
+#include "bridge/kafka/id_follower.h"
 #include "bridge/kafka/rdkafka_publisher.h"
 #include "bridge/model/time.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/providers/registry.h"
 #include "bridge/replay/replay.h"
+#include "bridge/spool/spool.h"
 #include "bridge/util/clock.h"
 #include "bridge/util/log.h"
 #include "bridge/version.h"
@@ -53,6 +55,72 @@ std::optional<Config> Configure(const std::string& config_file,
     std::cerr << "schedbridge: configuration error: " << e.what() << "\n";
     return std::nullopt;
   }
+}
+
+void RegisterKafkaMetrics(Metrics& metrics, const RdKafkaPublisher& producer_ref) {
+  const RdKafkaPublisher* producer = &producer_ref;
+  metrics.Gauge("schedbridge_kafka_queue_messages",
+                "Messages queued in the producer or in flight to Kafka.",
+                [producer] { return static_cast<double>(producer->QueueLength()); });
+  metrics.Gauge("schedbridge_kafka_inflight_requests",
+                "Produce requests sent to brokers and awaiting a response.", [producer] {
+                  return static_cast<double>(producer->CurrentStats().inflight_requests);
+                });
+  metrics.Gauge("schedbridge_kafka_ready",
+                "1 when Kafka metadata is reachable and the producer healthy.",
+                [producer] { return producer->Ready() ? 1.0 : 0.0; });
+  metrics.CounterFunc(
+      "schedbridge_kafka_errors_total",
+      "Broker-facing errors: transmit errors, request timeouts and client error events.",
+      [producer] {
+        const auto s = producer->CurrentStats();
+        return static_cast<double>(s.transmit_errors + s.request_timeouts + s.error_events);
+      });
+}
+
+void RegisterDedupMetrics(Metrics& metrics, const Pipeline& pipeline, const IdFollower* follower) {
+  auto ids = pipeline.shared_recent_ids();
+  metrics.Gauge("schedbridge_dedup_ids", "Event ids known for duplicate suppression.",
+                [ids] { return static_cast<double>(ids->size()); });
+  metrics.CounterFunc("schedbridge_dedup_evicted_total",
+                      "Ids forgotten for capacity while still inside the dedup window "
+                      "(raise SCHEDBRIDGE_DEDUP_CAPACITY when this grows).",
+                      [ids] { return static_cast<double>(ids->evicted_early()); });
+  if (follower == nullptr) return;
+  metrics.Gauge("schedbridge_dedup_seeded",
+                "1 once the ids published within the window before start-up are read.",
+                [follower] { return follower->Seeded() ? 1.0 : 0.0; });
+  metrics.CounterFunc("schedbridge_dedup_ids_read_total",
+                      "Event ids read back from the events topic (all replicas).",
+                      [follower] { return static_cast<double>(follower->ids_read()); });
+}
+
+void RegisterSpoolMetrics(Metrics& metrics, const Spool& spool_ref) {
+  const Spool* spool = &spool_ref;
+  auto stat = [spool](auto field) {
+    return [spool, field] { return static_cast<double>(spool->stats().*field); };
+  };
+  metrics.Gauge("schedbridge_spool_records",
+                "Deliveries in the spool not yet acknowledged by Kafka.",
+                stat(&Spool::Stats::records));
+  metrics.Gauge("schedbridge_spool_bytes", "Bytes of spool journal files on disk.",
+                stat(&Spool::Stats::bytes));
+  metrics.Gauge("schedbridge_spool_oldest_age_seconds",
+                "Age of the oldest delivery waiting in the spool (0 when empty).",
+                stat(&Spool::Stats::oldest_age_seconds));
+  metrics.CounterFunc("schedbridge_spool_drained_total",
+                      "Spooled deliveries acknowledged by Kafka and dropped from the journal.",
+                      stat(&Spool::Stats::drained));
+  metrics.CounterFunc("schedbridge_spool_already_published_total",
+                      "Spooled deliveries skipped while draining because their ids were "
+                      "already in the events topic.",
+                      stat(&Spool::Stats::already_published));
+  metrics.CounterFunc("schedbridge_spool_retries_total",
+                      "Drain attempts that failed and were retried after a back-off.",
+                      stat(&Spool::Stats::retries));
+  metrics.CounterFunc("schedbridge_spool_full_total",
+                      "Deliveries answered 503 because the spool was full.",
+                      stat(&Spool::Stats::full));
 }
 
 struct ServeFlags {
@@ -103,27 +171,60 @@ int Serve(const ServeFlags& f) {
 
   SystemClock clock;
   Metrics metrics;
-  RdKafkaPublisher* producer = publisher.get();
-  metrics.Gauge("schedbridge_kafka_queue_messages",
-                "Messages queued in the producer or in flight to Kafka.",
-                [producer] { return static_cast<double>(producer->QueueLength()); });
-  metrics.Gauge("schedbridge_kafka_inflight_requests",
-                "Produce requests sent to brokers and awaiting a response.", [producer] {
-                  return static_cast<double>(producer->CurrentStats().inflight_requests);
-                });
-  metrics.Gauge("schedbridge_kafka_ready",
-                "1 when Kafka metadata is reachable and the producer healthy.",
-                [producer] { return producer->Ready() ? 1.0 : 0.0; });
-  metrics.CounterFunc(
-      "schedbridge_kafka_errors_total",
-      "Broker-facing errors: transmit errors, request timeouts and client error events.",
-      [producer] {
-        const auto s = producer->CurrentStats();
-        return static_cast<double>(s.transmit_errors + s.request_timeouts + s.error_events);
-      });
+  RegisterKafkaMetrics(metrics, *publisher);
   Pipeline pipeline(config.pipeline, *publisher, clock);
+
+  // Duplicates across replicas: follow the ids every replica publishes.
+  std::unique_ptr<IdFollower> follower;
+  if (config.dedup_across_replicas) {
+    metrics.DescribeHistogram(
+        "schedbridge_dedup_peer_lag_seconds",
+        "Time from another replica producing an event to this replica knowing its id: the "
+        "window in which a redelivery to this replica is not yet recognised as a duplicate.",
+        {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+    IdFollowerOptions o;
+    o.topic = config.pipeline.events_topic;
+    o.window = config.pipeline.dedup_window;
+    o.self_replica = config.pipeline.replica_id;
+    o.on_peer_lag = [&metrics](double seconds) {
+      metrics.Observe("schedbridge_dedup_peer_lag_seconds", {}, seconds);
+    };
+    follower = IdFollower::Start(config.kafka, std::move(o), pipeline.shared_recent_ids(), error);
+    if (!follower) {
+      std::cerr << "schedbridge: configuration error: " << error << "\n";
+      return 2;
+    }
+  }
+  RegisterDedupMetrics(metrics, pipeline, follower.get());
+
+  // The durable spool, for `ack: spool` sources.
+  std::unique_ptr<Spool> spool;
+  if (config.AnySpooledSource()) {
+    SpoolOptions o = config.spool;
+    o.replica_id = config.pipeline.replica_id;
+    spool = Spool::Open(o, *publisher, pipeline.shared_recent_ids(), error);
+    if (!spool) {
+      std::cerr << "schedbridge: cannot open the spool: " << error << "\n";
+      return 2;
+    }
+    pipeline.AttachSpool(spool.get());
+    // Drain once the id index is seeded: records a previous process already
+    // published are then recognised and skipped.
+    spool->Start([f = follower.get()] { return f == nullptr || f->Seeded(); });
+    RegisterSpoolMetrics(metrics, *spool);
+  }
+
   SourceTable sources(config.sources);
   IngressServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), *publisher, metrics);
+  server.SetReadinessCheck([&publisher, &follower, &spool]() -> std::string {
+    const bool kafka = publisher->Ready();
+    const bool seeded = follower == nullptr || follower->Seeded();
+    if (kafka && seeded) return {};
+    // With a spool, webhooks are still taken while Kafka is away: stay in the
+    // Service, or the deliveries the spool is for would go nowhere.
+    if (spool != nullptr && spool->Healthy() && spool->HasRoom()) return {};
+    return kafka ? "dedup_index_loading" : "kafka_unavailable";
+  });
   if (!server.Valid()) {
     std::cerr << "schedbridge: cannot load the TLS certificate " << config.http.tls_cert_file
               << " / key " << config.http.tls_key_file << "\n";
@@ -204,7 +305,14 @@ int Serve(const ServeFlags& f) {
     reload_cv.notify_all();
   }
   reloader.join();
+  if (spool) {
+    spool->Stop(config.http.shutdown_timeout);
+    const Spool::Stats left = spool->stats();
+    log::Info("spool_stopped", {{"records_left", std::to_string(left.records)},
+                                {"bytes", std::to_string(left.bytes)}});
+  }
   const int unflushed = publisher->Close(config.http.shutdown_timeout);
+  follower.reset();
   log::Info("stopped", {{"unflushed_messages", std::to_string(unflushed)}});
   return served ? 0 : 1;
 }

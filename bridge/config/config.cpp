@@ -1,6 +1,7 @@
 #include "bridge/config/config.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -89,6 +90,21 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.pipeline.ack_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
   } else if (name == "SCHEDBRIDGE_DEDUP_CAPACITY") {
     c.pipeline.dedup_capacity = static_cast<size_t>(ParseInt(name, value, 0, 100000000));
+  } else if (name == "SCHEDBRIDGE_DEDUP_WINDOW_SECONDS") {
+    c.pipeline.dedup_window = std::chrono::seconds(ParseInt(name, value, 1, 30 * 86400));
+  } else if (name == "SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS") {
+    c.dedup_across_replicas = ParseBool(name, value);
+  } else if (name == "SCHEDBRIDGE_REPLICA_ID") {
+    if (!ValidSourceName(value)) {
+      throw ConfigError(name + " must be 1-64 characters of letters, digits, - _ or ., got \"" +
+                        value + "\".");
+    }
+    c.pipeline.replica_id = value;
+  } else if (name == "SCHEDBRIDGE_SPOOL_DIR") {
+    if (value.empty()) throw ConfigError(name + " must not be empty.");
+    c.spool.dir = value;
+  } else if (name == "SCHEDBRIDGE_SPOOL_MAX_BYTES") {
+    c.spool.max_bytes = static_cast<uint64_t>(ParseInt(name, value, 1 << 20, int64_t{1} << 50));
   } else if (name == "SCHEDBRIDGE_MAX_BODY_BYTES") {
     c.http.max_body_bytes = static_cast<size_t>(ParseInt(name, value, 1, 64 << 20));
   } else if (name == "SCHEDBRIDGE_HTTP_THREADS") {
@@ -124,6 +140,11 @@ const std::map<std::string, std::string>& FileKeys() {
       {"listen", "SCHEDBRIDGE_LISTEN"},
       {"ack_timeout_ms", "SCHEDBRIDGE_ACK_TIMEOUT_MS"},
       {"dedup_capacity", "SCHEDBRIDGE_DEDUP_CAPACITY"},
+      {"dedup_window_seconds", "SCHEDBRIDGE_DEDUP_WINDOW_SECONDS"},
+      {"dedup_across_replicas", "SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS"},
+      {"replica_id", "SCHEDBRIDGE_REPLICA_ID"},
+      {"spool_dir", "SCHEDBRIDGE_SPOOL_DIR"},
+      {"spool_max_bytes", "SCHEDBRIDGE_SPOOL_MAX_BYTES"},
       {"max_body_bytes", "SCHEDBRIDGE_MAX_BODY_BYTES"},
       {"http_threads", "SCHEDBRIDGE_HTTP_THREADS"},
       {"max_queued_connections", "SCHEDBRIDGE_MAX_QUEUED_CONNECTIONS"},
@@ -144,13 +165,31 @@ std::string Scalar(const YAML::Node& node, const std::string& where) {
   return node.as<std::string>();
 }
 
+/// This host's name (the pod name in Kubernetes), reduced to a safe token.
+std::string HostName() {
+  char buf[256] = {};
+  if (gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "schedbridge";
+  std::string name(buf);
+  for (char& ch : name) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.')
+      ch = '-';
+  }
+  return name.substr(0, 64);
+}
+
+AckMode ParseAck(const std::string& where, const std::string& value) {
+  if (value == "kafka") return AckMode::kKafka;
+  if (value == "spool") return AckMode::kSpool;
+  throw ConfigError(where + " must be kafka or spool, got \"" + value + "\".");
+}
+
 void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
                         const std::vector<std::string>& known_providers) {
   const std::string where = "sources[" + std::to_string(index) + "]";
   if (!node.IsMap()) throw ConfigError(where + " must be a mapping.");
   static const std::set<std::string> kKeys = {"provider",   "name",           "secret_files",
                                               "secret_env", "allow_unsigned", "tolerance_seconds",
-                                              "options"};
+                                              "ack",        "options"};
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
     if (key == "secret" || key == "secrets") {
@@ -198,6 +237,7 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
     s.tolerance = std::chrono::seconds(
         ParseInt(where + ".tolerance_seconds", Scalar(node["tolerance_seconds"], where), 1, 86400));
   }
+  if (node["ack"]) s.ack = ParseAck(where + ".ack", Scalar(node["ack"], where + ".ack"));
   if (const YAML::Node opts = node["options"]) {
     if (!opts.IsMap()) throw ConfigError(where + ".options must be a mapping.");
     for (const auto& kv : opts) {
@@ -274,10 +314,13 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
     const std::string secret_file = secret + "_FILE";
     const std::string allow = "SCHEDBRIDGE_ALLOW_UNSIGNED_" + up;
     const std::string tolerance = "SCHEDBRIDGE_TOLERANCE_SECONDS_" + up;
-    handled.insert({secret, secret_file, allow, tolerance});
+    const std::string ack = "SCHEDBRIDGE_ACK_" + up;
+    handled.insert({secret, secret_file, allow, tolerance, ack});
     const auto s = env.find(secret), f = env.find(secret_file), a = env.find(allow),
-               t = env.find(tolerance);
-    if (s == env.end() && f == env.end() && a == env.end() && t == env.end()) continue;
+               t = env.find(tolerance), k = env.find(ack);
+    if (s == env.end() && f == env.end() && a == env.end() && t == env.end() && k == env.end()) {
+      continue;
+    }
     SourceConfig& src = SourceFor(c, provider, "default");
     if (s != env.end() || f != env.end()) {
       // The environment replaces the file's secrets for the default source.
@@ -292,6 +335,7 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
     if (a != env.end()) src.allow_unsigned = ParseBool(allow, a->second);
     if (t != env.end())
       src.tolerance = std::chrono::seconds(ParseInt(tolerance, t->second, 1, 86400));
+    if (k != env.end()) src.ack = ParseAck(ack, k->second);
   }
   // SCHEDBRIDGE_KAFKA_<NAME>: librdkafka passthrough, NAME lowercased with _ → .
   const std::string prefix = "SCHEDBRIDGE_KAFKA_";
@@ -345,6 +389,17 @@ void Validate(Config& c, const std::map<std::string, std::string>& env,
 }
 
 }  // namespace
+
+bool Config::AnySpooledSource() const {
+  return std::any_of(sources.begin(), sources.end(),
+                     [](const SourceConfig& s) { return s.ack == AckMode::kSpool; });
+}
+
+SpoolOptions Config::DefaultSpoolOptions() {
+  SpoolOptions o;
+  o.dir = "/var/lib/schedbridge/spool";
+  return o;
+}
 
 const SourceConfig* Config::FindSource(std::string_view provider, std::string_view name) const {
   for (const SourceConfig& s : sources) {
@@ -469,6 +524,7 @@ Config LoadConfig(const ConfigInputs& in) {
     }
   }
   Validate(c, in.env, in.check_source);
+  if (c.pipeline.replica_id.empty()) c.pipeline.replica_id = HostName();
   return c;
 }
 

@@ -16,6 +16,7 @@
 #include "bridge/kafka/rdkafka_publisher.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/providers/provider.h"
+#include "bridge/spool/spool.h"
 #include "bridge/util/log.h"
 
 namespace bridge {
@@ -44,6 +45,10 @@ struct Config {
   HttpSettings http;
   KafkaSettings kafka;
   PipelineOptions pipeline;
+  /// Read the events topic so every replica knows every acknowledged id.
+  bool dedup_across_replicas = true;
+  /// The journal for `ack: spool` sources (used only when one is configured).
+  SpoolOptions spool = DefaultSpoolOptions();
   std::vector<SourceConfig> sources;
   log::Level log_level = log::Level::kInfo;
   std::string config_file;  // the YAML file read, if any
@@ -51,6 +56,8 @@ struct Config {
   /// (0 = only on SIGHUP).
   std::chrono::milliseconds reload_interval{2000};
 
+  bool AnySpooledSource() const;
+  static SpoolOptions DefaultSpoolOptions();
   /// The source for `provider` named `name`, or nullptr.
   const SourceConfig* FindSource(std::string_view provider, std::string_view name) const;
 };

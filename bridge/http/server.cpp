@@ -173,6 +173,9 @@ IngressServer::IngressServer(const Config& config, const SourceTable& sources, P
                   ? std::make_unique<httplib::Server>()
                   : std::make_unique<httplib::SSLServer>(config.http.tls_cert_file.c_str(),
                                                          config.http.tls_key_file.c_str())) {
+  readiness_check_ = [&readiness] {
+    return readiness.Ready() ? std::string() : std::string("kafka_unavailable");
+  };
   httplib::Server& s = *server_;
   const auto threads = static_cast<size_t>(config.http.threads);
   const auto queued = static_cast<size_t>(config.http.max_queued_connections);
@@ -210,8 +213,8 @@ IngressServer::IngressServer(const Config& config, const SourceTable& sources, P
   s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     if (draining_ || stopping_) {
       Reply(res, 503, R"({"status":"draining"})");
-    } else if (!readiness_.Ready()) {
-      Reply(res, 503, R"({"status":"kafka_unavailable"})");
+    } else if (const std::string why = readiness_check_(); !why.empty()) {
+      Reply(res, 503, "{\"status\":\"" + why + "\"}");
     } else {
       Reply(res, 200, R"({"status":"ready"})");
     }
@@ -242,7 +245,10 @@ IngressServer::IngressServer(const Config& config, const SourceTable& sources, P
   metrics_.Describe("schedbridge_dead_letters_total", "counter",
                     "Deliveries written to the dead-letter topic, by reason.");
   metrics_.Describe("schedbridge_duplicates_total", "counter",
-                    "Deliveries answered as duplicates and not published.");
+                    "Deliveries answered as duplicates and not published, by provider and the "
+                    "replica that published the ids first.");
+  metrics_.Describe("schedbridge_spooled_total", "counter",
+                    "Deliveries of ack: spool sources stored in the durable spool, by provider.");
   metrics_.Describe("schedbridge_publish_failures_total", "counter",
                     "Webhooks answered 503 because Kafka did not acknowledge in time.");
   metrics_.DescribeHistogram(
@@ -414,8 +420,19 @@ void IngressServer::HandleWebhook(const httplib::Request& req, httplib::Response
       return finish(202, Body("dead_lettered", {}, r.error, r.dead_letter_id));
     case Verdict::kDuplicate:
       outcome = "duplicate";
-      metrics_.Inc("schedbridge_duplicates_total", {{"provider", provider_name}});
+      metrics_.Inc("schedbridge_duplicates_total",
+                   {{"provider", provider_name},
+                    {"published_by", r.duplicate_of.empty() ? "unknown" : r.duplicate_of}});
       return finish(200, Body("duplicate", r.event_ids, {}));
+    case Verdict::kSpooled:
+      outcome = r.dead_letter_reason.empty() ? "spooled" : "spooled:" + r.dead_letter_reason;
+      metrics_.Inc("schedbridge_spooled_total", {{"provider", provider_name}});
+      if (!r.dead_letter_reason.empty()) {
+        metrics_.Inc("schedbridge_dead_letters_total",
+                     {{"provider", provider_name}, {"reason", r.dead_letter_reason}});
+      }
+      return finish(202, Body("spooled", r.event_ids, r.dead_letter_reason.empty() ? "" : r.error,
+                              r.dead_letter_id));
     case Verdict::kUnauthorized:
       outcome = "unauthorized:" + std::string(VerifyStatusCode(r.verify_status));
       metrics_.Inc("schedbridge_verification_failures_total",

@@ -4,6 +4,7 @@
 // handler reads like the pipeline: route, verify + normalize + publish, answer.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -41,6 +42,11 @@ class IngressServer {
   /// False when the TLS certificate or key could not be loaded.
   bool Valid() const;
 
+  /// What /readyz checks besides draining: "" when ready, else the status
+  /// word of the 503. The default asks the publisher passed in.
+  using ReadinessCheck = std::function<std::string()>;
+  void SetReadinessCheck(ReadinessCheck check) { readiness_check_ = std::move(check); }
+
  private:
   void HandleWebhook(const httplib::Request& req, httplib::Response& res,
                      const httplib::ContentReader& read_body);
@@ -51,6 +57,7 @@ class IngressServer {
   Pipeline& pipeline_;
   const ProviderRegistry& providers_;
   const Publisher& readiness_;
+  ReadinessCheck readiness_check_;
   Metrics& metrics_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> stopping_{false};

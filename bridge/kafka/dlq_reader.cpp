@@ -28,6 +28,20 @@ std::string ErrorText(RdKafka::Error* e) {
 
 }  // namespace
 
+std::map<std::string, std::string> ConsumerConnectionProperties(const KafkaSettings& settings) {
+  // Passthrough settings that concern the connection (TLS, SASL, ...) apply
+  // to consumers too; producer-only ones are skipped.
+  std::map<std::string, std::string> props;
+  for (const auto& [k, v] : settings.properties) {
+    if (k.rfind("ssl.", 0) == 0 || k.rfind("sasl.", 0) == 0 || k == "security.protocol" ||
+        k.rfind("socket.", 0) == 0 || k == "client.id" || k == "client.rack" ||
+        k.rfind("reconnect.", 0) == 0 || k.rfind("test.mock.", 0) == 0) {
+      props[k] = v;
+    }
+  }
+  return props;
+}
+
 std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings,
                                              const std::string& topic, const std::string& group,
                                              std::string& error) {
@@ -43,15 +57,7 @@ std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings,
       {"enable.partition.eof", "true"},
       {"isolation.level", "read_committed"},
   };
-  // Passthrough settings that concern the connection (TLS, SASL, ...) apply
-  // to the consumer too; producer-only ones are skipped.
-  for (const auto& [k, v] : settings.properties) {
-    if (k.rfind("ssl.", 0) == 0 || k.rfind("sasl.", 0) == 0 || k == "security.protocol" ||
-        k.rfind("socket.", 0) == 0 || k == "client.id" || k == "client.rack" ||
-        k.rfind("test.mock.", 0) == 0) {
-      props[k] = v;
-    }
-  }
+  for (const auto& [k, v] : ConsumerConnectionProperties(settings)) props[k] = v;
   for (const auto& [k, v] : props) {
     std::string err;
     if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {

@@ -19,6 +19,10 @@ class ConsumerGroupMetadata;
 
 namespace bridge {
 
+/// The passthrough settings (`kafka.*`) that concern the connection — TLS,
+/// SASL, sockets, client id — for a consumer built from producer settings.
+std::map<std::string, std::string> ConsumerConnectionProperties(const KafkaSettings& settings);
+
 struct ConsumedRecord {
   int32_t partition = 0;
   int64_t offset = 0;

@@ -1,31 +1,71 @@
 #pragma once
 
+// The event ids acknowledged by Kafka within a time window, by this process
+// and (fed by kafka/id_follower.h) by every other replica publishing to the
+// same topic. A delivery whose every id is known is a duplicate.
+
+#include <array>
+#include <chrono>
+#include <cstdint>
 #include <deque>
+#include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_set>
+#include <unordered_map>
 #include <vector>
 
 namespace bridge {
 
-/// The most recent `capacity` event ids this process saw acknowledged by
-/// Kafka. Ids are recorded only after the ack, never before. Oldest ids are
-/// forgotten first. Thread-safe.
 class RecentIds {
  public:
-  explicit RecentIds(size_t capacity) : capacity_(capacity) {}
+  /// Keeps ids for `window` after they were acknowledged, and at most
+  /// `capacity` of them (the oldest go first). capacity 0 = remember nothing.
+  explicit RecentIds(size_t capacity, std::chrono::milliseconds window = std::chrono::hours(24));
 
+  /// Records ids acknowledged at `acked_at_ms` (Unix ms) by `replica`.
+  void Insert(const std::vector<std::string>& ids, std::string_view replica, int64_t acked_at_ms);
+  /// Same, acknowledged now by this process (tests, replay).
   void Insert(const std::vector<std::string>& ids);
-  /// True when every id is present (an empty list is never a duplicate).
+
+  /// When every id is known and inside the window at `now_ms`: the replica
+  /// that published the first of them. An empty list is never a duplicate.
+  std::optional<std::string> FindAll(const std::vector<std::string>& ids, int64_t now_ms) const;
+  /// FindAll at the newest acknowledgement time seen.
   bool ContainsAll(const std::vector<std::string>& ids) const;
+
   size_t size() const;
+  /// Ids dropped for capacity while still inside the window: raise the
+  /// capacity when this grows.
+  uint64_t evicted_early() const;
+  std::chrono::milliseconds window() const { return window_; }
 
  private:
-  size_t capacity_;
+  using Key = std::array<uint8_t, 16>;
+  struct KeyHash {
+    size_t operator()(const Key& k) const;
+  };
+  struct Entry {
+    int64_t acked_at_ms;
+    uint16_t replica;
+  };
+  static Key KeyOf(std::string_view id);
+  uint16_t ReplicaIndexLocked(std::string_view replica);
+  void ExpireLocked(int64_t now_ms);
+
+  const size_t capacity_;
+  const std::chrono::milliseconds window_;
   mutable std::mutex mu_;
-  std::unordered_set<std::string> set_;
-  std::deque<std::string> order_;
+  std::unordered_map<Key, Entry, KeyHash> entries_;
+  std::deque<Key> order_;  // insertion order, roughly acknowledgement order
+  std::vector<std::string> replicas_;
+  std::map<std::string, uint16_t, std::less<>> replica_index_;
+  uint64_t evicted_early_ = 0;
+  int64_t latest_ms_ = 0;  // the newest acknowledgement time seen: expiry follows it
 };
+
+/// Unix milliseconds now, from the system clock.
+int64_t UnixMillisNow();
 
 }  // namespace bridge

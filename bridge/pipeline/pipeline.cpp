@@ -7,7 +7,8 @@
 
 namespace bridge {
 
-OutgoingMessage EventMessage(const CanonicalEvent& e, const std::string& topic) {
+OutgoingMessage EventMessage(const CanonicalEvent& e, const std::string& topic,
+                             const std::string& replica) {
   OutgoingMessage m;
   m.topic = topic;
   m.key = e.Key();
@@ -22,6 +23,7 @@ OutgoingMessage EventMessage(const CanonicalEvent& e, const std::string& topic) 
       {"ce_subject", e.Key()},
       {"content-type", "application/json"},
   };
+  if (!replica.empty()) m.headers.emplace_back("schedbridge_replica", replica);
   return m;
 }
 
@@ -75,7 +77,7 @@ Pipeline::Pipeline(PipelineOptions options, Publisher& publisher, const Clock& c
     : options_(std::move(options)),
       publisher_(publisher),
       clock_(clock),
-      recent_(std::make_shared<RecentIds>(options_.dedup_capacity)) {}
+      recent_(std::make_shared<RecentIds>(options_.dedup_capacity, options_.dedup_window)) {}
 
 IngestResult Pipeline::Ingest(const Provider& provider, const SourceConfig& source,
                               const Delivery& delivery) {
@@ -87,13 +89,19 @@ IngestResult Pipeline::Ingest(const Provider& provider, const SourceConfig& sour
     r.error = verdict.message;
     return r;
   }
-  return Process(provider, source.name, delivery, FormatTimestamp(clock_.Now()));
+  return Process(provider, source.name, delivery, FormatTimestamp(clock_.Now()), source.ack);
 }
 
 IngestResult Pipeline::Process(const Provider& provider, const std::string& source,
-                               const Delivery& delivery, const std::string& received_at) {
+                               const Delivery& delivery, const std::string& received_at,
+                               AckMode ack) {
   const NormalizeContext context{source, received_at};
   NormalizeResult normalized = NormalizeSafely(provider, delivery, context);
+  const auto received = ParseTimestamp(received_at);
+  const int64_t received_ms =
+      received ? std::chrono::duration_cast<std::chrono::milliseconds>(received->time_since_epoch())
+                     .count()
+               : UnixMillisNow();
 
   if (auto* failure = std::get_if<NormalizeFailure>(&normalized)) {
     const DeadLetterRecord record =
@@ -105,7 +113,7 @@ IngestResult Pipeline::Process(const Provider& provider, const std::string& sour
     result.error = record.detail;
     std::vector<OutgoingMessage> messages;
     messages.push_back(DeadLetterMessage(record, options_.dlq_topic));
-    return PublishAndWait(std::move(messages), {}, std::move(result));
+    return Deliver(std::move(messages), std::move(result), ack, provider, source, received_ms);
   }
 
   auto& events = std::get<std::vector<CanonicalEvent>>(normalized);
@@ -116,25 +124,55 @@ IngestResult Pipeline::Process(const Provider& provider, const std::string& sour
   for (const CanonicalEvent& e : events) {
     result.event_ids.push_back(e.event_id);
     result.event_types.push_back(e.event_type);
-    messages.push_back(EventMessage(e, options_.events_topic));
+    messages.push_back(EventMessage(e, options_.events_topic, options_.replica_id));
   }
-  if (recent_->ContainsAll(result.event_ids)) {
+  if (auto first = recent_->FindAll(result.event_ids, received_ms)) {
     result.verdict = Verdict::kDuplicate;
+    result.duplicate_of = *first;
     return result;
   }
-  std::vector<std::string> ids = result.event_ids;
-  return PublishAndWait(std::move(messages), std::move(ids), std::move(result));
+  if (spool_ != nullptr && spool_->Holds(result.event_ids)) {
+    // Stored durably by an earlier delivery and on its way to Kafka.
+    result.verdict = Verdict::kDuplicate;
+    result.duplicate_of = options_.replica_id;
+    return result;
+  }
+  return Deliver(std::move(messages), std::move(result), ack, provider, source, received_ms);
+}
+
+IngestResult Pipeline::Deliver(std::vector<OutgoingMessage> messages, IngestResult result,
+                               AckMode ack, const Provider& provider, const std::string& source,
+                               int64_t received_ms) {
+  if (ack != AckMode::kSpool || spool_ == nullptr) {
+    std::vector<std::string> ids = result.event_ids;
+    return PublishAndWait(std::move(messages), std::move(ids), received_ms, std::move(result));
+  }
+  SpoolRecord record;
+  record.provider = std::string(provider.Name());
+  record.source = source;
+  record.spooled_at_ms = received_ms;
+  record.event_ids = result.event_ids;
+  record.messages = std::move(messages);
+  const DurableSpool::AppendResult stored = spool_->Append(std::move(record));
+  if (stored.status != DurableSpool::Status::kStored) {
+    result.verdict = Verdict::kUnavailable;
+    result.error = stored.error;
+    return result;
+  }
+  // Events and dead letters alike: stored, not yet in Kafka.
+  result.verdict = Verdict::kSpooled;
+  return result;
 }
 
 IngestResult Pipeline::PublishAndWait(std::vector<OutgoingMessage> messages,
-                                      std::vector<std::string> ids_to_remember,
+                                      std::vector<std::string> ids_to_remember, int64_t received_ms,
                                       IngestResult result) {
   const auto deadline = std::chrono::steady_clock::now() + options_.ack_timeout;
   // Remembered on the ack itself, even one that arrives after we answered 503:
   // the provider's retry is then answered `duplicate`, not published twice.
-  auto on_complete = [recent = recent_,
-                      ids = std::move(ids_to_remember)](const PublishOutcome& outcome) {
-    if (outcome.status == PublishStatus::kAcked) recent->Insert(ids);
+  auto on_complete = [recent = recent_, ids = std::move(ids_to_remember),
+                      replica = options_.replica_id, received_ms](const PublishOutcome& outcome) {
+    if (outcome.status == PublishStatus::kAcked) recent->Insert(ids, replica, received_ms);
   };
   auto pending = publisher_.Publish(std::move(messages), deadline, std::move(on_complete));
   const PublishOutcome outcome = pending->Wait(deadline);

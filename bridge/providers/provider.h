@@ -48,6 +48,11 @@ struct Delivery {
 
 /// Per-source authentication settings. `secrets` holds every currently valid
 /// secret (rotation): any one verifies.
+/// When a webhook is answered 2xx: after Kafka acknowledged it (default), or
+/// after it was synced to the local durable spool (for providers that never
+/// retry a failed delivery).
+enum class AckMode { kKafka, kSpool };
+
 struct SourceConfig {
   std::string provider;
   std::string name = "default";
@@ -55,6 +60,7 @@ struct SourceConfig {
   std::vector<std::string> secret_files;  // where `secrets` came from (reloaded on change)
   bool allow_unsigned = false;
   std::chrono::seconds tolerance{180};
+  AckMode ack = AckMode::kKafka;
   std::map<std::string, std::string> options;  // provider-specific settings
 };
 

@@ -107,6 +107,56 @@ sources:
   EXPECT_EQ(c.FindSource("calcom", "default"), nullptr);
 }
 
+TEST_F(ConfigTest, DedupAndSpoolSettings) {
+  Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}});
+  EXPECT_TRUE(c.dedup_across_replicas);
+  EXPECT_EQ(c.pipeline.dedup_window, std::chrono::hours(24));
+  EXPECT_EQ(c.pipeline.dedup_capacity, 1000000u);
+  EXPECT_FALSE(c.pipeline.replica_id.empty());  // the host name: the pod name in Kubernetes
+  EXPECT_FALSE(c.AnySpooledSource());
+  EXPECT_EQ(c.spool.dir, "/var/lib/schedbridge/spool");
+  EXPECT_EQ(c.spool.max_bytes, uint64_t{1} << 30);
+
+  const std::string file = Write("spool.yaml", R"(
+dedup_window_seconds: 3600
+replica_id: schedbridge-2
+spool_dir: /data/spool
+spool_max_bytes: 2097152
+sources:
+  - provider: calcom
+    name: no-retries
+    allow_unsigned: true
+    ack: spool
+)");
+  c = Load({{"SCHEDBRIDGE_SECRET_CALENDLY", "y"},
+            {"SCHEDBRIDGE_ACK_CALENDLY", "spool"},
+            {"SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS", "false"}},
+           file);
+  EXPECT_FALSE(c.dedup_across_replicas);
+  EXPECT_EQ(c.pipeline.dedup_window, std::chrono::hours(1));
+  EXPECT_EQ(c.pipeline.replica_id, "schedbridge-2");
+  EXPECT_EQ(c.spool.dir, "/data/spool");
+  EXPECT_EQ(c.spool.max_bytes, 2097152u);
+  EXPECT_TRUE(c.AnySpooledSource());
+  EXPECT_EQ(c.FindSource("calcom", "no-retries")->ack, AckMode::kSpool);
+  EXPECT_EQ(c.FindSource("calendly", "default")->ack, AckMode::kSpool);
+
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_ACK_CALCOM", "disk"}})
+                .find("SCHEDBRIDGE_ACK_CALCOM must be kafka or spool, got \"disk\""),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({}, Write("f.yaml",
+                              "sources:\n  - provider: calcom\n    allow_unsigned: true\n    "
+                              "ack: later\n"))
+                .find("sources[0].ack must be kafka or spool"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_REPLICA_ID", "a b"}})
+                .find("SCHEDBRIDGE_REPLICA_ID must be 1-64 characters"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_SPOOL_MAX_BYTES", "10"}})
+                .find("SCHEDBRIDGE_SPOOL_MAX_BYTES"),
+            std::string::npos);
+}
+
 TEST_F(ConfigTest, ClearErrors) {
   EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM_FILE", dir_ + "/missing"}})
                 .find("cannot read secret file"),

@@ -107,6 +107,12 @@ TEST_F(HttpServerTest, LatencyHistogramAndRequestIds) {
       << text;
   EXPECT_NE(text.find("schedbridge_webhook_duration_seconds_count{provider=\"calcom\"} 2"),
             std::string::npos);
+  // Bucket bounds as written, so le="0.025" queries match.
+  EXPECT_NE(
+      text.find("schedbridge_webhook_duration_seconds_bucket{provider=\"calcom\",le=\"0.025\"}"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(text.find("le=\"0.0025\""), std::string::npos);
 }
 
 TEST_F(HttpServerTest, NamedSourceUsesItsOwnSecret) {
@@ -305,6 +311,51 @@ TEST(HttpsIngress, ServesWebhooksOverTls) {
   IngressServer broken(config, sources, pipeline, ProviderRegistry::BuiltIn(), publisher, metrics);
   EXPECT_FALSE(broken.Valid());
   std::filesystem::remove_all(dir);
+}
+
+TEST_F(HttpServerTest, SpooledSourceIsAnswered202SpooledWhileKafkaIsDown) {
+  char tmpl[] = "/tmp/schedbridge-http-spool-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  SpoolOptions o;
+  o.dir = tmpl;
+  std::string error;
+  auto spool = Spool::Open(o, publisher_, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  pipeline_->AttachSpool(spool.get());
+  SourceConfig spooled{"calcom", "no-retries", {"s3cret"}};
+  spooled.ack = AckMode::kSpool;
+  sources_->Replace({SourceConfig{"calcom", "default", {"s3cret"}}, spooled});
+  publisher_.mode = FakePublisher::Mode::kFail;
+
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  auto r = Post("/webhooks/calcom/no-retries", body);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 202) << r->body;
+  EXPECT_EQ(Status(r), "spooled");
+  EXPECT_EQ(spool->stats().records, 1u);
+  r = Post("/webhooks/calcom/no-retries", body);  // a retry while it waits in the spool
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Status(r), "duplicate");
+  // The Kafka-acked source on the same process still says 503.
+  r = Post("/webhooks/calcom", CompactFixture("calcom/BOOKING_CANCELLED.json"));
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(metrics_.Value("schedbridge_spooled_total", {{"provider", "calcom"}}), 1);
+  std::filesystem::remove_all(tmpl);
+}
+
+TEST_F(HttpServerTest, ReadinessFollowsTheCheckItIsGiven) {
+  std::atomic<bool> seeded{false};
+  server_->SetReadinessCheck([&]() -> std::string { return seeded ? "" : "dedup_index_loading"; });
+  auto r = client_->Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_EQ(Status(r), "dedup_index_loading");
+  seeded = true;
+  r = client_->Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@ class PipelineTest : public ::testing::Test {
     o.events_topic = "events";
     o.dlq_topic = "dlq";
     o.ack_timeout = std::chrono::milliseconds(200);
+    o.replica_id = "test-0";
     return o;
   }
 
@@ -154,15 +155,106 @@ TEST_F(PipelineTest, DeadLetterThatKafkaDoesNotAcceptIs503) {
   EXPECT_EQ(Send("not json").verdict, Verdict::kUnavailable);
 }
 
-TEST(RecentIds, ForgetsOldestBeyondCapacity) {
-  RecentIds ids(2);
-  ids.Insert({"a"});
-  ids.Insert({"b", "c"});
-  EXPECT_FALSE(ids.ContainsAll({"a"}));
-  EXPECT_TRUE(ids.ContainsAll({"b", "c"}));
-  EXPECT_FALSE(ids.ContainsAll({"b", "d"}));
-  EXPECT_FALSE(ids.ContainsAll({}));
-  EXPECT_EQ(ids.size(), 2u);
+/// A DurableSpool in memory: what the pipeline hands over, and a switch for "full".
+class MemorySpool final : public DurableSpool {
+ public:
+  AppendResult Append(SpoolRecord record) override {
+    if (full) return {Status::kFull, "the durable spool is full; retry later."};
+    records.push_back(std::move(record));
+    return {};
+  }
+  bool Holds(const std::vector<std::string>& ids) const override {
+    for (const auto& r : records) {
+      if (!ids.empty() && r.event_ids == ids) return true;
+    }
+    return false;
+  }
+  bool full = false;
+  std::vector<SpoolRecord> records;
+};
+
+TEST_F(PipelineTest, EventsNameTheReplicaThatPublishedThem) {
+  ASSERT_EQ(Send(CompactFixture("calcom/BOOKING_CREATED.json")).verdict, Verdict::kAccepted);
+  const auto published = publisher_.Published();
+  ASSERT_EQ(published.size(), 1u);
+  std::map<std::string, std::string> h(published[0].headers.begin(), published[0].headers.end());
+  EXPECT_EQ(h["schedbridge_replica"], "test-0");
+}
+
+TEST_F(PipelineTest, AnIdAnotherReplicaPublishedIsADuplicateNamingThatReplica) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  const IngestResult first = Send(body);
+  ASSERT_EQ(first.verdict, Verdict::kAccepted);
+  // Another process with another replica id, fed by the topic follower.
+  FakePublisher other_publisher;
+  PipelineOptions o = Options();
+  o.replica_id = "test-1";
+  Pipeline other(o, other_publisher, clock_);
+  other.shared_recent_ids()->Insert(first.event_ids, "test-0", 1767225600000);
+  const IngestResult again = other.Ingest(calcom_, source_, Delivery{body, &headers_, {}});
+  EXPECT_EQ(again.verdict, Verdict::kDuplicate);
+  EXPECT_EQ(again.duplicate_of, "test-0");
+  EXPECT_TRUE(other_publisher.Published().empty());
+}
+
+TEST_F(PipelineTest, AnIdOutsideTheWindowIsPublishedAgain) {
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  const IngestResult first = Send(body);
+  ASSERT_EQ(first.verdict, Verdict::kAccepted);
+  clock_.Set(clock_.Now() + std::chrono::hours(25));
+  EXPECT_EQ(Send(body).verdict, Verdict::kAccepted);
+  EXPECT_EQ(publisher_.Published().size(), 2u);
+}
+
+TEST_F(PipelineTest, SpooledSourceIsStoredAndAnsweredBeforeKafka) {
+  MemorySpool spool;
+  pipeline_.AttachSpool(&spool);
+  source_.ack = AckMode::kSpool;
+  publisher_.mode = FakePublisher::Mode::kFail;  // Kafka is down: does not matter
+  const IngestResult r = Send(CompactFixture("calcom/BOOKING_RESCHEDULED.json"));
+  ASSERT_EQ(r.verdict, Verdict::kSpooled);
+  ASSERT_EQ(spool.records.size(), 1u);
+  const SpoolRecord& rec = spool.records[0];
+  EXPECT_EQ(rec.provider, "calcom");
+  EXPECT_EQ(rec.source, "default");
+  EXPECT_EQ(rec.spooled_at_ms, 1767225600000);
+  EXPECT_EQ(rec.event_ids, r.event_ids);
+  ASSERT_EQ(rec.messages.size(), 2u);  // both halves of the reschedule, together
+  EXPECT_VALID_AGAINST("scheduling-event.v1.json", rec.messages[0].value);
+  EXPECT_TRUE(publisher_.Published().empty());
+  // The provider retries before the spool drained: a duplicate, not a second record.
+  const IngestResult again = Send(CompactFixture("calcom/BOOKING_RESCHEDULED.json"));
+  EXPECT_EQ(again.verdict, Verdict::kDuplicate);
+  EXPECT_EQ(spool.records.size(), 1u);
+}
+
+TEST_F(PipelineTest, SpooledSourceDeadLettersGoToTheSpoolToo) {
+  MemorySpool spool;
+  pipeline_.AttachSpool(&spool);
+  source_.ack = AckMode::kSpool;
+  const IngestResult r = Send("not json");
+  ASSERT_EQ(r.verdict, Verdict::kSpooled);
+  EXPECT_EQ(r.dead_letter_reason, "invalid_json");
+  ASSERT_EQ(spool.records.size(), 1u);
+  EXPECT_TRUE(spool.records[0].event_ids.empty());
+  EXPECT_EQ(spool.records[0].messages[0].topic, "dlq");
+}
+
+TEST_F(PipelineTest, AFullSpoolIs503) {
+  MemorySpool spool;
+  spool.full = true;
+  pipeline_.AttachSpool(&spool);
+  source_.ack = AckMode::kSpool;
+  const IngestResult r = Send(CompactFixture("calcom/BOOKING_CREATED.json"));
+  EXPECT_EQ(r.verdict, Verdict::kUnavailable);
+  EXPECT_EQ(r.error, "the durable spool is full; retry later.");
+}
+
+TEST_F(PipelineTest, KafkaSourcesIgnoreTheSpool) {
+  MemorySpool spool;
+  pipeline_.AttachSpool(&spool);
+  EXPECT_EQ(Send(CompactFixture("calcom/BOOKING_CREATED.json")).verdict, Verdict::kAccepted);
+  EXPECT_TRUE(spool.records.empty());
 }
 
 }  // namespace

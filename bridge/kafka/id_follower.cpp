@@ -1,0 +1,217 @@
+#include "bridge/kafka/id_follower.h"
+
+#include <librdkafka/rdkafkacpp.h>
+
+#include <map>
+#include <vector>
+
+#include "bridge/kafka/dlq_reader.h"
+#include "bridge/util/log.h"
+
+namespace bridge {
+namespace {
+
+struct PartitionList {
+  std::vector<RdKafka::TopicPartition*> items;
+  ~PartitionList() { RdKafka::TopicPartition::destroy(items); }
+};
+
+std::string HeaderValue(RdKafka::Message& m, const char* name) {
+  RdKafka::Headers* headers = m.headers();
+  if (headers == nullptr) return {};
+  const RdKafka::Headers::Header h = headers->get_last(name);
+  if (h.err() != RdKafka::ERR_NO_ERROR || h.value() == nullptr) return {};
+  return std::string(static_cast<const char*>(h.value()), h.value_size());
+}
+
+}  // namespace
+
+class IdFollower::Impl {
+ public:
+  std::unique_ptr<RdKafka::KafkaConsumer> consumer;
+  std::map<int32_t, int64_t> seed_end;  // high watermark per partition at start
+  std::map<int32_t, int64_t> position;
+};
+
+std::unique_ptr<IdFollower> IdFollower::Start(const KafkaSettings& settings,
+                                              IdFollowerOptions options,
+                                              std::shared_ptr<RecentIds> ids, std::string& error) {
+  std::unique_ptr<IdFollower> self(new IdFollower());
+  self->impl_ = std::make_unique<Impl>();
+  self->options_ = std::move(options);
+  self->ids_ = std::move(ids);
+  std::map<std::string, std::string> props = {
+      {"bootstrap.servers", settings.brokers},
+      {"client.id", "schedbridge-dedup"},
+      // Required by the consumer API; partitions are assigned, nothing is committed.
+      {"group.id", "schedbridge-dedup"},
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "true"},
+      // Aborted replay transactions never count as published.
+      {"isolation.level", "read_committed"},
+      // Peers' ids arrive within ~100 ms when the topic is quiet: this bounds
+      // the cross-replica race window.
+      {"fetch.wait.max.ms", "100"},
+      // Only headers are needed: keep the prefetch buffer small.
+      {"queued.max.messages.kbytes", "4096"},
+      {"fetch.max.bytes", "4194304"},
+  };
+  for (const auto& [k, v] : ConsumerConnectionProperties(settings)) {
+    if (k != "client.id") props[k] = v;
+  }
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  for (const auto& [k, v] : props) {
+    std::string err;
+    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
+      error = "invalid consumer setting " + k + ": " + err;
+      return nullptr;
+    }
+  }
+  std::string err;
+  self->impl_->consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
+  if (!self->impl_->consumer) {
+    error = "could not create the Kafka consumer for duplicate suppression: " + err;
+    return nullptr;
+  }
+  self->thread_ = std::thread([p = self.get()] { p->Run(); });
+  return self;
+}
+
+IdFollower::~IdFollower() {
+  running_ = false;
+  if (thread_.joinable()) thread_.join();
+  if (impl_ && impl_->consumer) impl_->consumer->close();
+}
+
+void IdFollower::Run() {
+  RdKafka::KafkaConsumer& consumer = *impl_->consumer;
+  const std::string& topic = options_.topic;
+  const auto started = std::chrono::steady_clock::now();
+
+  // 1. Where the window starts in each partition, and where "now" ends.
+  auto sleep = [&](std::chrono::milliseconds d) {
+    const auto until = std::chrono::steady_clock::now() + d;
+    while (running_ && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+  };
+  std::string last_problem;
+  auto problem = [&](const std::string& text) {
+    ++errors_;
+    if (text != last_problem) log::Warn("dedup_follower_waiting", {{"reason", text}});
+    last_problem = text;
+  };
+  while (running_) {
+    std::string errstr;
+    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&consumer, topic, nullptr, errstr));
+    RdKafka::Metadata* raw = nullptr;
+    const auto md_err = consumer.metadata(false, t.get(), &raw, 5000);
+    std::unique_ptr<RdKafka::Metadata> md(raw);
+    if (md_err != RdKafka::ERR_NO_ERROR || !md) {
+      problem("cannot read metadata for " + topic + ": " + RdKafka::err2str(md_err));
+      sleep(std::chrono::seconds(1));
+      continue;
+    }
+    std::vector<int32_t> partitions;
+    bool missing = false;
+    for (const auto* tm : *md->topics()) {
+      if (tm->topic() != topic) continue;
+      missing = tm->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART;
+      for (const auto* pm : *tm->partitions()) partitions.push_back(pm->id());
+    }
+    if (partitions.empty()) {
+      // No topic, nothing published: nothing to seed. Look again later.
+      if (!seeded_.exchange(true)) {
+        log::Info("dedup_index_seeded", {{"topic", topic}, {"ids", "0"}, {"note", "no topic yet"}});
+      }
+      if (!missing) problem("topic " + topic + " has no partitions");
+      sleep(std::chrono::seconds(5));
+      continue;
+    }
+    const int64_t since = UnixMillisNow() - options_.window.count();
+    PartitionList list;
+    for (int32_t p : partitions)
+      list.items.push_back(RdKafka::TopicPartition::create(topic, p, since));
+    if (consumer.offsetsForTimes(list.items, 10000) != RdKafka::ERR_NO_ERROR) {
+      problem("cannot look up offsets by time in " + topic);
+      sleep(std::chrono::seconds(1));
+      continue;
+    }
+    bool ok = true;
+    for (auto* tp : list.items) {
+      int64_t low = 0, high = 0;
+      if (consumer.query_watermark_offsets(topic, tp->partition(), &low, &high, 10000) !=
+          RdKafka::ERR_NO_ERROR) {
+        ok = false;
+        break;
+      }
+      // -1: nothing as new as the window's start in this partition.
+      const int64_t from = tp->offset() < 0 ? high : std::max(tp->offset(), low);
+      tp->set_offset(from);
+      impl_->seed_end[tp->partition()] = high;
+      impl_->position[tp->partition()] = from;
+    }
+    if (!ok) {
+      problem("cannot read the end offsets of " + topic);
+      sleep(std::chrono::seconds(1));
+      continue;
+    }
+    if (consumer.assign(list.items) != RdKafka::ERR_NO_ERROR) {
+      problem("cannot assign the partitions of " + topic);
+      sleep(std::chrono::seconds(1));
+      continue;
+    }
+    break;
+  }
+
+  // 2. Read: first up to the seed end, then follow.
+  auto check_seeded = [&] {
+    for (const auto& [p, end] : impl_->seed_end) {
+      if (impl_->position[p] < end) return;
+    }
+    if (!impl_->seed_end.empty()) {
+      impl_->seed_end.clear();
+      seeded_ = true;
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+      log::Info("dedup_index_seeded", {{"topic", topic},
+                                       {"ids", std::to_string(ids_->size())},
+                                       {"read", std::to_string(ids_read_.load())},
+                                       {"duration_ms", std::to_string(ms)}});
+    }
+  };
+  check_seeded();
+  while (running_) {
+    std::unique_ptr<RdKafka::Message> m(consumer.consume(200));
+    switch (m->err()) {
+      case RdKafka::ERR_NO_ERROR: {
+        impl_->position[m->partition()] = m->offset() + 1;
+        const std::string id = HeaderValue(*m, "ce_id");
+        if (!id.empty()) {
+          const std::string replica = HeaderValue(*m, "schedbridge_replica");
+          const int64_t ts = m->timestamp().timestamp;
+          ids_->Insert({id}, replica, ts > 0 ? ts : UnixMillisNow());
+          ++ids_read_;
+          if (seeded_ && ts > 0 && replica != options_.self_replica && options_.on_peer_lag) {
+            options_.on_peer_lag(static_cast<double>(UnixMillisNow() - ts) / 1000.0);
+          }
+        }
+        check_seeded();
+        break;
+      }
+      case RdKafka::ERR__PARTITION_EOF:
+        impl_->position[m->partition()] = std::max(impl_->position[m->partition()], m->offset());
+        check_seeded();
+        break;
+      case RdKafka::ERR__TIMED_OUT:
+        break;
+      default:
+        problem("reading " + topic + ": " + m->errstr());
+        break;
+    }
+  }
+}
+
+}  // namespace bridge

@@ -1,0 +1,62 @@
+#pragma once
+
+// Cross-replica duplicate suppression with nothing but Kafka: every replica
+// reads the events topic's `ce_id` (and `schedbridge_replica`) headers from
+// `window` ago to the end, then keeps following it, and records each id in
+// the shared RecentIds. A delivery that reaches any replica after its first
+// copy was acknowledged — and read back — is then answered `duplicate`.
+//
+// Partitions are assigned directly (no consumer group, nothing committed):
+// each replica reads every partition. Partitions added to the topic while the
+// process runs are picked up at its next start.
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "bridge/kafka/rdkafka_publisher.h"
+#include "bridge/pipeline/dedup.h"
+
+namespace bridge {
+
+struct IdFollowerOptions {
+  std::string topic;
+  std::chrono::milliseconds window = std::chrono::hours(24);
+  std::string self_replica;
+  /// Called with the seconds between a peer's produce time and this replica
+  /// reading the id, once seeded (the cross-replica race window).
+  std::function<void(double)> on_peer_lag;
+};
+
+class IdFollower {
+ public:
+  /// Fails (nullptr + `error`) on an invalid setting, never on an unreachable
+  /// cluster: it keeps trying in the background.
+  static std::unique_ptr<IdFollower> Start(const KafkaSettings& settings, IdFollowerOptions options,
+                                           std::shared_ptr<RecentIds> ids, std::string& error);
+  ~IdFollower();
+
+  /// True once every id published within the window before start-up is read.
+  bool Seeded() const { return seeded_.load(); }
+  uint64_t ids_read() const { return ids_read_.load(); }
+  uint64_t errors() const { return errors_.load(); }
+
+ private:
+  class Impl;
+  IdFollower() = default;
+  void Run();
+
+  std::unique_ptr<Impl> impl_;
+  IdFollowerOptions options_;
+  std::shared_ptr<RecentIds> ids_;
+  std::atomic<bool> running_{true};
+  std::atomic<bool> seeded_{false};
+  std::atomic<uint64_t> ids_read_{0};
+  std::atomic<uint64_t> errors_{0};
+  std::thread thread_;
+};
+
+}  // namespace bridge

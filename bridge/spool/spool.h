@@ -1,0 +1,120 @@
+#pragma once
+
+// The durable spool behind `ack: spool` sources. A delivery is appended to
+// the journal and synced (fdatasync, group commit: one sync serves every
+// request waiting at that moment) before the 2xx; a background thread drains
+// the journal into Kafka in order, retrying without a time limit; a record is
+// dropped from the journal only after Kafka acknowledged it. On start-up the
+// records left by the previous process are drained first.
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "bridge/pipeline/pipeline.h"
+#include "bridge/spool/journal.h"
+
+namespace bridge {
+
+struct SpoolOptions {
+  std::string dir;
+  uint64_t max_bytes = uint64_t{1} << 30;  // journal files on disk; beyond it Append is kFull
+  uint64_t segment_bytes = 16 << 20;
+  size_t max_in_flight = 512;  // records published at once while draining
+  std::chrono::milliseconds retry_backoff_initial{500};
+  std::chrono::milliseconds retry_backoff_max{30000};
+  std::string replica_id;  // recorded with the ids this spool publishes
+};
+
+/// The journal payload of a record (versioned binary; tests and fuzzing use these).
+std::string EncodeSpoolRecord(const SpoolRecord& record);
+bool DecodeSpoolRecord(std::string_view payload, SpoolRecord& record, std::string& error);
+
+class Spool final : public DurableSpool {
+ public:
+  /// Opens the journal in `options.dir`, reading what a previous process left.
+  static std::unique_ptr<Spool> Open(SpoolOptions options, Publisher& publisher,
+                                     std::shared_ptr<RecentIds> recent, std::string& error);
+  ~Spool() override;
+
+  AppendResult Append(SpoolRecord record) override;
+  bool Holds(const std::vector<std::string>& ids) const override;
+
+  /// Starts draining. Records are published only while `may_drain()` is true
+  /// (for example once the id index is seeded, so records a previous process
+  /// already published are recognised and skipped).
+  void Start(std::function<bool()> may_drain);
+  /// Keeps draining for up to `timeout`, then stops; what is left stays on disk.
+  void Stop(std::chrono::milliseconds timeout);
+
+  struct Stats {
+    size_t records = 0;  // stored, not yet acknowledged by Kafka
+    uint64_t bytes = 0;  // journal files on disk
+    double oldest_age_seconds = 0;
+    uint64_t appended = 0, drained = 0, already_published = 0, retries = 0, full = 0,
+             unreadable = 0;
+  };
+  Stats stats() const;
+  /// False once an append could not be written or synced (disk full, I/O error).
+  bool Healthy() const;
+  /// True while another record of `bytes` would fit.
+  bool HasRoom(uint64_t bytes = 4096) const;
+
+ private:
+  enum State : int { kIdle = 0, kInFlight = 1, kAcked = 2, kFailed = 3 };
+  struct Pending {
+    uint64_t seq;
+    JournalEntry where;  // without payload
+    int64_t spooled_at_ms;
+    std::vector<std::string> ids;
+    std::shared_ptr<std::atomic<int>> state;
+  };
+  struct Waker {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool poked = false;
+    void Poke();
+    void Sleep(std::chrono::milliseconds at_most);
+  };
+
+  Spool() = default;
+  void PushLocked(JournalEntry where, int64_t spooled_at_ms, std::vector<std::string> ids,
+                  int state);
+  void DrainLoop();
+  void Send(const Pending& p);
+  /// Drops acknowledged records from the front; releases drained segments.
+  void PopAckedLocked();
+
+  SpoolOptions options_;
+  Publisher* publisher_ = nullptr;
+  std::shared_ptr<RecentIds> recent_;
+  std::unique_ptr<Journal> journal_;
+
+  mutable std::mutex mu_;
+  std::condition_variable synced_cv_;
+  std::deque<Pending> records_;
+  std::unordered_map<std::string, int> pending_ids_;
+  uint64_t appended_seq_ = 0, synced_seq_ = 0;
+  bool syncing_ = false;
+  bool broken_ = false;
+  std::string broken_error_;
+  Stats counters_;
+  std::chrono::milliseconds backoff_{0};
+  std::chrono::steady_clock::time_point retry_at_{};
+
+  std::shared_ptr<Waker> waker_ = std::make_shared<Waker>();
+  std::function<bool()> may_drain_;
+  std::atomic<bool> stop_requested_{false};
+  std::chrono::steady_clock::time_point stop_deadline_{};
+  std::thread drainer_;
+};
+
+}  // namespace bridge

@@ -1,0 +1,326 @@
+#include "bridge/spool/spool.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "support.h"
+
+namespace bridge {
+namespace {
+
+using testing::FakePublisher;
+namespace fs = std::filesystem;
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/schedbridge-spool-test-XXXXXX";
+    path_ = mkdtemp(tmpl);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+std::string IdFor(int i) {
+  char buf[40];
+  std::snprintf(buf, sizeof buf, "0190f5c2-7a3b-8c4d-9e5f-%012d", i);
+  return buf;
+}
+
+SpoolRecord Record(int i, size_t value_bytes = 64) {
+  SpoolRecord r;
+  r.provider = "calcom";
+  r.source = "default";
+  r.spooled_at_ms = 1767225600000 + i;
+  r.event_ids = {IdFor(i)};
+  OutgoingMessage m;
+  m.topic = "events";
+  m.key = "calcom:b" + std::to_string(i);
+  m.value = std::string(value_bytes, 'v') + std::to_string(i);
+  m.headers = {{"ce_id", IdFor(i)}, {"content-type", "application/json"}};
+  r.messages.push_back(std::move(m));
+  return r;
+}
+
+SpoolOptions Options(const std::string& dir) {
+  SpoolOptions o;
+  o.dir = dir;
+  o.retry_backoff_initial = std::chrono::milliseconds(10);
+  o.retry_backoff_max = std::chrono::milliseconds(40);
+  o.replica_id = "test-0";
+  return o;
+}
+
+bool WaitFor(const std::function<bool()>& done,
+             std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return done();
+}
+
+std::vector<std::string> Keys(const std::vector<OutgoingMessage>& messages) {
+  std::vector<std::string> keys;
+  for (const auto& m : messages) keys.push_back(m.key);
+  return keys;
+}
+
+TEST(SpoolRecordCodec, RoundTripsEveryField) {
+  SpoolRecord r = Record(7);
+  r.messages.push_back(r.messages[0]);
+  r.messages[1].value = std::string("\0binary\xff", 8);
+  std::string error;
+  SpoolRecord back;
+  ASSERT_TRUE(DecodeSpoolRecord(EncodeSpoolRecord(r), back, error)) << error;
+  EXPECT_EQ(back.provider, "calcom");
+  EXPECT_EQ(back.source, "default");
+  EXPECT_EQ(back.spooled_at_ms, r.spooled_at_ms);
+  EXPECT_EQ(back.event_ids, r.event_ids);
+  ASSERT_EQ(back.messages.size(), 2u);
+  EXPECT_EQ(back.messages[1].value, r.messages[1].value);
+  EXPECT_EQ(back.messages[0].headers, r.messages[0].headers);
+}
+
+TEST(SpoolRecordCodec, RejectsEveryTruncationAndGarbage) {
+  const std::string full = EncodeSpoolRecord(Record(1));
+  SpoolRecord back;
+  std::string error;
+  for (size_t n = 0; n < full.size(); ++n) {
+    EXPECT_FALSE(DecodeSpoolRecord(full.substr(0, n), back, error)) << n;
+  }
+  EXPECT_FALSE(DecodeSpoolRecord(full + "x", back, error));
+  EXPECT_EQ(error, "spool record: trailing bytes.");
+  std::string huge_count = full.substr(0, 1 + 4 + 6 + 4 + 7 + 8) + std::string("\xff\xff\xff\x7f");
+  EXPECT_FALSE(DecodeSpoolRecord(huge_count, back, error));
+  EXPECT_FALSE(DecodeSpoolRecord(std::string("\x02", 1), back, error));
+  EXPECT_EQ(error, "spool record: unknown version.");
+}
+
+TEST(Crc32c, MatchesTheStandardCheckValue) { EXPECT_EQ(Crc32c("123456789"), 0xE3069283u); }
+
+TEST(Spool, DrainsInOrderAfterTheSyncAndForgetsWhatKafkaAcked) {
+  TempDir dir;
+  FakePublisher publisher;
+  auto recent = std::make_shared<RecentIds>(1000);
+  std::string error;
+  auto spool = Spool::Open(Options(dir.path()), publisher, recent, error);
+  ASSERT_TRUE(spool) << error;
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(spool->Append(Record(i)).status, DurableSpool::Status::kStored);
+  }
+  EXPECT_TRUE(spool->Holds({IdFor(3)}));
+  EXPECT_EQ(spool->stats().records, 50u);
+  EXPECT_GT(spool->stats().bytes, 50u * 64);
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  std::vector<std::string> expected;
+  for (int i = 0; i < 50; ++i) expected.push_back("calcom:b" + std::to_string(i));
+  EXPECT_EQ(Keys(publisher.Published()), expected);
+  EXPECT_FALSE(spool->Holds({IdFor(3)}));
+  EXPECT_TRUE(recent->FindAll({IdFor(3)}, 1767225600000).has_value());  // remembered on the ack
+  EXPECT_EQ(spool->stats().drained, 50u);
+  spool->Stop(std::chrono::milliseconds(0));
+}
+
+TEST(Spool, KeepsRetryingWhileKafkaFailsAndLosesNothing) {
+  TempDir dir;
+  FakePublisher publisher;
+  publisher.mode = FakePublisher::Mode::kFail;
+  std::string error;
+  auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  spool->Start(nullptr);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(spool->Append(Record(i)).status, DurableSpool::Status::kStored);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().retries >= 3; }));
+  EXPECT_EQ(spool->stats().records, 5u);
+  EXPECT_TRUE(publisher.Published().empty());
+  publisher.mode = FakePublisher::Mode::kAck;
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  EXPECT_EQ(
+      Keys(publisher.Published()),
+      (std::vector<std::string>{"calcom:b0", "calcom:b1", "calcom:b2", "calcom:b3", "calcom:b4"}));
+}
+
+TEST(Spool, DoesNotSendARecordAgainWhileAnAttemptIsOutstanding) {
+  TempDir dir;
+  FakePublisher publisher;
+  publisher.mode = FakePublisher::Mode::kHold;  // Kafka neither acks nor fails for now
+  std::string error;
+  auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  spool->Start(nullptr);
+  ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(publisher.Published().size(), 1u);
+  publisher.mode = FakePublisher::Mode::kAck;
+  publisher.Release(true);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  EXPECT_EQ(publisher.Published().size(), 1u);
+}
+
+TEST(Spool, IsFullAtItsLimitAndHasRoomAgainAfterDraining) {
+  TempDir dir;
+  FakePublisher publisher;
+  publisher.mode = FakePublisher::Mode::kFail;
+  SpoolOptions o = Options(dir.path());
+  o.max_bytes = 4096;
+  o.segment_bytes = 2048;
+  std::string error;
+  auto spool = Spool::Open(o, publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  int stored = 0;
+  DurableSpool::AppendResult r;
+  for (int i = 0; i < 100; ++i) {
+    r = spool->Append(Record(i, 300));
+    if (r.status != DurableSpool::Status::kStored) break;
+    ++stored;
+  }
+  EXPECT_EQ(r.status, DurableSpool::Status::kFull);
+  EXPECT_NE(r.error.find("the durable spool is full"), std::string::npos) << r.error;
+  EXPECT_GT(stored, 5);
+  EXPECT_LE(spool->stats().bytes, 4096u);
+  EXPECT_EQ(spool->stats().full, 1u);
+  EXPECT_FALSE(spool->HasRoom(400));
+  // Several segments were written; draining deletes all but the newest.
+  auto segments = [&] {
+    int n = 0;
+    for (const auto& f : fs::directory_iterator(dir.path()))
+      n += f.path().extension() == ".journal";
+    return n;
+  };
+  EXPECT_EQ(segments(), 2);
+  publisher.mode = FakePublisher::Mode::kAck;
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  EXPECT_EQ(publisher.Published().size(), static_cast<size_t>(stored));
+  EXPECT_EQ(segments(), 1);
+  EXPECT_TRUE(spool->HasRoom(400));
+  EXPECT_EQ(spool->Append(Record(1000, 300)).status, DurableSpool::Status::kStored);
+}
+
+TEST(Spool, ARestartedProcessDrainsWhatTheLastOneLeftAndNothingTwice) {
+  TempDir dir;
+  std::string error;
+  {
+    FakePublisher down;
+    down.mode = FakePublisher::Mode::kFail;
+    auto spool = Spool::Open(Options(dir.path()), down, nullptr, error);
+    ASSERT_TRUE(spool) << error;
+    for (int i = 0; i < 20; ++i)
+      ASSERT_EQ(spool->Append(Record(i)).status, DurableSpool::Status::kStored);
+    // Half of them drained before the "crash".
+    down.mode = FakePublisher::Mode::kAck;
+    spool->Start(nullptr);
+    ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+    spool->Stop(std::chrono::milliseconds(0));  // the drainer is gone: the next ten stay
+    for (int i = 20; i < 30; ++i)
+      ASSERT_EQ(spool->Append(Record(i)).status, DurableSpool::Status::kStored);
+  }
+  FakePublisher up;
+  auto spool = Spool::Open(Options(dir.path()), up, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  EXPECT_EQ(spool->stats().records, 10u);  // what was not acknowledged, nothing else
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  std::vector<std::string> expected;
+  for (int i = 20; i < 30; ++i) expected.push_back("calcom:b" + std::to_string(i));
+  EXPECT_EQ(Keys(up.Published()), expected);
+}
+
+TEST(Spool, SkipsRecordsWhoseIdsAreAlreadyPublished) {
+  TempDir dir;
+  FakePublisher publisher;
+  auto recent = std::make_shared<RecentIds>(100);
+  std::string error;
+  auto spool = Spool::Open(Options(dir.path()), publisher, recent, error);
+  ASSERT_TRUE(spool) << error;
+  ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
+  ASSERT_EQ(spool->Append(Record(2)).status, DurableSpool::Status::kStored);
+  recent->Insert({IdFor(1)}, "another-replica", UnixMillisNow());  // read back from the topic
+  bool may = false;
+  spool->Start([&] { return may; });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_TRUE(publisher.Published().empty());  // waits for the id index
+  may = true;
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  EXPECT_EQ(Keys(publisher.Published()), std::vector<std::string>{"calcom:b2"});
+  EXPECT_EQ(spool->stats().already_published, 1u);
+}
+
+TEST(Spool, CutsATornTailAndKeepsEverythingBeforeIt) {
+  TempDir dir;
+  std::string error;
+  {
+    FakePublisher down;
+    auto spool = Spool::Open(Options(dir.path()), down, nullptr, error);
+    ASSERT_TRUE(spool) << error;
+    for (int i = 0; i < 3; ++i)
+      ASSERT_EQ(spool->Append(Record(i)).status, DurableSpool::Status::kStored);
+  }
+  // A crash inside write(): half a record at the end of the newest segment.
+  const std::string segment = dir.path() + "/00000000000000000001.journal";
+  const auto before = fs::file_size(segment);
+  {
+    std::ofstream out(segment, std::ios::app | std::ios::binary);
+    out << std::string("SBJ1\x40\x00\x00\x00garbage", 15);
+  }
+  FakePublisher up;
+  auto spool = Spool::Open(Options(dir.path()), up, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  EXPECT_EQ(spool->stats().records, 3u);
+  EXPECT_EQ(fs::file_size(segment), before);
+  ASSERT_EQ(spool->Append(Record(3)).status, DurableSpool::Status::kStored);
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  EXPECT_EQ(Keys(up.Published()),
+            (std::vector<std::string>{"calcom:b0", "calcom:b1", "calcom:b2", "calcom:b3"}));
+}
+
+TEST(Spool, ConcurrentAppendsAreAllStoredOnce) {
+  TempDir dir;
+  FakePublisher publisher;
+  std::string error;
+  auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  spool->Start(nullptr);
+  std::vector<std::thread> threads;
+  std::atomic<int> stored{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        if (spool->Append(Record(t * 1000 + i)).status == DurableSpool::Status::kStored) ++stored;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(stored.load(), 400);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  const auto keys = Keys(publisher.Published());
+  EXPECT_EQ(keys.size(), 400u);
+  EXPECT_EQ(std::set<std::string>(keys.begin(), keys.end()).size(), 400u);
+}
+
+TEST(Spool, AnUnusableDirectoryIsAClearError) {
+  FakePublisher publisher;
+  std::string error;
+  auto spool = Spool::Open(Options("/proc/schedbridge-no-such-dir"), publisher, nullptr, error);
+  EXPECT_FALSE(spool);
+  EXPECT_NE(error.find("cannot create the spool directory /proc/schedbridge-no-such-dir"),
+            std::string::npos)
+      << error;
+}
+
+}  // namespace
+}  // namespace bridge
