@@ -167,15 +167,14 @@ IngressServer::IngressServer(const Config& config, const SourceTable& sources, P
       sources_(sources),
       pipeline_(pipeline),
       providers_(providers),
-      readiness_(readiness),
+      readiness_check_([&readiness] {
+        return readiness.Ready() ? std::string() : std::string("kafka_unavailable");
+      }),
       metrics_(metrics),
       server_(config.http.tls_cert_file.empty()
                   ? std::make_unique<httplib::Server>()
                   : std::make_unique<httplib::SSLServer>(config.http.tls_cert_file.c_str(),
                                                          config.http.tls_key_file.c_str())) {
-  readiness_check_ = [&readiness] {
-    return readiness.Ready() ? std::string() : std::string("kafka_unavailable");
-  };
   httplib::Server& s = *server_;
   const auto threads = static_cast<size_t>(config.http.threads);
   const auto queued = static_cast<size_t>(config.http.max_queued_connections);
@@ -213,7 +212,12 @@ IngressServer::IngressServer(const Config& config, const SourceTable& sources, P
   s.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
     if (draining_ || stopping_) {
       Reply(res, 503, R"({"status":"draining"})");
-    } else if (const std::string why = readiness_check_(); !why.empty()) {
+    } else if (const std::string why =
+                   [this] {
+                     std::lock_guard lock(readiness_mu_);
+                     return readiness_check_();
+                   }();
+               !why.empty()) {
       Reply(res, 503, "{\"status\":\"" + why + "\"}");
     } else {
       Reply(res, 200, R"({"status":"ready"})");
@@ -258,6 +262,11 @@ IngressServer::IngressServer(const Config& config, const SourceTable& sources, P
 }
 
 IngressServer::~IngressServer() { Stop(); }
+
+void IngressServer::SetReadinessCheck(ReadinessCheck check) {
+  std::lock_guard lock(readiness_mu_);
+  readiness_check_ = std::move(check);
+}
 
 int IngressServer::Bind(const std::string& host, int port) {
   if (port == 0) return server_->bind_to_any_port(host);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "bridge/config/config.h"
@@ -43,9 +44,9 @@ class IngressServer {
   bool Valid() const;
 
   /// What /readyz checks besides draining: "" when ready, else the status
-  /// word of the 503. The default asks the publisher passed in.
+  /// word of the 503. The default asks the publisher passed in. Thread-safe.
   using ReadinessCheck = std::function<std::string()>;
-  void SetReadinessCheck(ReadinessCheck check) { readiness_check_ = std::move(check); }
+  void SetReadinessCheck(ReadinessCheck check);
 
  private:
   void HandleWebhook(const httplib::Request& req, httplib::Response& res,
@@ -56,7 +57,7 @@ class IngressServer {
   const SourceTable& sources_;
   Pipeline& pipeline_;
   const ProviderRegistry& providers_;
-  const Publisher& readiness_;
+  mutable std::mutex readiness_mu_;
   ReadinessCheck readiness_check_;
   Metrics& metrics_;
   std::atomic<bool> draining_{false};

@@ -23,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -48,13 +49,15 @@ type KafkaTopic struct {
 }
 
 type rendered struct {
-	deployments []appsv1.Deployment
-	services    []corev1.Service
-	pdbs        []policyv1.PodDisruptionBudget
-	hpas        []autoscalingv2.HorizontalPodAutoscaler
-	configMaps  map[string]bool
-	topics      []KafkaTopic
-	monitors    []monitoringv1.ServiceMonitor
+	deployments  []appsv1.Deployment
+	statefulsets []appsv1.StatefulSet
+	services     []corev1.Service
+	pdbs         []policyv1.PodDisruptionBudget
+	hpas         []autoscalingv2.HorizontalPodAutoscaler
+	configMaps   map[string]bool
+	configs      []string // config.yaml of each ConfigMap that has one
+	topics       []KafkaTopic
+	monitors     []monitoringv1.ServiceMonitor
 }
 
 func strict(doc []byte, into interface{}) error {
@@ -92,6 +95,12 @@ func decode(doc []byte, r *rendered) error {
 			return wrap(err)
 		}
 		r.deployments = append(r.deployments, d)
+	case "apps/v1/StatefulSet":
+		var st appsv1.StatefulSet
+		if err := strict(doc, &st); err != nil {
+			return wrap(err)
+		}
+		r.statefulsets = append(r.statefulsets, st)
 	case "v1/Service":
 		var s corev1.Service
 		if err := strict(doc, &s); err != nil {
@@ -111,6 +120,7 @@ func decode(doc []byte, r *rendered) error {
 			if err := yaml.Unmarshal([]byte(cfg), &parsed); err != nil {
 				return wrap(fmt.Errorf("config.yaml: %w", err))
 			}
+			r.configs = append(r.configs, cfg)
 		}
 	case "v1/Secret":
 		return wrap(strict(doc, &corev1.Secret{}))
@@ -150,15 +160,26 @@ func decode(doc []byte, r *rendered) error {
 func rules(r *rendered) []string {
 	var problems []string
 	add := func(format string, args ...interface{}) { problems = append(problems, fmt.Sprintf(format, args...)) }
-	if len(r.deployments) != 1 {
-		add("want exactly one Deployment, got %d", len(r.deployments))
+	// The workload: one Deployment, or one StatefulSet (the spool overlay).
+	var (
+		kind, name string
+		pod        corev1.PodTemplateSpec
+		selector   *metav1.LabelSelector
+	)
+	switch {
+	case len(r.deployments) == 1 && len(r.statefulsets) == 0:
+		d := r.deployments[0]
+		kind, name, pod, selector = "Deployment", d.Name, d.Spec.Template, d.Spec.Selector
+	case len(r.statefulsets) == 1 && len(r.deployments) == 0:
+		st := r.statefulsets[0]
+		kind, name, pod, selector = "StatefulSet", st.Name, st.Spec.Template, st.Spec.Selector
+	default:
+		add("want exactly one Deployment or StatefulSet, got %d and %d", len(r.deployments), len(r.statefulsets))
 		return problems
 	}
-	d := r.deployments[0]
-	pod := d.Spec.Template
-	sel, err := labels.ValidatedSelectorFromSet(d.Spec.Selector.MatchLabels)
+	sel, err := labels.ValidatedSelectorFromSet(selector.MatchLabels)
 	if err != nil || !sel.Matches(labels.Set(pod.Labels)) {
-		add("Deployment selector does not match its pod labels")
+		add("%s selector does not match its pod labels", kind)
 	}
 	if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
 		add("enableServiceLinks must be false (SCHEDBRIDGE_KAFKA_* injection)")
@@ -198,7 +219,7 @@ func rules(r *rendered) []string {
 	if preStop == 0 {
 		add("container needs a preStop sleep so endpoints drain before SIGTERM")
 	}
-	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || *g < preStop+15 {
+	if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || *g < preStop+15 {
 		add("terminationGracePeriodSeconds must cover preStop + ack timeout + flush (%d s)", preStop+15)
 	}
 	for _, v := range pod.Spec.Volumes {
@@ -218,8 +239,8 @@ func rules(r *rendered) []string {
 		}
 	}
 	for _, h := range r.hpas {
-		if h.Spec.ScaleTargetRef.Name != d.Name || h.Spec.ScaleTargetRef.Kind != "Deployment" {
-			add("HPA %s does not target the Deployment", h.Name)
+		if h.Spec.ScaleTargetRef.Name != name || h.Spec.ScaleTargetRef.Kind != kind {
+			add("HPA %s does not target the %s", h.Name, kind)
 		}
 		if h.Spec.MinReplicas == nil || *h.Spec.MinReplicas > h.Spec.MaxReplicas {
 			add("HPA %s replica bounds are inverted", h.Name)
@@ -228,6 +249,7 @@ func rules(r *rendered) []string {
 	if len(r.monitors) != 1 || len(r.monitors[0].Spec.Endpoints) == 0 || r.monitors[0].Spec.Endpoints[0].Path != "/metrics" {
 		add("want one ServiceMonitor scraping /metrics")
 	}
+	problems = append(problems, spoolRules(r, kind, c)...)
 	names := map[string]KafkaTopic{}
 	for _, t := range r.topics {
 		if t.Spec.Partitions < 1 || t.Spec.Replicas < 1 || t.Metadata.Labels["strimzi.io/cluster"] == "" {
@@ -241,6 +263,70 @@ func rules(r *rendered) []string {
 		add("want KafkaTopics scheduling.events.v1 and scheduling.dlq.v1")
 	} else if number(dl.Spec.Config["retention.ms"]) <= number(ev.Spec.Config["retention.ms"]) {
 		add("the dead-letter topic must be kept longer than the events topic")
+	}
+	return problems
+}
+
+// spoolRules: a config with an `ack: spool` source needs its journal on a
+// volume that outlives the pod — a StatefulSet claim mounted at spool_dir,
+// large enough for spool_max_bytes — and a governing Service.
+func spoolRules(r *rendered, kind string, c corev1.Container) []string {
+	var problems []string
+	for _, text := range r.configs {
+		var cfg struct {
+			SpoolDir      string `json:"spool_dir"`
+			SpoolMaxBytes int64  `json:"spool_max_bytes"`
+			Sources       []struct {
+				Ack string `json:"ack"`
+			} `json:"sources"`
+		}
+		if err := yaml.Unmarshal([]byte(text), &cfg); err != nil {
+			problems = append(problems, "config.yaml: "+err.Error())
+			continue
+		}
+		spooled := false
+		for _, s := range cfg.Sources {
+			spooled = spooled || s.Ack == "spool"
+		}
+		if !spooled {
+			continue
+		}
+		dir := cfg.SpoolDir
+		if dir == "" {
+			dir = "/var/lib/schedbridge/spool"
+		}
+		if kind != "StatefulSet" {
+			problems = append(problems, "a source has ack: spool but the workload is a "+kind+": its journal would die with the pod (use a StatefulSet with a volumeClaimTemplate)")
+			continue
+		}
+		st := r.statefulsets[0]
+		var claim *corev1.PersistentVolumeClaim
+		for _, m := range c.VolumeMounts {
+			for i := range st.Spec.VolumeClaimTemplates {
+				if t := &st.Spec.VolumeClaimTemplates[i]; t.Name == m.Name && m.MountPath == dir {
+					claim = t
+				}
+			}
+		}
+		if claim == nil {
+			problems = append(problems, "no volumeClaimTemplate is mounted at the spool directory "+dir)
+			continue
+		}
+		size := claim.Spec.Resources.Requests.Storage()
+		max := cfg.SpoolMaxBytes
+		if max == 0 {
+			max = 1 << 30
+		}
+		if size == nil || size.Value() < max {
+			problems = append(problems, fmt.Sprintf("the spool claim (%v) is smaller than spool_max_bytes (%d)", size, max))
+		}
+		found := false
+		for _, s := range r.services {
+			found = found || (s.Name == st.Spec.ServiceName && s.Spec.ClusterIP == "None")
+		}
+		if !found {
+			problems = append(problems, "StatefulSet serviceName "+st.Spec.ServiceName+" is not a rendered headless Service")
+		}
 	}
 	return problems
 }
@@ -304,8 +390,8 @@ func main() {
 			failed++
 			continue
 		}
-		fmt.Printf("ok   %s: %d deployment, %d service, %d pdb, %d hpa, %d topics, %d servicemonitor\n",
-			dir, len(r.deployments), len(r.services), len(r.pdbs), len(r.hpas), len(r.topics), len(r.monitors))
+		fmt.Printf("ok   %s: %d deployment, %d statefulset, %d service, %d pdb, %d hpa, %d topics, %d servicemonitor\n",
+			dir, len(r.deployments), len(r.statefulsets), len(r.services), len(r.pdbs), len(r.hpas), len(r.topics), len(r.monitors))
 	}
 	fmt.Printf("%d passed, %d failed\n", len(dirs)-failed, failed)
 	if failed > 0 {

@@ -237,7 +237,7 @@ std::map<std::string, std::string> SpoolEnv(const std::string& topic, const std:
   return env;
 }
 
-TEST(Spool, EverySpooledEventIsInTheTopicOnceAfterKillNineWithKafkaDownAndMidDrain) {
+TEST(SpoolService, EverySpooledEventIsInTheTopicOnceAfterKillNineWithKafkaDownAndMidDrain) {
   const std::string topic = RandomName("spool-events");
   CreateTopic(TestBrokers(), topic, 3);
   char tmpl[] = "/tmp/schedbridge-spool-it-XXXXXX";

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -249,8 +250,8 @@ TEST(Spool, SkipsRecordsWhoseIdsAreAlreadyPublished) {
   ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
   ASSERT_EQ(spool->Append(Record(2)).status, DurableSpool::Status::kStored);
   recent->Insert({IdFor(1)}, "another-replica", UnixMillisNow());  // read back from the topic
-  bool may = false;
-  spool->Start([&] { return may; });
+  std::atomic<bool> may{false};
+  spool->Start([&] { return may.load(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
   EXPECT_TRUE(publisher.Published().empty());  // waits for the id index
   may = true;
