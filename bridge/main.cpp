@@ -186,6 +186,7 @@ int Serve(const ServeFlags& f) {
     o.topic = config.pipeline.events_topic;
     o.window = config.pipeline.dedup_window;
     o.self_replica = config.pipeline.replica_id;
+    o.fetch_wait = config.dedup_fetch_wait;
     o.on_peer_lag = [&metrics](double seconds) {
       metrics.Observe("schedbridge_dedup_peer_lag_seconds", {}, seconds);
     };

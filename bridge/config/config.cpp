@@ -94,6 +94,8 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.pipeline.dedup_window = std::chrono::seconds(ParseInt(name, value, 1, 30 * 86400));
   } else if (name == "SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS") {
     c.dedup_across_replicas = ParseBool(name, value);
+  } else if (name == "SCHEDBRIDGE_DEDUP_FETCH_WAIT_MS") {
+    c.dedup_fetch_wait = std::chrono::milliseconds(ParseInt(name, value, 1, 10000));
   } else if (name == "SCHEDBRIDGE_REPLICA_ID") {
     if (!ValidSourceName(value)) {
       throw ConfigError(name + " must be 1-64 characters of letters, digits, - _ or ., got \"" +
@@ -142,6 +144,7 @@ const std::map<std::string, std::string>& FileKeys() {
       {"dedup_capacity", "SCHEDBRIDGE_DEDUP_CAPACITY"},
       {"dedup_window_seconds", "SCHEDBRIDGE_DEDUP_WINDOW_SECONDS"},
       {"dedup_across_replicas", "SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS"},
+      {"dedup_fetch_wait_ms", "SCHEDBRIDGE_DEDUP_FETCH_WAIT_MS"},
       {"replica_id", "SCHEDBRIDGE_REPLICA_ID"},
       {"spool_dir", "SCHEDBRIDGE_SPOOL_DIR"},
       {"spool_max_bytes", "SCHEDBRIDGE_SPOOL_MAX_BYTES"},

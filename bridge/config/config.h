@@ -25,7 +25,7 @@ struct HttpSettings {
   std::string host = "0.0.0.0";
   int port = 8080;
   size_t max_body_bytes = 1 << 20;
-  int threads = 64;  // requests in flight at once (each waits for its ack)
+  int threads = 256;  // requests in flight at once (each waits for its ack)
   /// Accepted connections waiting for a thread; beyond this the acceptor
   /// stops accepting (back-pressure into the kernel's listen queue).
   int max_queued_connections = 1024;
@@ -47,6 +47,7 @@ struct Config {
   PipelineOptions pipeline;
   /// Read the events topic so every replica knows every acknowledged id.
   bool dedup_across_replicas = true;
+  std::chrono::milliseconds dedup_fetch_wait{100};
   /// The journal for `ack: spool` sources (used only when one is configured).
   SpoolOptions spool = DefaultSpoolOptions();
   std::vector<SourceConfig> sources;

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <stdexcept>
+#include <vector>
 
 namespace bridge::crypto {
 namespace {
@@ -28,33 +29,72 @@ EVP_MAC* HmacAlgorithm() {
 
 const char* DigestName(Digest d) { return d == Digest::kSha512 ? "SHA512" : "SHA256"; }
 
+/// Per thread, the HMAC contexts of the last few keys, already keyed: the
+/// next message under the same key re-arms the context (EVP_MAC_init without
+/// a key) instead of allocating one, looking up the digest and hashing the
+/// key again. A handful of secrets are in use at a time.
+class KeyedMacCache {
+ public:
+  ~KeyedMacCache() {
+    for (Slot& s : slots_) OPENSSL_cleanse(s.key.data(), s.key.size());
+  }
+
+  EVP_MAC_CTX* Get(Digest digest, std::string_view key) {
+    for (Slot& s : slots_) {
+      if (s.digest == digest && s.key == key) {
+        if (EVP_MAC_init(s.ctx.get(), nullptr, 0, nullptr) != 1) {
+          throw std::runtime_error("OpenSSL: EVP_MAC_init failed");
+        }
+        return s.ctx.get();
+      }
+    }
+    MacCtxPtr ctx(EVP_MAC_CTX_new(HmacAlgorithm()));
+    if (!ctx) throw std::runtime_error("OpenSSL: EVP_MAC_CTX_new failed");
+    char digest_name[16];
+    std::snprintf(digest_name, sizeof digest_name, "%s", DigestName(digest));
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
+        OSSL_PARAM_construct_end()};
+    // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
+    static const unsigned char kEmpty = 0;
+    const auto* key_ptr =
+        key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
+    if (EVP_MAC_init(ctx.get(), key_ptr, key.size(), params) != 1) {
+      throw std::runtime_error("OpenSSL: EVP_MAC_init failed");
+    }
+    if (slots_.size() == kSlots) {
+      OPENSSL_cleanse(slots_.front().key.data(), slots_.front().key.size());
+      slots_.erase(slots_.begin());
+    }
+    slots_.push_back(Slot{digest, std::string(key), std::move(ctx)});
+    return slots_.back().ctx.get();
+  }
+
+ private:
+  static constexpr size_t kSlots = 8;
+  struct Slot {
+    Digest digest;
+    std::string key;
+    MacCtxPtr ctx;
+  };
+  std::vector<Slot> slots_;
+};
+
 }  // namespace
 
 std::string Hmac(Digest digest, std::string_view key,
                  std::initializer_list<std::string_view> parts) {
-  MacCtxPtr ctx(EVP_MAC_CTX_new(HmacAlgorithm()));
-  if (!ctx) throw std::runtime_error("OpenSSL: EVP_MAC_CTX_new failed");
-  char digest_name[16];
-  std::snprintf(digest_name, sizeof digest_name, "%s", DigestName(digest));
-  const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest_name, 0),
-      OSSL_PARAM_construct_end()};
-  // An empty key is legal HMAC; OpenSSL wants a non-null pointer for it.
-  static const unsigned char kEmpty = 0;
-  const auto* key_ptr = key.empty() ? &kEmpty : reinterpret_cast<const unsigned char*>(key.data());
-  if (EVP_MAC_init(ctx.get(), key_ptr, key.size(), params) != 1) {
-    throw std::runtime_error("OpenSSL: EVP_MAC_init failed");
-  }
+  thread_local KeyedMacCache cache;
+  EVP_MAC_CTX* ctx = cache.Get(digest, key);
   for (std::string_view part : parts) {
-    if (!part.empty() &&
-        EVP_MAC_update(ctx.get(), reinterpret_cast<const unsigned char*>(part.data()),
-                       part.size()) != 1) {
+    if (!part.empty() && EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(part.data()),
+                                        part.size()) != 1) {
       throw std::runtime_error("OpenSSL: EVP_MAC_update failed");
     }
   }
   unsigned char out[EVP_MAX_MD_SIZE];
   size_t out_len = 0;
-  if (EVP_MAC_final(ctx.get(), out, &out_len, sizeof out) != 1) {
+  if (EVP_MAC_final(ctx, out, &out_len, sizeof out) != 1) {
     throw std::runtime_error("OpenSSL: EVP_MAC_final failed");
   }
   return std::string(reinterpret_cast<const char*>(out), out_len);

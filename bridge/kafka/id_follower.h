@@ -26,6 +26,9 @@ struct IdFollowerOptions {
   std::string topic;
   std::chrono::milliseconds window = std::chrono::hours(24);
   std::string self_replica;
+  /// How long the broker may hold a fetch for more data (fetch.wait.max.ms):
+  /// on a quiet topic, the delay before a peer's id is known.
+  std::chrono::milliseconds fetch_wait{100};
   /// Called with the seconds between a peer's produce time and this replica
   /// reading the id, once seeded (the cross-replica race window).
   std::function<void(double)> on_peer_lag;

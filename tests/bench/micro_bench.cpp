@@ -12,6 +12,7 @@
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/providers/registry.h"
 #include "bridge/util/json.h"
+#include "bridge/util/metrics.h"
 
 namespace {
 
@@ -124,6 +125,26 @@ void BM_DedupIndex(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));
 }
+// The metrics one webhook records (duration, request count, event count),
+// from 1 and 4 threads at once.
+void BM_RequestMetrics(benchmark::State& state) {
+  static Metrics* metrics = [] {
+    auto* m = new Metrics();
+    m->DescribeHistogram("schedbridge_webhook_duration_seconds", "",
+                         {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10});
+    return m;
+  }();
+  const std::string provider = "calcom", source = "default", type = "booking.created";
+  for (auto _ : state) {
+    metrics->Observe("schedbridge_webhook_duration_seconds", {{"provider", provider}}, 0.004);
+    metrics->Inc("schedbridge_webhook_requests_total",
+                 {{"provider", provider}, {"source", source}, {"code", std::to_string(202)}});
+    metrics->Inc("schedbridge_events_published_total",
+                 {{"provider", provider}, {"event_type", type}});
+  }
+}
+BENCHMARK(BM_RequestMetrics)->Threads(1)->Threads(4)->UseRealTime();
+
 BENCHMARK(BM_DedupIndex)->Arg(1000000)->Unit(benchmark::kMillisecond)->Iterations(1);
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The ceiling: the same cpp-httplib server settings as schedbridge (TCP_NODELAY,
-// 64 threads, keep-alive), answering 202 with no work at all.
+// 256 threads, keep-alive up to 1,000 requests), answering 202 with no work at all.
 
 #include <httplib.h>
 
@@ -9,9 +9,9 @@
 int main(int argc, char** argv) {
   const int port = argc > 1 ? std::stoi(argv[1]) : 0;
   httplib::Server s;
-  s.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  s.new_task_queue = [] { return new httplib::ThreadPool(256); };
   s.set_tcp_nodelay(true);
-  s.set_keep_alive_max_count(100000);
+  s.set_keep_alive_max_count(1000);
   s.set_payload_max_length(1 << 20);
   s.Post(R"(/webhooks/(.+))", [](const httplib::Request&, httplib::Response& res) {
     res.status = 202;

@@ -110,6 +110,7 @@ sources:
 TEST_F(ConfigTest, DedupAndSpoolSettings) {
   Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}});
   EXPECT_TRUE(c.dedup_across_replicas);
+  EXPECT_EQ(c.dedup_fetch_wait, std::chrono::milliseconds(100));
   EXPECT_EQ(c.pipeline.dedup_window, std::chrono::hours(24));
   EXPECT_EQ(c.pipeline.dedup_capacity, 1000000u);
   EXPECT_FALSE(c.pipeline.replica_id.empty());  // the host name: the pod name in Kubernetes
@@ -119,6 +120,7 @@ TEST_F(ConfigTest, DedupAndSpoolSettings) {
 
   const std::string file = Write("spool.yaml", R"(
 dedup_window_seconds: 3600
+dedup_fetch_wait_ms: 10
 replica_id: schedbridge-2
 spool_dir: /data/spool
 spool_max_bytes: 2097152
@@ -134,6 +136,7 @@ sources:
            file);
   EXPECT_FALSE(c.dedup_across_replicas);
   EXPECT_EQ(c.pipeline.dedup_window, std::chrono::hours(1));
+  EXPECT_EQ(c.dedup_fetch_wait, std::chrono::milliseconds(10));
   EXPECT_EQ(c.pipeline.replica_id, "schedbridge-2");
   EXPECT_EQ(c.spool.dir, "/data/spool");
   EXPECT_EQ(c.spool.max_bytes, 2097152u);

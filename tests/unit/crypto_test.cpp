@@ -33,6 +33,26 @@ TEST(Crypto, HmacWithEmptyKeyWorks) {
             "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
 }
 
+TEST(Crypto, ReusedKeyedContextsGiveTheSameMacsInAnyOrder) {
+  // Contexts are cached per key and re-armed: interleaving keys, digests and
+  // more keys than the cache holds must not change any result.
+  const std::string jefe512 =
+      "164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea2505549758bf75c05a994a6d03"
+      "4f65f8f0e6fdcaeab1a34d4a6b4b636e070a38bce737";
+  const std::string empty256 = "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad";
+  std::vector<std::string> first;
+  for (int i = 0; i < 20; ++i)
+    first.push_back(Hmac(Digest::kSha256, "key-" + std::to_string(i), "m"));
+  for (int round = 0; round < 3; ++round) {
+    for (int i = 19; i >= 0; --i) {
+      EXPECT_EQ(Hmac(Digest::kSha256, "key-" + std::to_string(i), "m"), first[i]);
+      EXPECT_EQ(HexLower(Hmac(Digest::kSha512, "Jefe", "what do ya want for nothing?")), jefe512);
+      EXPECT_EQ(HexLower(Hmac(Digest::kSha256, "", "")), empty256);
+    }
+  }
+  EXPECT_NE(Hmac(Digest::kSha256, "key-1", "m"), Hmac(Digest::kSha512, "key-1", "m").substr(0, 32));
+}
+
 TEST(Crypto, HexDecodeAcceptsEitherCaseAndRejectsJunk) {
   std::string out;
   ASSERT_TRUE(HexDecode("00ffAB", out));
