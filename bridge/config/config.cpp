@@ -113,6 +113,8 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.http.threads = static_cast<int>(ParseInt(name, value, 1, 4096));
   } else if (name == "SCHEDBRIDGE_MAX_QUEUED_CONNECTIONS") {
     c.http.max_queued_connections = static_cast<int>(ParseInt(name, value, 1, 1000000));
+  } else if (name == "SCHEDBRIDGE_LISTEN_BACKLOG") {
+    c.http.listen_backlog = static_cast<int>(ParseInt(name, value, 1, 65535));
   } else if (name == "SCHEDBRIDGE_READ_TIMEOUT_MS") {
     c.http.read_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
   } else if (name == "SCHEDBRIDGE_WRITE_TIMEOUT_MS") {
@@ -151,6 +153,7 @@ const std::map<std::string, std::string>& FileKeys() {
       {"max_body_bytes", "SCHEDBRIDGE_MAX_BODY_BYTES"},
       {"http_threads", "SCHEDBRIDGE_HTTP_THREADS"},
       {"max_queued_connections", "SCHEDBRIDGE_MAX_QUEUED_CONNECTIONS"},
+      {"listen_backlog", "SCHEDBRIDGE_LISTEN_BACKLOG"},
       {"read_timeout_ms", "SCHEDBRIDGE_READ_TIMEOUT_MS"},
       {"write_timeout_ms", "SCHEDBRIDGE_WRITE_TIMEOUT_MS"},
       {"retry_after_seconds", "SCHEDBRIDGE_RETRY_AFTER_SECONDS"},

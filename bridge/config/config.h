@@ -29,6 +29,8 @@ struct HttpSettings {
   /// Accepted connections waiting for a thread; beyond this the acceptor
   /// stops accepting (back-pressure into the kernel's listen queue).
   int max_queued_connections = 1024;
+  /// The kernel's queue of connections not yet accepted (listen(2) backlog).
+  int listen_backlog = 1024;
   std::chrono::milliseconds read_timeout{5000};
   std::chrono::milliseconds write_timeout{5000};
   int retry_after_seconds = 5;

@@ -1,13 +1,19 @@
 #include "bridge/http/server.h"
 
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
+#include <filesystem>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -160,6 +166,35 @@ class BoundedThreadPool final : public httplib::TaskQueue {
 
 }  // namespace
 
+void RaiseListenBacklog(int port, int backlog) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd", ec)) {
+    int fd = -1;
+    try {
+      fd = std::stoi(entry.path().filename().string());
+    } catch (const std::exception&) {
+      continue;
+    }
+    int accepting = 0;
+    socklen_t len = sizeof accepting;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0 || accepting == 0) {
+      continue;
+    }
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) continue;
+    int bound = -1;
+    if (addr.ss_family == AF_INET) {
+      bound = ntohs(reinterpret_cast<const sockaddr_in*>(&addr)->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      bound = ntohs(reinterpret_cast<const sockaddr_in6*>(&addr)->sin6_port);
+    }
+    if (bound == port && ::listen(fd, backlog) != 0) {
+      log::Warn("listen_backlog_unchanged", {{"error", std::strerror(errno)}});
+    }
+  }
+}
+
 IngressServer::IngressServer(const Config& config, const SourceTable& sources, Pipeline& pipeline,
                              const ProviderRegistry& providers, const Publisher& readiness,
                              Metrics& metrics)
@@ -269,8 +304,10 @@ void IngressServer::SetReadinessCheck(ReadinessCheck check) {
 }
 
 int IngressServer::Bind(const std::string& host, int port) {
-  if (port == 0) return server_->bind_to_any_port(host);
-  return server_->bind_to_port(host, port) ? port : -1;
+  const int bound =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (bound > 0) RaiseListenBacklog(bound, config_.http.listen_backlog);
+  return bound;
 }
 
 bool IngressServer::Serve() { return server_->listen_after_bind(); }

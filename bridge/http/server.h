@@ -23,6 +23,13 @@ struct Response;
 
 namespace bridge {
 
+/// cpp-httplib 0.11 listens with a backlog of 5: a burst of new connections
+/// (providers rarely keep connections alive) overflows it, the kernel drops
+/// the SYNs and each client waits for a 1 s retransmission. This calls
+/// listen() again on the socket bound to `port`, which raises the backlog
+/// (the kernel caps it at net.core.somaxconn).
+void RaiseListenBacklog(int port, int backlog);
+
 class IngressServer {
  public:
   IngressServer(const Config& config, const SourceTable& sources, Pipeline& pipeline,

@@ -1,10 +1,13 @@
 // The ceiling: the same cpp-httplib server settings as schedbridge (TCP_NODELAY,
-// 256 threads, keep-alive up to 1,000 requests), answering 202 with no work at all.
+// 256 threads, keep-alive up to 1,000 requests, listen backlog 1024), answering 202 with no work at
+// all.
 
 #include <httplib.h>
 
 #include <cstdio>
 #include <string>
+
+#include "bridge/http/server.h"
 
 int main(int argc, char** argv) {
   const int port = argc > 1 ? std::stoi(argv[1]) : 0;
@@ -19,6 +22,7 @@ int main(int argc, char** argv) {
   });
   const int bound =
       port == 0 ? s.bind_to_any_port("127.0.0.1") : (s.bind_to_port("127.0.0.1", port) ? port : -1);
+  if (bound > 0) bridge::RaiseListenBacklog(bound, 1024);  // as schedbridge does
   std::printf("listening 127.0.0.1:%d\n", bound);
   std::fflush(stdout);
   return s.listen_after_bind() ? 0 : 1;

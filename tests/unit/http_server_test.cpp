@@ -1,8 +1,13 @@
 // The ingress on an ephemeral loopback port with a fake publisher: every
 // status code of DESIGN.md §2.
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <thread>
@@ -356,6 +361,77 @@ TEST_F(HttpServerTest, ReadinessFollowsTheCheckItIsGiven) {
   r = client_->Get("/readyz");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
+}
+
+/// How many of `n` simultaneous connection attempts complete their TCP
+/// handshake within `wait` while the server accepts nothing.
+int HandshakesCompleted(int port, int n, std::chrono::milliseconds wait) {
+  std::vector<int> fds;
+  for (int i = 0; i < n; ++i) {
+    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    fds.push_back(fd);
+  }
+  std::this_thread::sleep_for(wait);
+  int connected = 0;
+  for (int fd : fds) {
+    pollfd p{fd, POLLOUT, 0};
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (poll(&p, 1, 0) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
+      ++connected;
+    }
+    close(fd);
+  }
+  return connected;
+}
+
+TEST(ListenBacklog, ABurstOfNewConnectionsWaitsInTheKernelNotInSynRetries) {
+  // One worker, one queued connection: both held by idle clients, so the
+  // acceptor stops and every new connection waits in the listen backlog.
+  for (const int backlog : {5, 1024}) {
+    Config config;
+    config.http.threads = 1;
+    config.http.max_queued_connections = 1;
+    config.http.listen_backlog = backlog;
+    config.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
+    FakePublisher publisher;
+    SystemClock clock;
+    Metrics metrics;
+    Pipeline pipeline(config.pipeline, publisher, clock);
+    SourceTable sources(config.sources);
+    IngressServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), publisher,
+                         metrics);
+    const int port = server.Bind("127.0.0.1", 0);
+    ASSERT_GT(port, 0);
+    std::thread serving([&] { server.Serve(); });
+    while (!server.IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    // Two idle connections occupy the worker and the queue slot.
+    std::vector<int> occupying;
+    for (int i = 0; i < 2; ++i) {
+      const int fd = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(port));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+      occupying.push_back(fd);
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    const int connected = HandshakesCompleted(port, 40, std::chrono::milliseconds(300));
+    if (backlog == 5) {
+      EXPECT_LT(connected, 40) << "with cpp-httplib's own backlog, SYNs are dropped";
+    } else {
+      EXPECT_EQ(connected, 40);
+    }
+    for (int fd : occupying) close(fd);
+    server.Stop();
+    serving.join();
+  }
 }
 
 }  // namespace
