@@ -1,5 +1,6 @@
 #include "bridge/pipeline/dedup.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "bridge/crypto/hmac.h"
@@ -30,10 +31,10 @@ RecentIds::RecentIds(size_t capacity, std::chrono::milliseconds window)
   replica_index_.emplace("", 0);
 }
 
-size_t RecentIds::KeyHash::operator()(const Key& k) const {
-  // Event ids are digests: their first bytes are already uniformly spread.
-  size_t h;
-  std::memcpy(&h, k.data(), sizeof h);
+uint64_t RecentIds::HashOf(const Key& key) {
+  // Event ids are digests: their bytes are already uniformly spread.
+  uint64_t h;
+  std::memcpy(&h, key.data(), sizeof h);
   return h;
 }
 
@@ -72,16 +73,71 @@ uint16_t RecentIds::ReplicaIndexLocked(std::string_view replica) {
   return index;
 }
 
+int64_t RecentIds::FindLocked(const Key& key) const {
+  if (index_.empty()) return -1;
+  const size_t mask = index_.size() - 1;
+  for (size_t i = HashOf(key) & mask;; i = (i + 1) & mask) {
+    const uint32_t slot = index_[i];
+    if (slot == 0) return -1;
+    if (keys_[slot - 1] == key) return slot - 1;
+  }
+}
+
+void RecentIds::IndexInsertLocked(const Key& key, uint32_t position) {
+  const size_t mask = index_.size() - 1;
+  size_t i = HashOf(key) & mask;
+  while (index_[i] != 0) i = (i + 1) & mask;
+  index_[i] = position + 1;
+}
+
+void RecentIds::IndexEraseLocked(const Key& key) {
+  // Linear probing with backward-shift deletion: no tombstones.
+  const size_t mask = index_.size() - 1;
+  size_t i = HashOf(key) & mask;
+  while (index_[i] != 0 && keys_[index_[i] - 1] != key) i = (i + 1) & mask;
+  if (index_[i] == 0) return;
+  size_t hole = i;
+  for (size_t j = (hole + 1) & mask; index_[j] != 0; j = (j + 1) & mask) {
+    const size_t home = HashOf(keys_[index_[j] - 1]) & mask;
+    // Move j into the hole when its home is not in (hole, j] (cyclically).
+    const bool between = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+    if (!between) {
+      index_[hole] = index_[j];
+      hole = j;
+    }
+  }
+  index_[hole] = 0;
+}
+
+void RecentIds::GrowLocked() {
+  // Re-lay the ring from position 0 at twice the size (at most the capacity)
+  // and rebuild the index at twice that.
+  const size_t ring = std::min(capacity_, std::max<size_t>(1024, keys_.size() * 2));
+  std::vector<Key> keys(ring);
+  std::vector<int64_t> times(ring);
+  std::vector<uint16_t> replicas(ring);
+  for (size_t n = 0; n < size_; ++n) {
+    const size_t from = (head_ + n) % keys_.size();
+    keys[n] = keys_[from];
+    times[n] = acked_at_ms_[from];
+    replicas[n] = replica_of_[from];
+  }
+  keys_.swap(keys);
+  acked_at_ms_.swap(times);
+  replica_of_.swap(replicas);
+  head_ = 0;
+  size_t slots = 1;
+  while (slots < ring * 2) slots <<= 1;
+  index_.assign(slots, 0);
+  for (size_t n = 0; n < size_; ++n) IndexInsertLocked(keys_[n], static_cast<uint32_t>(n));
+}
+
 void RecentIds::ExpireLocked(int64_t now_ms) {
   const int64_t cutoff = now_ms - window_.count();
-  while (!order_.empty()) {
-    auto it = entries_.find(order_.front());
-    const bool expired = it == entries_.end() || it->second.acked_at_ms < cutoff;
-    const bool over = order_.size() > capacity_;
-    if (!expired && !over) break;
-    if (!expired) ++evicted_early_;
-    if (it != entries_.end()) entries_.erase(it);
-    order_.pop_front();
+  while (size_ > 0 && acked_at_ms_[head_] < cutoff) {
+    IndexEraseLocked(keys_[head_]);
+    head_ = (head_ + 1) % keys_.size();
+    --size_;
   }
 }
 
@@ -90,19 +146,31 @@ void RecentIds::Insert(const std::vector<std::string>& ids, std::string_view rep
   if (capacity_ == 0) return;
   std::lock_guard lock(mu_);
   const uint16_t r = ReplicaIndexLocked(replica);
-  for (const std::string& id : ids) {
-    const Key key = KeyOf(id);
-    auto [it, inserted] = entries_.try_emplace(key, Entry{acked_at_ms, r});
-    if (!inserted) {
-      // Seen again (our own ack, then the same id read back from the topic):
-      // keep the first publisher, extend to the latest time.
-      it->second.acked_at_ms = std::max(it->second.acked_at_ms, acked_at_ms);
-      continue;
-    }
-    order_.push_back(key);
-  }
   latest_ms_ = std::max(latest_ms_, acked_at_ms);
   ExpireLocked(latest_ms_);
+  for (const std::string& id : ids) {
+    const Key key = KeyOf(id);
+    if (const int64_t at = FindLocked(key); at >= 0) {
+      // Seen again (our own ack, then the same id read back from the topic):
+      // keep the first publisher, extend to the latest time.
+      acked_at_ms_[at] = std::max(acked_at_ms_[at], acked_at_ms);
+      continue;
+    }
+    if (size_ == keys_.size() && keys_.size() < capacity_) GrowLocked();
+    if (size_ == keys_.size()) {
+      // Full at capacity: the oldest goes, though still inside the window.
+      ++evicted_early_;
+      IndexEraseLocked(keys_[head_]);
+      head_ = (head_ + 1) % keys_.size();
+      --size_;
+    }
+    const size_t at = (head_ + size_) % keys_.size();
+    keys_[at] = key;
+    acked_at_ms_[at] = acked_at_ms;
+    replica_of_[at] = r;
+    ++size_;
+    IndexInsertLocked(key, static_cast<uint32_t>(at));
+  }
 }
 
 void RecentIds::Insert(const std::vector<std::string>& ids) { Insert(ids, "", UnixMillisNow()); }
@@ -114,9 +182,9 @@ std::optional<std::string> RecentIds::FindAll(const std::vector<std::string>& id
   std::lock_guard lock(mu_);
   std::optional<std::string> first;
   for (const std::string& id : ids) {
-    auto it = entries_.find(KeyOf(id));
-    if (it == entries_.end() || it->second.acked_at_ms < cutoff) return std::nullopt;
-    if (!first) first = replicas_[it->second.replica];
+    const int64_t at = FindLocked(KeyOf(id));
+    if (at < 0 || acked_at_ms_[at] < cutoff) return std::nullopt;
+    if (!first) first = replicas_[replica_of_[at]];
   }
   return first;
 }
@@ -132,7 +200,7 @@ bool RecentIds::ContainsAll(const std::vector<std::string>& ids) const {
 
 size_t RecentIds::size() const {
   std::lock_guard lock(mu_);
-  return entries_.size();
+  return size_;
 }
 
 uint64_t RecentIds::evicted_early() const {

@@ -7,13 +7,11 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
 namespace bridge {
@@ -43,22 +41,27 @@ class RecentIds {
 
  private:
   using Key = std::array<uint8_t, 16>;
-  struct KeyHash {
-    size_t operator()(const Key& k) const;
-  };
-  struct Entry {
-    int64_t acked_at_ms;
-    uint16_t replica;
-  };
   static Key KeyOf(std::string_view id);
+  static uint64_t HashOf(const Key& key);
   uint16_t ReplicaIndexLocked(std::string_view replica);
   void ExpireLocked(int64_t now_ms);
+  /// The ring position holding `key`, or -1.
+  int64_t FindLocked(const Key& key) const;
+  void IndexInsertLocked(const Key& key, uint32_t position);
+  void IndexEraseLocked(const Key& key);
+  void GrowLocked();
 
   const size_t capacity_;
   const std::chrono::milliseconds window_;
   mutable std::mutex mu_;
-  std::unordered_map<Key, Entry, KeyHash> entries_;
-  std::deque<Key> order_;  // insertion order, roughly acknowledgement order
+  // Ids in acknowledgement order: a ring of parallel arrays (26 bytes per id).
+  std::vector<Key> keys_;
+  std::vector<int64_t> acked_at_ms_;
+  std::vector<uint16_t> replica_of_;
+  size_t head_ = 0, size_ = 0;
+  // Open addressing (linear probing) from key to ring position + 1; 0 = empty.
+  // Kept at most half full: 8 more bytes per id.
+  std::vector<uint32_t> index_;
   std::vector<std::string> replicas_;
   std::map<std::string, uint16_t, std::less<>> replica_index_;
   uint64_t evicted_early_ = 0;

@@ -111,7 +111,8 @@ void BM_DedupIndex(benchmark::State& state) {
   const auto n = static_cast<uint64_t>(state.range(0));
   for (auto _ : state) {
     state.PauseTiming();
-    const size_t heap_before = mallinfo2().uordblks;
+    // Small blocks (uordblks) and large ones glibc maps directly (hblkhd).
+    const size_t heap_before = mallinfo2().uordblks + mallinfo2().hblkhd;
     state.ResumeTiming();
     RecentIds ids(n);
     for (uint64_t i = 0; i < n; ++i) ids.Insert({UuidFor(i)}, "schedbridge-0", 1767225600000);
@@ -120,7 +121,8 @@ void BM_DedupIndex(benchmark::State& state) {
     benchmark::DoNotOptimize(found);
     state.PauseTiming();
     state.counters["heap_bytes_per_id"] =
-        static_cast<double>(mallinfo2().uordblks - heap_before) / static_cast<double>(n);
+        static_cast<double>(mallinfo2().uordblks + mallinfo2().hblkhd - heap_before) /
+        static_cast<double>(n);
     state.ResumeTiming();
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * n));

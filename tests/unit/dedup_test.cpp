@@ -2,6 +2,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+
 namespace bridge {
 namespace {
 
@@ -63,6 +69,57 @@ TEST(RecentIds, UuidCaseAndNonUuidIdsAreKeyedConsistently) {
   EXPECT_TRUE(ids.FindAll({std::string(36, 'z')}, kT0).has_value());
   EXPECT_FALSE(ids.FindAll({"not-a-uuid2"}, kT0).has_value());
   EXPECT_FALSE(ids.FindAll({kB}, kT0).has_value());
+}
+
+TEST(RecentIds, AgreesWithASimpleModelUnderChurn) {
+  // Capacity, window expiry, repeats and lookups in random order against a
+  // deque + map model: exercises the ring's growth and the index's deletions.
+  // A 5 s window expires ids before the capacity does; a 50 s one does not.
+  for (const int64_t window_ms : {5000, 50000}) {
+    constexpr size_t kCapacity = 3000;
+    RecentIds ids(kCapacity, std::chrono::milliseconds(window_ms));
+    std::deque<std::string> order;
+    std::map<std::string, int64_t> time_of;
+    std::mt19937_64 rng(42);
+    auto id_of = [](uint64_t n) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%08llx-0000-8000-8000-%012llx",
+                    static_cast<unsigned long long>(n % 7 * 2654435761u % 0xffffffffu),
+                    static_cast<unsigned long long>(n & 0xffffffffffffu));
+      return std::string(buf);
+    };
+    int64_t now = kT0;
+    size_t expired = 0, evicted = 0;
+    for (int step = 0; step < 40000; ++step) {
+      now += static_cast<int64_t>(rng() % 5);  // ms
+      const std::string id = id_of(rng() % 12000);
+      if (rng() % 3 != 0) {
+        ids.Insert({id}, "r", now);
+        while (!order.empty() && time_of[order.front()] < now - window_ms) {
+          time_of.erase(order.front());
+          order.pop_front();
+          ++expired;
+        }
+        if (auto it = time_of.find(id); it != time_of.end()) {
+          it->second = now;
+        } else {
+          if (order.size() == kCapacity) {
+            time_of.erase(order.front());
+            order.pop_front();
+            ++evicted;
+          }
+          order.push_back(id);
+          time_of[id] = now;
+        }
+      }
+      const auto it = time_of.find(id);
+      const bool expected = it != time_of.end() && it->second >= now - window_ms;
+      ASSERT_EQ(ids.FindAll({id}, now).has_value(), expected) << "step " << step;
+    }
+    EXPECT_EQ(ids.size(), time_of.size());
+    EXPECT_EQ(ids.evicted_early(), evicted);
+    EXPECT_GT(window_ms == 5000 ? expired : evicted, 1000u) << window_ms;
+  }
 }
 
 TEST(RecentIds, ZeroCapacityRemembersNothing) {
