@@ -6,13 +6,12 @@
 #include <stdexcept>
 #include <thread>
 
+#include "bridge/kafka/rdkafka_conf.h"
+
 namespace bridge {
 namespace {
 
-struct PartitionList {
-  std::vector<RdKafka::TopicPartition*> items;
-  ~PartitionList() { RdKafka::TopicPartition::destroy(items); }
-};
+using rdkafka::PartitionList;
 
 PartitionList OffsetsFor(const std::string& topic, const std::map<int32_t, int64_t>& offsets) {
   PartitionList list;
@@ -47,7 +46,6 @@ std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings,
                                              std::string& error) {
   std::unique_ptr<DlqReader> self(new DlqReader());
   self->topic_ = topic;
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
   std::map<std::string, std::string> props = {
       {"bootstrap.servers", settings.brokers},
       {"client.id", "schedbridge-replay"},
@@ -58,13 +56,8 @@ std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings,
       {"isolation.level", "read_committed"},
   };
   for (const auto& [k, v] : ConsumerConnectionProperties(settings)) props[k] = v;
-  for (const auto& [k, v] : props) {
-    std::string err;
-    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
-      error = "invalid consumer setting " + k + ": " + err;
-      return nullptr;
-    }
-  }
+  std::unique_ptr<RdKafka::Conf> conf = rdkafka::MakeConf(props, "consumer setting ", error);
+  if (!conf) return nullptr;
   std::string err;
   self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!self->consumer_) {
@@ -202,14 +195,8 @@ std::unique_ptr<TransactionalProducer> TransactionalProducer::Create(
   }
   props["transactional.id"] = transactional_id;
   props["transaction.timeout.ms"] = "60000";
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  for (const auto& [k, v] : props) {
-    std::string err;
-    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
-      error = "invalid Kafka setting " + k + ": " + err;
-      return nullptr;
-    }
-  }
+  std::unique_ptr<RdKafka::Conf> conf = rdkafka::MakeConf(props, "Kafka setting ", error);
+  if (!conf) return nullptr;
   std::string err;
   self->impl_->producer.reset(RdKafka::Producer::create(conf.get(), err));
   if (!self->impl_->producer) {

@@ -6,15 +6,13 @@
 #include <vector>
 
 #include "bridge/kafka/dlq_reader.h"
+#include "bridge/kafka/rdkafka_conf.h"
 #include "bridge/util/log.h"
 
 namespace bridge {
 namespace {
 
-struct PartitionList {
-  std::vector<RdKafka::TopicPartition*> items;
-  ~PartitionList() { RdKafka::TopicPartition::destroy(items); }
-};
+using rdkafka::PartitionList;
 
 std::string HeaderValue(RdKafka::Message& m, const char* name) {
   RdKafka::Headers* headers = m.headers();
@@ -63,14 +61,8 @@ std::unique_ptr<IdFollower> IdFollower::Start(const KafkaSettings& settings,
   for (const auto& [k, v] : ConsumerConnectionProperties(settings)) {
     if (k != "client.id") props[k] = v;
   }
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  for (const auto& [k, v] : props) {
-    std::string err;
-    if (conf->set(k, v, err) != RdKafka::Conf::CONF_OK) {
-      error = "invalid consumer setting " + k + ": " + err;
-      return nullptr;
-    }
-  }
+  std::unique_ptr<RdKafka::Conf> conf = rdkafka::MakeConf(props, "consumer setting ", error);
+  if (!conf) return nullptr;
   std::string err;
   self->impl_->consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
   if (!self->impl_->consumer) {

@@ -5,6 +5,7 @@
 
 #include <stdexcept>
 
+#include "bridge/kafka/rdkafka_conf.h"
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
 
@@ -130,14 +131,9 @@ std::unique_ptr<RdKafkaPublisher> RdKafkaPublisher::Create(const KafkaSettings& 
     error = e.what();
     return nullptr;
   }
-  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
-  for (const auto& [k, v] : self->properties_) {
-    std::string errstr;
-    if (conf->set(k, v, errstr) != RdKafka::Conf::CONF_OK) {
-      error = "invalid Kafka setting kafka." + k + ": " + errstr;
-      return nullptr;
-    }
-  }
+  std::unique_ptr<RdKafka::Conf> conf =
+      rdkafka::MakeConf(self->properties_, "Kafka setting kafka.", error);
+  if (!conf) return nullptr;
   std::string errstr;
   if (conf->set("dr_cb", static_cast<RdKafka::DeliveryReportCb*>(self->callbacks_.get()), errstr) !=
           RdKafka::Conf::CONF_OK ||

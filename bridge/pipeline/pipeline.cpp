@@ -62,6 +62,14 @@ DeadLetterRecord MakeDeadLetter(const Provider& provider, const std::string& sou
   return r;
 }
 
+namespace {
+
+int64_t UnixMillis(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
+
 NormalizeResult NormalizeSafely(const Provider& provider, const Delivery& delivery,
                                 const NormalizeContext& context) {
   try {
@@ -89,19 +97,24 @@ IngestResult Pipeline::Ingest(const Provider& provider, const SourceConfig& sour
     r.error = verdict.message;
     return r;
   }
-  return Process(provider, source.name, delivery, FormatTimestamp(clock_.Now()), source.ack);
+  const auto now = clock_.Now();
+  return ProcessAt(provider, source.name, delivery, FormatTimestamp(now), UnixMillis(now),
+                   source.ack);
 }
 
 IngestResult Pipeline::Process(const Provider& provider, const std::string& source,
                                const Delivery& delivery, const std::string& received_at,
                                AckMode ack) {
+  const auto received = ParseTimestamp(received_at);
+  return ProcessAt(provider, source, delivery, received_at,
+                   received ? UnixMillis(*received) : UnixMillisNow(), ack);
+}
+
+IngestResult Pipeline::ProcessAt(const Provider& provider, const std::string& source,
+                                 const Delivery& delivery, const std::string& received_at,
+                                 int64_t received_ms, AckMode ack) {
   const NormalizeContext context{source, received_at};
   NormalizeResult normalized = NormalizeSafely(provider, delivery, context);
-  const auto received = ParseTimestamp(received_at);
-  const int64_t received_ms =
-      received ? std::chrono::duration_cast<std::chrono::milliseconds>(received->time_since_epoch())
-                     .count()
-               : UnixMillisNow();
 
   if (auto* failure = std::get_if<NormalizeFailure>(&normalized)) {
     const DeadLetterRecord record =

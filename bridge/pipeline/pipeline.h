@@ -113,6 +113,10 @@ class Pipeline {
   std::shared_ptr<RecentIds> shared_recent_ids() const { return recent_; }
 
  private:
+  /// Process() with the received time both as written and in Unix ms.
+  IngestResult ProcessAt(const Provider& provider, const std::string& source,
+                         const Delivery& delivery, const std::string& received_at,
+                         int64_t received_ms, AckMode ack);
   IngestResult Deliver(std::vector<OutgoingMessage> messages, IngestResult result, AckMode ack,
                        const Provider& provider, const std::string& source, int64_t received_ms);
   IngestResult PublishAndWait(std::vector<OutgoingMessage> messages,

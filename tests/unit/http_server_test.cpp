@@ -363,17 +363,22 @@ TEST_F(HttpServerTest, ReadinessFollowsTheCheckItIsGiven) {
   EXPECT_EQ(r->status, 200);
 }
 
+sockaddr_in Loopback(int port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
 /// How many of `n` simultaneous connection attempts complete their TCP
 /// handshake within `wait` while the server accepts nothing.
 int HandshakesCompleted(int port, int n, std::chrono::milliseconds wait) {
   std::vector<int> fds;
   for (int i = 0; i < n; ++i) {
     const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    const sockaddr_in addr = Loopback(port);
+    connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     fds.push_back(fd);
   }
   std::this_thread::sleep_for(wait);
@@ -414,11 +419,8 @@ TEST(ListenBacklog, ABurstOfNewConnectionsWaitsInTheKernelNotInSynRetries) {
     std::vector<int> occupying;
     for (int i = 0; i < 2; ++i) {
       const int fd = socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in addr{};
-      addr.sin_family = AF_INET;
-      addr.sin_port = htons(static_cast<uint16_t>(port));
-      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-      ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+      const sockaddr_in addr = Loopback(port);
+      ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
       occupying.push_back(fd);
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
