@@ -13,7 +13,8 @@
 #include <thread>
 
 #include "bridge/config/config.h"
-#include "bridge/http/server.h"
+#include "bridge/http/admin_server.h"
+#include "bridge/http/webhook_server.h"
 #include "bridge/kafka/id_follower.h"
 #include "bridge/kafka/rdkafka_publisher.h"
 #include "bridge/model/time.h"
@@ -125,7 +126,7 @@ void RegisterSpoolMetrics(Metrics& metrics, const Spool& spool_ref) {
 
 struct ServeFlags {
   std::string config_file;
-  std::string listen, brokers, topic_events, topic_dlq, log_level, ack_timeout_ms;
+  std::string listen, admin_listen, brokers, topic_events, topic_dlq, log_level, ack_timeout_ms;
   std::vector<std::string> kafka;
   bool check_config = false;
 };
@@ -136,6 +137,7 @@ int Serve(const ServeFlags& f) {
     if (!value.empty()) flags[env_name] = value;
   };
   flag(f.listen, "SCHEDBRIDGE_LISTEN");
+  flag(f.admin_listen, "SCHEDBRIDGE_ADMIN_LISTEN");
   flag(f.brokers, "SCHEDBRIDGE_KAFKA_BROKERS");
   flag(f.topic_events, "SCHEDBRIDGE_TOPIC_EVENTS");
   flag(f.topic_dlq, "SCHEDBRIDGE_TOPIC_DLQ");
@@ -216,8 +218,12 @@ int Serve(const ServeFlags& f) {
   }
 
   SourceTable sources(config.sources);
-  IngressServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), *publisher, metrics);
-  server.SetReadinessCheck([&publisher, &follower, &spool]() -> std::string {
+  WebhookServer webhooks(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  if (!webhooks.Valid()) {
+    std::cerr << "schedbridge: configuration error: " << webhooks.tls_error() << "\n";
+    return 2;
+  }
+  AdminServer admin(metrics, [&publisher, &follower, &spool]() -> std::string {
     const bool kafka = publisher->Ready();
     const bool seeded = follower == nullptr || follower->Seeded();
     if (kafka && seeded) return {};
@@ -226,23 +232,29 @@ int Serve(const ServeFlags& f) {
     if (spool != nullptr && spool->Healthy() && spool->HasRoom()) return {};
     return kafka ? "dedup_index_loading" : "kafka_unavailable";
   });
-  if (!server.Valid()) {
-    std::cerr << "schedbridge: cannot load the TLS certificate " << config.http.tls_cert_file
-              << " / key " << config.http.tls_key_file << "\n";
-    return 2;
-  }
-  const int port = server.Bind(config.http.host, config.http.port);
+  // Every connection is a descriptor: take what the hard limit allows.
+  const uint64_t open_files = RaiseOpenFileLimit();
+  const int port = webhooks.Bind(config.http.host, config.http.port, error);
   if (port < 0) {
-    std::cerr << "schedbridge: cannot listen on " << config.http.host << ":" << config.http.port
-              << "\n";
+    std::cerr << "schedbridge: " << error << "\n";
     return 1;
   }
-  log::Info("listening", {{"address", config.http.host + ":" + std::to_string(port)},
-                          {"tls", config.http.tls_cert_file.empty() ? "off" : "on"},
-                          {"brokers", config.kafka.brokers},
-                          {"events_topic", config.pipeline.events_topic},
-                          {"dlq_topic", config.pipeline.dlq_topic},
-                          {"version", kVersion}});
+  const int admin_port = admin.Bind(config.http.admin_host, config.http.admin_port, error);
+  if (admin_port < 0) {
+    std::cerr << "schedbridge: " << error << "\n";
+    return 1;
+  }
+  webhooks.Start();
+  admin.Start();
+  log::Info("listening",
+            {{"address", config.http.host + ":" + std::to_string(port)},
+             {"admin_address", config.http.admin_host + ":" + std::to_string(admin_port)},
+             {"tls", config.http.tls_cert_file.empty() ? "off" : "on"},
+             {"brokers", config.kafka.brokers},
+             {"events_topic", config.pipeline.events_topic},
+             {"dlq_topic", config.pipeline.dlq_topic},
+             {"open_files", std::to_string(open_files)},
+             {"version", kVersion}});
 
   // Secret rotation without restart: re-read the configuration's files when
   // they change (Kubernetes updates mounted Secrets in place) or on SIGHUP.
@@ -277,29 +289,21 @@ int Serve(const ServeFlags& f) {
       lock.lock();
     }
   });
-  std::thread signal_thread([&] {
-    for (;;) {
-      int sig = 0;
-      sigwait(&signals, &sig);
-      if (sig == SIGHUP) {
-        std::lock_guard lock(reload_mu);
-        reload_requested = true;
-        reload_cv.notify_all();
-        continue;
-      }
-      log::Info("shutdown", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
-      server.BeginDrain();
-      server.Stop();
-      return;
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      std::lock_guard lock(reload_mu);
+      reload_requested = true;
+      reload_cv.notify_all();
+      continue;
     }
-  });
-  const bool served = server.Serve();
-  // Serve() returns after Stop(): in-flight requests have been answered.
-  if (!served && signal_thread.joinable()) {
-    // Serve failed on its own; wake the signal thread so it can be joined.
-    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    log::Info("shutdown", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+    break;
   }
-  signal_thread.join();
+  // Stop accepting; answer what is in flight (each within its ack deadline).
+  admin.BeginDrain();
+  webhooks.Stop(config.pipeline.ack_timeout + std::chrono::seconds(1));
   {
     std::lock_guard lock(reload_mu);
     stopping = true;
@@ -314,8 +318,9 @@ int Serve(const ServeFlags& f) {
   }
   const int unflushed = publisher->Close(config.http.shutdown_timeout);
   follower.reset();
+  admin.Stop();
   log::Info("stopped", {{"unflushed_messages", std::to_string(unflushed)}});
-  return served ? 0 : 1;
+  return 0;
 }
 
 struct ReplayFlags {
@@ -394,7 +399,10 @@ int main(int argc, char** argv) {
   ServeFlags serve;
   CLI::App* serve_cmd = app.add_subcommand("serve", "Run the webhook ingress.");
   serve_cmd->add_option("--config", serve.config_file, "YAML config file (or SCHEDBRIDGE_CONFIG)");
-  serve_cmd->add_option("--listen", serve.listen, "host:port (SCHEDBRIDGE_LISTEN)");
+  serve_cmd->add_option("--listen", serve.listen, "webhook port host:port (SCHEDBRIDGE_LISTEN)");
+  serve_cmd->add_option("--admin-listen", serve.admin_listen,
+                        "admin port host:port: /metrics, /healthz, /readyz "
+                        "(SCHEDBRIDGE_ADMIN_LISTEN)");
   serve_cmd->add_option("--brokers", serve.brokers,
                         "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
   serve_cmd->add_option("--topic-events", serve.topic_events,

@@ -107,16 +107,31 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.spool.dir = value;
   } else if (name == "SCHEDBRIDGE_SPOOL_MAX_BYTES") {
     c.spool.max_bytes = static_cast<uint64_t>(ParseInt(name, value, 1 << 20, int64_t{1} << 50));
+  } else if (name == "SCHEDBRIDGE_ADMIN_LISTEN") {
+    ParseListen(value, c.http.admin_host, c.http.admin_port);
   } else if (name == "SCHEDBRIDGE_MAX_BODY_BYTES") {
     c.http.max_body_bytes = static_cast<size_t>(ParseInt(name, value, 1, 64 << 20));
-  } else if (name == "SCHEDBRIDGE_HTTP_THREADS") {
-    c.http.threads = static_cast<int>(ParseInt(name, value, 1, 4096));
-  } else if (name == "SCHEDBRIDGE_MAX_QUEUED_CONNECTIONS") {
-    c.http.max_queued_connections = static_cast<int>(ParseInt(name, value, 1, 1000000));
+  } else if (name == "SCHEDBRIDGE_IO_THREADS") {
+    c.http.io_threads = static_cast<int>(ParseInt(name, value, 0, 256));
   } else if (name == "SCHEDBRIDGE_LISTEN_BACKLOG") {
     c.http.listen_backlog = static_cast<int>(ParseInt(name, value, 1, 65535));
-  } else if (name == "SCHEDBRIDGE_READ_TIMEOUT_MS") {
-    c.http.read_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
+  } else if (name == "SCHEDBRIDGE_MAX_HEADERS") {
+    c.http.max_headers = static_cast<size_t>(ParseInt(name, value, 8, 10000));
+  } else if (name == "SCHEDBRIDGE_MAX_HEAD_BYTES") {
+    c.http.max_head_bytes = static_cast<size_t>(ParseInt(name, value, 1024, 1 << 20));
+  } else if (name == "SCHEDBRIDGE_BODY_BUDGET_BYTES") {
+    c.http.body_budget_bytes =
+        static_cast<size_t>(ParseInt(name, value, 1 << 16, int64_t{1} << 40));
+  } else if (name == "SCHEDBRIDGE_MAX_CONNECTIONS") {
+    c.http.max_connections = static_cast<size_t>(ParseInt(name, value, 1, 10000000));
+  } else if (name == "SCHEDBRIDGE_MAX_CONNECTIONS_PER_ADDRESS") {
+    c.http.max_connections_per_address = static_cast<size_t>(ParseInt(name, value, 0, 10000000));
+  } else if (name == "SCHEDBRIDGE_HEAD_TIMEOUT_MS") {
+    c.http.head_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
+  } else if (name == "SCHEDBRIDGE_BODY_TIMEOUT_MS") {
+    c.http.body_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
+  } else if (name == "SCHEDBRIDGE_IDLE_TIMEOUT_MS") {
+    c.http.idle_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 3600000));
   } else if (name == "SCHEDBRIDGE_WRITE_TIMEOUT_MS") {
     c.http.write_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
   } else if (name == "SCHEDBRIDGE_RETRY_AFTER_SECONDS") {
@@ -138,8 +153,10 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
   }
 }
 
+}  // namespace
+
 // YAML key (top level) → the environment name it shares semantics with.
-const std::map<std::string, std::string>& FileKeys() {
+const std::map<std::string, std::string>& FileSettingKeys() {
   static const std::map<std::string, std::string> keys = {
       {"listen", "SCHEDBRIDGE_LISTEN"},
       {"ack_timeout_ms", "SCHEDBRIDGE_ACK_TIMEOUT_MS"},
@@ -150,11 +167,18 @@ const std::map<std::string, std::string>& FileKeys() {
       {"replica_id", "SCHEDBRIDGE_REPLICA_ID"},
       {"spool_dir", "SCHEDBRIDGE_SPOOL_DIR"},
       {"spool_max_bytes", "SCHEDBRIDGE_SPOOL_MAX_BYTES"},
+      {"admin_listen", "SCHEDBRIDGE_ADMIN_LISTEN"},
       {"max_body_bytes", "SCHEDBRIDGE_MAX_BODY_BYTES"},
-      {"http_threads", "SCHEDBRIDGE_HTTP_THREADS"},
-      {"max_queued_connections", "SCHEDBRIDGE_MAX_QUEUED_CONNECTIONS"},
+      {"io_threads", "SCHEDBRIDGE_IO_THREADS"},
       {"listen_backlog", "SCHEDBRIDGE_LISTEN_BACKLOG"},
-      {"read_timeout_ms", "SCHEDBRIDGE_READ_TIMEOUT_MS"},
+      {"max_headers", "SCHEDBRIDGE_MAX_HEADERS"},
+      {"max_head_bytes", "SCHEDBRIDGE_MAX_HEAD_BYTES"},
+      {"body_budget_bytes", "SCHEDBRIDGE_BODY_BUDGET_BYTES"},
+      {"max_connections", "SCHEDBRIDGE_MAX_CONNECTIONS"},
+      {"max_connections_per_address", "SCHEDBRIDGE_MAX_CONNECTIONS_PER_ADDRESS"},
+      {"head_timeout_ms", "SCHEDBRIDGE_HEAD_TIMEOUT_MS"},
+      {"body_timeout_ms", "SCHEDBRIDGE_BODY_TIMEOUT_MS"},
+      {"idle_timeout_ms", "SCHEDBRIDGE_IDLE_TIMEOUT_MS"},
       {"write_timeout_ms", "SCHEDBRIDGE_WRITE_TIMEOUT_MS"},
       {"retry_after_seconds", "SCHEDBRIDGE_RETRY_AFTER_SECONDS"},
       {"shutdown_timeout_ms", "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS"},
@@ -165,6 +189,8 @@ const std::map<std::string, std::string>& FileKeys() {
   };
   return keys;
 }
+
+namespace {
 
 std::string Scalar(const YAML::Node& node, const std::string& where) {
   if (!node.IsScalar()) throw ConfigError(where + " must be a single value.");
@@ -267,7 +293,7 @@ void LoadFile(Config& c, const std::string& path, const std::vector<std::string>
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& value = kv.second;
-    if (auto it = FileKeys().find(key); it != FileKeys().end()) {
+    if (auto it = FileSettingKeys().find(key); it != FileSettingKeys().end()) {
       ApplySetting(c, it->second, Scalar(value, key));
     } else if (key == "topics") {
       if (!value.IsMap()) throw ConfigError("topics must be a mapping (events, dead_letter).");
@@ -303,7 +329,7 @@ void LoadFile(Config& c, const std::string& path, const std::vector<std::string>
 void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
                       const std::vector<std::string>& known_providers) {
   std::set<std::string> handled;
-  for (const auto& [key, file_name] : FileKeys()) {
+  for (const auto& [key, file_name] : FileSettingKeys()) {
     (void)key;
     if (auto it = env.find(file_name); it != env.end()) ApplySetting(c, file_name, it->second);
     handled.insert(file_name);
@@ -380,6 +406,10 @@ void Validate(Config& c, const std::map<std::string, std::string>& env,
     throw ConfigError("topic names must not be empty.");
   }
   if (c.kafka.brokers.empty()) throw ConfigError("SCHEDBRIDGE_KAFKA_BROKERS must not be empty.");
+  if (c.http.port != 0 && c.http.port == c.http.admin_port) {
+    throw ConfigError("SCHEDBRIDGE_LISTEN and SCHEDBRIDGE_ADMIN_LISTEN must use different ports (" +
+                      std::to_string(c.http.port) + ").");
+  }
   if (c.http.tls_cert_file.empty() != c.http.tls_key_file.empty()) {
     throw ConfigError(
         "ingress TLS needs both SCHEDBRIDGE_TLS_CERT_FILE and SCHEDBRIDGE_TLS_KEY_FILE.");

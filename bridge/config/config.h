@@ -21,20 +21,37 @@
 
 namespace bridge {
 
+/// The webhook listener (event-driven, Boost.Beast) and its limits, and the
+/// admin listener. Each limit is answered with a clear status or an early
+/// close and counted in schedbridge_http_limited_total{limit}.
 struct HttpSettings {
   std::string host = "0.0.0.0";
   int port = 8080;
-  size_t max_body_bytes = 1 << 20;
-  int threads = 256;  // requests in flight at once (each waits for its ack)
-  /// Accepted connections waiting for a thread; beyond this the acceptor
-  /// stops accepting (back-pressure into the kernel's listen queue).
-  int max_queued_connections = 1024;
+  /// /metrics, /healthz, /readyz (cpp-httplib; never exposed to the internet).
+  std::string admin_host = "0.0.0.0";
+  int admin_port = 9090;
+  /// I/O threads of the webhook port; 0 = one per core.
+  int io_threads = 0;
   /// The kernel's queue of connections not yet accepted (listen(2) backlog).
   int listen_backlog = 1024;
-  std::chrono::milliseconds read_timeout{5000};
-  std::chrono::milliseconds write_timeout{5000};
+  size_t max_body_bytes = 1 << 20;   // 413 above, from Content-Length before reading
+  size_t max_headers = 100;          // 431 above
+  size_t max_head_bytes = 64 << 10;  // request line + headers; 431 above
+  /// Body bytes held by requests in flight, all connections together; when a
+  /// new body would not fit: 503 with Retry-After, before reading it.
+  size_t body_budget_bytes = 32 << 20;
+  size_t max_connections = 16384;             // beyond: accepted and closed at once
+  size_t max_connections_per_address = 1024;  // 0 = no per-address cap
+  /// From accept (or the first byte of a keep-alive request) to the end of the head: 408.
+  std::chrono::milliseconds head_timeout{10000};
+  /// From the end of the head to the end of the body: 408.
+  std::chrono::milliseconds body_timeout{20000};
+  /// An idle keep-alive connection is closed after this.
+  std::chrono::milliseconds idle_timeout{60000};
+  /// Writing one answer.
+  std::chrono::milliseconds write_timeout{10000};
   int retry_after_seconds = 5;
-  /// TLS on the ingress itself: both set = HTTPS (PEM files).
+  /// TLS on the webhook port itself: both set = HTTPS (PEM files).
   std::string tls_cert_file;
   std::string tls_key_file;
   /// On SIGTERM: how long to wait for queued messages after the last request.
@@ -103,6 +120,10 @@ class SourceTable {
   mutable std::mutex mu_;
   std::shared_ptr<const std::vector<SourceConfig>> sources_;
 };
+
+/// Every scalar setting: config-file key → environment variable. The one
+/// list the loader, the environment and the README's tables follow.
+const std::map<std::string, std::string>& FileSettingKeys();
 
 /// The process environment as a map.
 std::map<std::string, std::string> ProcessEnvironment();

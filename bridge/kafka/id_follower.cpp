@@ -8,6 +8,7 @@
 #include "bridge/kafka/dlq_reader.h"
 #include "bridge/kafka/rdkafka_conf.h"
 #include "bridge/util/log.h"
+#include "bridge/util/thread_name.h"
 
 namespace bridge {
 namespace {
@@ -69,7 +70,10 @@ std::unique_ptr<IdFollower> IdFollower::Start(const KafkaSettings& settings,
     error = "could not create the Kafka consumer for duplicate suppression: " + err;
     return nullptr;
   }
-  self->thread_ = std::thread([p = self.get()] { p->Run(); });
+  self->thread_ = std::thread([p = self.get()] {
+    NameThisThread("sb-dedup-follow");
+    p->Run();
+  });
   return self;
 }
 

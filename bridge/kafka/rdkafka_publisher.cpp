@@ -8,6 +8,7 @@
 #include "bridge/kafka/rdkafka_conf.h"
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
+#include "bridge/util/thread_name.h"
 
 namespace bridge {
 namespace {
@@ -91,8 +92,17 @@ std::map<std::string, std::string> ProducerProperties(const KafkaSettings& setti
   std::map<std::string, std::string> props = {
       {"bootstrap.servers", settings.brokers},
       {"client.id", "schedbridge"},
-      // Small batches, sent fast: the HTTP answer waits for the ack.
-      {"linger.ms", "2"},
+      // The HTTP answer waits for the ack: no timer wait for a batch to fill
+      // (at 1,000/s, linger.ms=2 was the whole p50). Under load, batches form
+      // by themselves while earlier produce requests are in flight
+      // (max.in.flight.requests.per.connection, 5 with idempotence).
+      {"linger.ms", "0"},
+      // Nagle on the broker connection held small produce requests back until
+      // the broker's delayed ACK (p99 54 ms at 1,000/s).
+      {"socket.nagle.disable", "true"},
+      // The producer's queue is memory: bounded well under the pod's limit.
+      // When full, a webhook is answered 503 at once.
+      {"queue.buffering.max.kbytes", "65536"},
       {"compression.type", "lz4"},
       {"socket.keepalive.enable", "true"},
       // Feeds the in-flight and broker-error metrics.
@@ -147,9 +157,14 @@ std::unique_ptr<RdKafkaPublisher> RdKafkaPublisher::Create(const KafkaSettings& 
     error = "could not create the Kafka producer: " + errstr;
     return nullptr;
   }
-  self->poll_thread_ = std::thread([p = self.get()] { p->PollLoop(); });
-  self->readiness_thread_ =
-      std::thread([p = self.get(), i = settings.readiness_interval] { p->ReadinessLoop(i); });
+  self->poll_thread_ = std::thread([p = self.get()] {
+    NameThisThread("sb-kafka-acks");
+    p->PollLoop();
+  });
+  self->readiness_thread_ = std::thread([p = self.get(), i = settings.readiness_interval] {
+    NameThisThread("sb-kafka-ready");
+    p->ReadinessLoop(i);
+  });
   return self;
 }
 

@@ -1,6 +1,7 @@
 #include "bridge/pipeline/pipeline.h"
 
 #include <exception>
+#include <future>
 
 #include "bridge/model/time.h"
 #include "bridge/version.h"
@@ -81,38 +82,96 @@ NormalizeResult NormalizeSafely(const Provider& provider, const Delivery& delive
   }
 }
 
+void IngestCall::Complete(IngestResult result) {
+  if (completed_.exchange(true, std::memory_order_acq_rel)) return;
+  IngestCallback done = std::move(done_);
+  done_ = nullptr;
+  done(std::move(result));
+}
+
+void IngestCall::Expire() {
+  if (completed()) return;
+  IngestResult r = pending_;
+  r.verdict = Verdict::kUnavailable;
+  r.error = "Kafka did not acknowledge the event within the deadline; retry later.";
+  Complete(std::move(r));
+}
+
+DurableSpool::AppendResult DurableSpool::Append(SpoolRecord record) {
+  std::promise<AppendResult> answer;
+  std::future<AppendResult> result = answer.get_future();
+  AppendAsync(std::move(record), [&answer](const AppendResult& r) { answer.set_value(r); });
+  return result.get();
+}
+
+namespace {
+
+/// Runs an asynchronous ingest and waits for its answer, expiring the call at
+/// its deadline: the blocking form for tools and tests.
+template <class Start>
+IngestResult Blocking(Start start) {
+  auto answer = std::make_shared<std::promise<IngestResult>>();
+  std::future<IngestResult> result = answer->get_future();
+  const std::shared_ptr<IngestCall> call =
+      start([answer](IngestResult r) { answer->set_value(std::move(r)); });
+  if (result.wait_until(call->deadline()) == std::future_status::timeout) call->Expire();
+  return result.get();
+}
+
+}  // namespace
+
 Pipeline::Pipeline(PipelineOptions options, Publisher& publisher, const Clock& clock)
     : options_(std::move(options)),
       publisher_(publisher),
       clock_(clock),
       recent_(std::make_shared<RecentIds>(options_.dedup_capacity, options_.dedup_window)) {}
 
-IngestResult Pipeline::Ingest(const Provider& provider, const SourceConfig& source,
-                              const Delivery& delivery) {
+std::shared_ptr<IngestCall> Pipeline::NewCall(IngestCallback done) const {
+  return std::make_shared<IngestCall>(std::move(done),
+                                      std::chrono::steady_clock::now() + options_.ack_timeout);
+}
+
+std::shared_ptr<IngestCall> Pipeline::IngestAsync(const Provider& provider,
+                                                  const SourceConfig& source,
+                                                  const Delivery& delivery, IngestCallback done) {
+  std::shared_ptr<IngestCall> call = NewCall(std::move(done));
   const VerifyResult verdict = provider.Verify(delivery, source, clock_);
   if (!verdict.ok()) {
     IngestResult r;
     r.verdict = Verdict::kUnauthorized;
     r.verify_status = verdict.status;
     r.error = verdict.message;
-    return r;
+    call->Complete(std::move(r));
+    return call;
   }
   const auto now = clock_.Now();
-  return ProcessAt(provider, source.name, delivery, FormatTimestamp(now), UnixMillis(now),
-                   source.ack);
+  ProcessAt(call, provider, source.name, delivery, FormatTimestamp(now), UnixMillis(now),
+            source.ack);
+  return call;
+}
+
+IngestResult Pipeline::Ingest(const Provider& provider, const SourceConfig& source,
+                              const Delivery& delivery) {
+  return Blocking([&](IngestCallback done) {
+    return IngestAsync(provider, source, delivery, std::move(done));
+  });
 }
 
 IngestResult Pipeline::Process(const Provider& provider, const std::string& source,
                                const Delivery& delivery, const std::string& received_at,
                                AckMode ack) {
   const auto received = ParseTimestamp(received_at);
-  return ProcessAt(provider, source, delivery, received_at,
-                   received ? UnixMillis(*received) : UnixMillisNow(), ack);
+  const int64_t received_ms = received ? UnixMillis(*received) : UnixMillisNow();
+  return Blocking([&](IngestCallback done) {
+    std::shared_ptr<IngestCall> call = NewCall(std::move(done));
+    ProcessAt(call, provider, source, delivery, received_at, received_ms, ack);
+    return call;
+  });
 }
 
-IngestResult Pipeline::ProcessAt(const Provider& provider, const std::string& source,
-                                 const Delivery& delivery, const std::string& received_at,
-                                 int64_t received_ms, AckMode ack) {
+void Pipeline::ProcessAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
+                         const std::string& source, const Delivery& delivery,
+                         const std::string& received_at, int64_t received_ms, AckMode ack) {
   const NormalizeContext context{source, received_at};
   NormalizeResult normalized = NormalizeSafely(provider, delivery, context);
 
@@ -126,7 +185,8 @@ IngestResult Pipeline::ProcessAt(const Provider& provider, const std::string& so
     result.error = record.detail;
     std::vector<OutgoingMessage> messages;
     messages.push_back(DeadLetterMessage(record, options_.dlq_topic));
-    return Deliver(std::move(messages), std::move(result), ack, provider, source, received_ms);
+    return Deliver(call, std::move(messages), std::move(result), ack, provider, source,
+                   received_ms);
   }
 
   auto& events = std::get<std::vector<CanonicalEvent>>(normalized);
@@ -134,6 +194,8 @@ IngestResult Pipeline::ProcessAt(const Provider& provider, const std::string& so
   result.verdict = Verdict::kAccepted;
   std::vector<OutgoingMessage> messages;
   messages.reserve(events.size());
+  result.event_ids.reserve(events.size());
+  result.event_types.reserve(events.size());
   for (const CanonicalEvent& e : events) {
     result.event_ids.push_back(e.event_id);
     result.event_types.push_back(e.event_type);
@@ -142,23 +204,23 @@ IngestResult Pipeline::ProcessAt(const Provider& provider, const std::string& so
   if (auto first = recent_->FindAll(result.event_ids, received_ms)) {
     result.verdict = Verdict::kDuplicate;
     result.duplicate_of = *first;
-    return result;
+    return call->Complete(std::move(result));
   }
   if (spool_ != nullptr && spool_->Holds(result.event_ids)) {
     // Stored durably by an earlier delivery and on its way to Kafka.
     result.verdict = Verdict::kDuplicate;
     result.duplicate_of = options_.replica_id;
-    return result;
+    return call->Complete(std::move(result));
   }
-  return Deliver(std::move(messages), std::move(result), ack, provider, source, received_ms);
+  Deliver(call, std::move(messages), std::move(result), ack, provider, source, received_ms);
 }
 
-IngestResult Pipeline::Deliver(std::vector<OutgoingMessage> messages, IngestResult result,
-                               AckMode ack, const Provider& provider, const std::string& source,
-                               int64_t received_ms) {
+void Pipeline::Deliver(const std::shared_ptr<IngestCall>& call,
+                       std::vector<OutgoingMessage> messages, IngestResult result, AckMode ack,
+                       const Provider& provider, const std::string& source, int64_t received_ms) {
+  call->pending_ = result;  // what a 503 at the deadline carries
   if (ack != AckMode::kSpool || spool_ == nullptr) {
-    std::vector<std::string> ids = result.event_ids;
-    return PublishAndWait(std::move(messages), std::move(ids), received_ms, std::move(result));
+    return Publish(call, std::move(messages), std::move(result), received_ms);
   }
   SpoolRecord record;
   record.provider = std::string(provider.Name());
@@ -166,36 +228,41 @@ IngestResult Pipeline::Deliver(std::vector<OutgoingMessage> messages, IngestResu
   record.spooled_at_ms = received_ms;
   record.event_ids = result.event_ids;
   record.messages = std::move(messages);
-  const DurableSpool::AppendResult stored = spool_->Append(std::move(record));
-  if (stored.status != DurableSpool::Status::kStored) {
-    result.verdict = Verdict::kUnavailable;
-    result.error = stored.error;
-    return result;
-  }
-  // Events and dead letters alike: stored, not yet in Kafka.
-  result.verdict = Verdict::kSpooled;
-  return result;
+  spool_->AppendAsync(std::move(record), [call, result = std::move(result)](
+                                             const DurableSpool::AppendResult& stored) mutable {
+    if (stored.status != DurableSpool::Status::kStored) {
+      result.verdict = Verdict::kUnavailable;
+      result.error = stored.error;
+    } else {
+      // Events and dead letters alike: stored, not yet in Kafka.
+      result.verdict = Verdict::kSpooled;
+    }
+    call->Complete(std::move(result));
+  });
 }
 
-IngestResult Pipeline::PublishAndWait(std::vector<OutgoingMessage> messages,
-                                      std::vector<std::string> ids_to_remember, int64_t received_ms,
-                                      IngestResult result) {
-  const auto deadline = std::chrono::steady_clock::now() + options_.ack_timeout;
+void Pipeline::Publish(const std::shared_ptr<IngestCall>& call,
+                       std::vector<OutgoingMessage> messages, IngestResult result,
+                       int64_t received_ms) {
   // Remembered on the ack itself, even one that arrives after we answered 503:
   // the provider's retry is then answered `duplicate`, not published twice.
-  auto on_complete = [recent = recent_, ids = std::move(ids_to_remember),
-                      replica = options_.replica_id, received_ms](const PublishOutcome& outcome) {
-    if (outcome.status == PublishStatus::kAcked) recent->Insert(ids, replica, received_ms);
+  std::vector<std::string> ids = result.event_ids;
+  auto on_complete = [call, result = std::move(result), recent = recent_, ids = std::move(ids),
+                      replica = options_.replica_id,
+                      received_ms](const PublishOutcome& outcome) mutable {
+    if (outcome.status == PublishStatus::kAcked) {
+      recent->Insert(ids, replica, received_ms);
+    } else {
+      result.verdict = Verdict::kUnavailable;
+      result.error = outcome.status == PublishStatus::kTimedOut
+                         ? "Kafka did not acknowledge the event within the deadline; retry later."
+                         : "Kafka rejected the event: " + outcome.error;
+    }
+    call->Complete(std::move(result));
   };
-  auto pending = publisher_.Publish(std::move(messages), deadline, std::move(on_complete));
-  const PublishOutcome outcome = pending->Wait(deadline);
-  if (outcome.status != PublishStatus::kAcked) {
-    result.verdict = Verdict::kUnavailable;
-    result.error = outcome.status == PublishStatus::kTimedOut
-                       ? "Kafka did not acknowledge the event within the deadline; retry later."
-                       : "Kafka rejected the event: " + outcome.error;
-  }
-  return result;
+  // Never waits for queue space: a full producer queue is a 503 now.
+  publisher_.Publish(std::move(messages), std::chrono::steady_clock::time_point::min(),
+                     std::move(on_complete));
 }
 
 }  // namespace bridge

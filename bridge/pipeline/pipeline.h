@@ -1,9 +1,13 @@
 #pragma once
 
-// verify → normalize → publish-or-dead-letter, one call. Used by the HTTP
-// ingress and by replay, so a replayed record is normalized exactly as a live one.
+// verify → normalize → publish-or-dead-letter, one call that completes
+// asynchronously (the webhook ingress parks the request until then), with a
+// blocking form on top for tools and tests. Used by the ingress and by replay,
+// so a replayed record is normalized exactly as a live one.
 
+#include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -46,9 +50,14 @@ class DurableSpool {
     Status status = Status::kStored;
     std::string error;  // one sentence for kFull / kFailed
   };
+  using AppendCallback = std::function<void(const AppendResult&)>;
   virtual ~DurableSpool() = default;
-  /// Appends and syncs to stable storage before returning kStored.
-  virtual AppendResult Append(SpoolRecord record) = 0;
+  /// Queues the record and returns at once. `done` runs once, on the spool's
+  /// writer thread, after the record is synced to stable storage (kStored) or
+  /// could not be (group commit: one sync serves every record queued meanwhile).
+  virtual void AppendAsync(SpoolRecord record, AppendCallback done) = 0;
+  /// AppendAsync, waiting for its answer.
+  AppendResult Append(SpoolRecord record);
   /// True when every id is in a stored record not yet drained.
   virtual bool Holds(const std::vector<std::string>& ids) const = 0;
 };
@@ -73,6 +82,35 @@ struct IngestResult {
   std::string duplicate_of;  // kDuplicate: the replica that published the ids first
 };
 
+/// Receives the answer to one delivery, exactly once.
+using IngestCallback = std::function<void(IngestResult)>;
+
+/// One delivery on its way through the pipeline. It completes exactly once,
+/// through its callback: on the caller's thread when the answer needs no I/O
+/// (401, duplicate), on a Kafka delivery-report thread, on the spool's writer
+/// thread, or in Expire(). Thread-safe.
+class IngestCall {
+ public:
+  IngestCall(IngestCallback done, std::chrono::steady_clock::time_point deadline)
+      : done_(std::move(done)), deadline_(deadline) {}
+  /// When the answer is due (the ack timeout from the start of the call).
+  std::chrono::steady_clock::time_point deadline() const { return deadline_; }
+  /// Answers 503 now unless the call has completed. Messages already handed
+  /// to Kafka may still be delivered; their ids are remembered on the ack, so
+  /// the provider's retry is then a duplicate.
+  void Expire();
+  bool completed() const { return completed_.load(std::memory_order_acquire); }
+
+ private:
+  friend class Pipeline;
+  void Complete(IngestResult result);
+
+  std::atomic<bool> completed_{false};
+  IngestCallback done_;
+  const std::chrono::steady_clock::time_point deadline_;
+  IngestResult pending_;  // what Expire() answers with (ids known so far)
+};
+
 /// Kafka message for a canonical event: key, value, CloudEvents headers and,
 /// when `replica` is not empty, the `schedbridge_replica` header.
 OutgoingMessage EventMessage(const CanonicalEvent& event, const std::string& topic,
@@ -94,12 +132,22 @@ class Pipeline {
  public:
   Pipeline(PipelineOptions options, Publisher& publisher, const Clock& clock);
 
-  /// The live path: authenticate over the raw bytes, then Process().
+  /// The live path: authenticate over the raw bytes, normalize, check for
+  /// duplicates, then publish (or spool) and return at once; `done` runs when
+  /// Kafka (or the spool) has answered. Verify and normalize run on the
+  /// calling thread; nothing here blocks. The delivery's bytes are not used
+  /// after the call returns. The caller arms a timer for the returned call's
+  /// deadline() and calls Expire() on it.
+  std::shared_ptr<IngestCall> IngestAsync(const Provider& provider, const SourceConfig& source,
+                                          const Delivery& delivery, IngestCallback done);
+
+  /// IngestAsync, blocking until the answer or the ack deadline.
   IngestResult Ingest(const Provider& provider, const SourceConfig& source,
                       const Delivery& delivery);
 
-  /// Normalize and publish (or dead-letter) an already-authenticated delivery;
-  /// with AckMode::kSpool, store it in the spool instead.
+  /// Normalize and publish (or dead-letter) an already-authenticated delivery
+  /// and wait for the answer; with AckMode::kSpool, store it in the spool
+  /// instead. Replay and tools.
   IngestResult Process(const Provider& provider, const std::string& source,
                        const Delivery& delivery, const std::string& received_at,
                        AckMode ack = AckMode::kKafka);
@@ -113,15 +161,17 @@ class Pipeline {
   std::shared_ptr<RecentIds> shared_recent_ids() const { return recent_; }
 
  private:
-  /// Process() with the received time both as written and in Unix ms.
-  IngestResult ProcessAt(const Provider& provider, const std::string& source,
-                         const Delivery& delivery, const std::string& received_at,
-                         int64_t received_ms, AckMode ack);
-  IngestResult Deliver(std::vector<OutgoingMessage> messages, IngestResult result, AckMode ack,
-                       const Provider& provider, const std::string& source, int64_t received_ms);
-  IngestResult PublishAndWait(std::vector<OutgoingMessage> messages,
-                              std::vector<std::string> ids_to_remember, int64_t received_ms,
-                              IngestResult result);
+  /// Normalize, duplicate check and delivery of an authenticated delivery,
+  /// with the received time both as written and in Unix ms.
+  void ProcessAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
+                 const std::string& source, const Delivery& delivery,
+                 const std::string& received_at, int64_t received_ms, AckMode ack);
+  void Deliver(const std::shared_ptr<IngestCall>& call, std::vector<OutgoingMessage> messages,
+               IngestResult result, AckMode ack, const Provider& provider,
+               const std::string& source, int64_t received_ms);
+  void Publish(const std::shared_ptr<IngestCall>& call, std::vector<OutgoingMessage> messages,
+               IngestResult result, int64_t received_ms);
+  std::shared_ptr<IngestCall> NewCall(IngestCallback done) const;
 
   PipelineOptions options_;
   Publisher& publisher_;

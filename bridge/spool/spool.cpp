@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "bridge/util/log.h"
+#include "bridge/util/thread_name.h"
 
 namespace bridge {
 namespace {
@@ -174,6 +175,10 @@ std::unique_ptr<Spool> Spool::Open(SpoolOptions options, Publisher& publisher,
   }
   s->synced_seq_ = s->appended_seq_;
   s->PopAckedLocked();  // releases segments left fully drained
+  s->writer_ = std::thread([p = s.get()] {
+    NameThisThread("sb-spool-write");
+    p->WriteLoop();
+  });
   if (!existing.empty()) {
     log::Info("spool_recovered", {{"records", std::to_string(existing.size())},
                                   {"bytes", std::to_string(s->journal_->disk_bytes())},
@@ -182,7 +187,15 @@ std::unique_ptr<Spool> Spool::Open(SpoolOptions options, Publisher& publisher,
   return s;
 }
 
-Spool::~Spool() { Stop(std::chrono::milliseconds(0)); }
+Spool::~Spool() {
+  Stop(std::chrono::milliseconds(0));
+  {
+    std::lock_guard lock(mu_);
+    stop_writer_ = true;  // the writer finishes what is queued first
+  }
+  queued_cv_.notify_all();
+  if (writer_.joinable()) writer_.join();
+}
 
 void Spool::PushLocked(JournalEntry where, int64_t spooled_at_ms, std::vector<std::string> ids,
                        int state) {
@@ -191,42 +204,76 @@ void Spool::PushLocked(JournalEntry where, int64_t spooled_at_ms, std::vector<st
                              std::make_shared<std::atomic<int>>(state)});
 }
 
-DurableSpool::AppendResult Spool::Append(SpoolRecord record) {
-  const std::string payload = EncodeSpoolRecord(record);
-  std::unique_lock lock(mu_);
-  if (broken_) return {Status::kFailed, broken_error_};
-  const uint64_t bytes = journal_->disk_bytes();
-  if (bytes + Journal::kHeaderBytes + payload.size() > options_.max_bytes) {
-    ++counters_.full;
-    return {Status::kFull, "the durable spool is full (" + std::to_string(bytes) + " of " +
-                               std::to_string(options_.max_bytes) +
-                               " bytes) while Kafka catches up; retry later."};
-  }
-  std::string error;
-  if (journal_->NeedsRoll(payload.size())) {
-    synced_cv_.wait(lock, [&] { return !syncing_; });
-    if (!journal_->Roll(error)) {
-      broken_ = true;
-      broken_error_ = "the durable spool cannot be written: " + error;
-      log::Error("spool_write_failed", {{"error", error}});
-      return {Status::kFailed, broken_error_};
+void Spool::AppendAsync(SpoolRecord record, AppendCallback done) {
+  Queued q{EncodeSpoolRecord(record), record.spooled_at_ms, std::move(record.event_ids),
+           std::move(done)};
+  AppendResult refused;
+  {
+    std::lock_guard lock(mu_);
+    const uint64_t bytes = journal_->disk_bytes() + queued_bytes_;
+    if (broken_) {
+      refused = {Status::kFailed, broken_error_};
+    } else if (bytes + Journal::kHeaderBytes + q.payload.size() > options_.max_bytes) {
+      ++counters_.full;
+      refused = {Status::kFull, "the durable spool is full (" + std::to_string(bytes) + " of " +
+                                    std::to_string(options_.max_bytes) +
+                                    " bytes) while Kafka catches up; retry later."};
+    } else {
+      // Counted at once, so a retry arriving before the write is a duplicate.
+      for (const auto& id : q.ids) ++pending_ids_[id];
+      queued_bytes_ += Journal::kHeaderBytes + q.payload.size();
+      queue_.push_back(std::move(q));
+      queued_cv_.notify_one();
+      return;
     }
   }
-  JournalEntry where;
-  if (!journal_->Append(payload, where, error)) {
+  q.done(refused);
+}
+
+void Spool::ForgetIdsLocked(const std::vector<std::string>& ids) {
+  for (const auto& id : ids) {
+    auto it = pending_ids_.find(id);
+    if (it != pending_ids_.end() && --it->second <= 0) pending_ids_.erase(it);
+  }
+}
+
+DurableSpool::AppendResult Spool::WriteLocked(Queued& q) {
+  if (broken_) return {Status::kFailed, broken_error_};
+  std::string error;
+  if (journal_->NeedsRoll(q.payload.size()) && !journal_->Roll(error)) {
     broken_ = true;
     broken_error_ = "the durable spool cannot be written: " + error;
     log::Error("spool_write_failed", {{"error", error}});
     return {Status::kFailed, broken_error_};
   }
-  PushLocked(where, record.spooled_at_ms, std::move(record.event_ids), kIdle);
-  const uint64_t seq = appended_seq_;
-  // Group commit: one fdatasync covers every record written before it started.
-  while (synced_seq_ < seq && !broken_) {
-    if (syncing_) {
-      synced_cv_.wait(lock);
-      continue;
+  JournalEntry where;
+  if (!journal_->Append(q.payload, where, error)) {
+    broken_ = true;
+    broken_error_ = "the durable spool cannot be written: " + error;
+    log::Error("spool_write_failed", {{"error", error}});
+    return {Status::kFailed, broken_error_};
+  }
+  records_.push_back(Pending{++appended_seq_, std::move(where), q.spooled_at_ms, std::move(q.ids),
+                             std::make_shared<std::atomic<int>>(kIdle)});
+  return {Status::kStored, {}};
+}
+
+void Spool::WriteLoop() {
+  std::unique_lock lock(mu_);
+  for (;;) {
+    queued_cv_.wait(lock, [&] { return !queue_.empty() || stop_writer_; });
+    if (queue_.empty()) return;  // stopping, nothing left
+    std::deque<Queued> batch;
+    batch.swap(queue_);
+    queued_bytes_ = 0;
+    std::vector<AppendResult> results;
+    results.reserve(batch.size());
+    for (Queued& q : batch) {
+      std::vector<std::string> ids = q.ids;
+      results.push_back(WriteLocked(q));
+      if (results.back().status != Status::kStored) ForgetIdsLocked(ids);
     }
+    // Group commit: one fdatasync for the whole batch, outside the lock.
     syncing_ = true;
     const uint64_t target = appended_seq_;
     const int fd = journal_->active_fd();
@@ -240,16 +287,27 @@ DurableSpool::AppendResult Spool::Append(SpoolRecord record) {
       broken_error_ =
           std::string("the durable spool cannot be synced: ") + std::strerror(saved_errno) + ".";
       log::Error("spool_sync_failed", {{"error", broken_error_}});
+      for (AppendResult& r : results) {
+        if (r.status == Status::kStored) r = {Status::kFailed, broken_error_};
+      }
+      // Written but not durable: never published, never answered 2xx.
+      for (auto it = records_.begin(); it != records_.end();) {
+        if (it->seq > synced_seq_) {
+          ForgetIdsLocked(it->ids);
+          it = records_.erase(it);
+        } else {
+          ++it;
+        }
+      }
     } else {
       synced_seq_ = std::max(synced_seq_, target);
     }
-    synced_cv_.notify_all();
+    for (const AppendResult& r : results) counters_.appended += r.status == Status::kStored;
+    lock.unlock();
+    waker_->Poke();
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].done(results[i]);
+    lock.lock();
   }
-  if (synced_seq_ < seq) return {Status::kFailed, broken_error_};
-  ++counters_.appended;
-  lock.unlock();
-  waker_->Poke();
-  return {Status::kStored, {}};
 }
 
 bool Spool::Holds(const std::vector<std::string>& ids) const {
@@ -263,7 +321,10 @@ bool Spool::Holds(const std::vector<std::string>& ids) const {
 
 void Spool::Start(std::function<bool()> may_drain) {
   may_drain_ = std::move(may_drain);
-  drainer_ = std::thread([this] { DrainLoop(); });
+  drainer_ = std::thread([this] {
+    NameThisThread("sb-spool-drain");
+    DrainLoop();
+  });
 }
 
 void Spool::Stop(std::chrono::milliseconds timeout) {
@@ -351,10 +412,7 @@ void Spool::PopAckedLocked() {
   uint64_t last_segment = 0, last_end = 0;
   while (!records_.empty() && records_.front().state->load() == kAcked) {
     Pending& p = records_.front();
-    for (const auto& id : p.ids) {
-      auto it = pending_ids_.find(id);
-      if (it != pending_ids_.end() && --it->second <= 0) pending_ids_.erase(it);
-    }
+    ForgetIdsLocked(p.ids);
     last_segment = p.where.segment;
     last_end = p.where.offset + p.where.size;
     records_.pop_front();

@@ -1,8 +1,9 @@
 #pragma once
 
-// The durable spool behind `ack: spool` sources. A delivery is appended to
-// the journal and synced (fdatasync, group commit: one sync serves every
-// request waiting at that moment) before the 2xx; a background thread drains
+// The durable spool behind `ack: spool` sources. A delivery is queued to the
+// spool's writer thread, which appends it to the journal and syncs it
+// (fdatasync, group commit: one sync serves every record queued meanwhile)
+// before its completion runs and the 2xx goes out; a background thread drains
 // the journal into Kafka in order, retrying without a time limit; a record is
 // dropped from the journal only after Kafka acknowledged it. On start-up the
 // records left by the previous process are drained first.
@@ -45,14 +46,15 @@ class Spool final : public DurableSpool {
                                      std::shared_ptr<RecentIds> recent, std::string& error);
   ~Spool() override;
 
-  AppendResult Append(SpoolRecord record) override;
+  void AppendAsync(SpoolRecord record, AppendCallback done) override;
   bool Holds(const std::vector<std::string>& ids) const override;
 
   /// Starts draining. Records are published only while `may_drain()` is true
   /// (for example once the id index is seeded, so records a previous process
   /// already published are recognised and skipped).
   void Start(std::function<bool()> may_drain);
-  /// Keeps draining for up to `timeout`, then stops; what is left stays on disk.
+  /// Keeps draining for up to `timeout`, then stops draining; what is left
+  /// stays on disk. Appends are still taken until the spool is destroyed.
   void Stop(std::chrono::milliseconds timeout);
 
   struct Stats {
@@ -85,9 +87,23 @@ class Spool final : public DurableSpool {
     void Sleep(std::chrono::milliseconds at_most);
   };
 
+  /// A record waiting for the writer thread.
+  struct Queued {
+    std::string payload;
+    int64_t spooled_at_ms;
+    std::vector<std::string> ids;  // already counted in pending_ids_
+    AppendCallback done;
+  };
+
   Spool() = default;
   void PushLocked(JournalEntry where, int64_t spooled_at_ms, std::vector<std::string> ids,
                   int state);
+  void ForgetIdsLocked(const std::vector<std::string>& ids);
+  /// The writer thread: takes every queued record, writes them, syncs once,
+  /// then runs their completions.
+  void WriteLoop();
+  /// Writes one queued record (under mu_); an error sentence, or "" when written.
+  AppendResult WriteLocked(Queued& q);
   void DrainLoop();
   void Send(const Pending& p);
   /// Drops acknowledged records from the front; releases drained segments.
@@ -99,7 +115,11 @@ class Spool final : public DurableSpool {
   std::unique_ptr<Journal> journal_;
 
   mutable std::mutex mu_;
-  std::condition_variable synced_cv_;
+  std::condition_variable queued_cv_;
+  std::deque<Queued> queue_;  // for the writer thread
+  uint64_t queued_bytes_ = 0;
+  bool stop_writer_ = false;
+  std::thread writer_;
   std::deque<Pending> records_;
   std::unordered_map<std::string, int> pending_ids_;
   uint64_t appended_seq_ = 0, synced_seq_ = 0;

@@ -193,10 +193,18 @@ func rules(r *rendered) []string {
 		return problems
 	}
 	c := pod.Spec.Containers[0]
+	// Probes and metrics live on the admin port; the webhook port serves webhooks.
 	probe := func(name string, p *corev1.Probe, path string) {
-		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path {
-			add("%s probe must GET %s", name, path)
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != path || p.HTTPGet.Port.String() != "admin" {
+			add("%s probe must GET %s on the admin port", name, path)
 		}
+	}
+	ports := map[string]bool{}
+	for _, p := range c.Ports {
+		ports[p.Name] = true
+	}
+	if !ports["http"] || !ports["admin"] {
+		add("container needs the ports http (webhooks) and admin (metrics, probes)")
 	}
 	probe("readiness", c.ReadinessProbe, "/readyz")
 	probe("liveness", c.LivenessProbe, "/healthz")
@@ -246,8 +254,24 @@ func rules(r *rendered) []string {
 			add("HPA %s replica bounds are inverted", h.Name)
 		}
 	}
-	if len(r.monitors) != 1 || len(r.monitors[0].Spec.Endpoints) == 0 || r.monitors[0].Spec.Endpoints[0].Path != "/metrics" {
-		add("want one ServiceMonitor scraping /metrics")
+	if len(r.monitors) != 1 || len(r.monitors[0].Spec.Endpoints) == 0 || r.monitors[0].Spec.Endpoints[0].Path != "/metrics" ||
+		r.monitors[0].Spec.Endpoints[0].Port != "admin" {
+		add("want one ServiceMonitor scraping /metrics on the admin port")
+	} else {
+		// Exactly one Service the monitor selects may carry the admin port, or
+		// every pod is scraped twice.
+		sel, _ := metav1.LabelSelectorAsSelector(&r.monitors[0].Spec.Selector)
+		scraped := 0
+		for _, svc := range r.services {
+			for _, p := range svc.Spec.Ports {
+				if p.Name == "admin" && sel != nil && sel.Matches(labels.Set(svc.Labels)) {
+					scraped++
+				}
+			}
+		}
+		if scraped != 1 {
+			add("the ServiceMonitor must select exactly one Service with an admin port (found %d)", scraped)
+		}
 	}
 	problems = append(problems, spoolRules(r, kind, c)...)
 	names := map[string]KafkaTopic{}

@@ -1,4 +1,4 @@
-// The ceiling: the same cpp-httplib server settings as schedbridge (TCP_NODELAY,
+// The ceiling: a cpp-httplib server (TCP_NODELAY,
 // 256 threads, keep-alive up to 1,000 requests, listen backlog 1024), answering 202 with no work at
 // all.
 
@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <string>
 
-#include "bridge/http/server.h"
+#include "bridge/http/admin_server.h"
 
 int main(int argc, char** argv) {
   const int port = argc > 1 ? std::stoi(argv[1]) : 0;

@@ -159,9 +159,11 @@ TEST_F(BrokerTest, UnreachableBrokerAnswers503AndNotReady) {
   env["SCHEDBRIDGE_KAFKA_BROKERS"] = "127.0.0.1:" + std::to_string(UnusedPort());
   env["SCHEDBRIDGE_ACK_TIMEOUT_MS"] = "1500";
   ServiceProcess service(env);
-  httplib::Client c("127.0.0.1", service.port());
+  httplib::Client c("127.0.0.1", service.admin_port());
   EXPECT_EQ(c.Get("/healthz")->status, 200);
   EXPECT_EQ(c.Get("/readyz")->status, 503);
+  httplib::Client w("127.0.0.1", service.port());
+  EXPECT_EQ(w.Get("/healthz")->status, 200);  // for load balancers, on the webhook port too
   const auto started = std::chrono::steady_clock::now();
   auto r = Post(service.port(), CompactFixture("calcom/BOOKING_CREATED.json"), "test-secret-123");
   const auto waited = std::chrono::steady_clock::now() - started;

@@ -149,7 +149,7 @@ TEST(BrokerFaults, BrokerAbsentAtStartThenKilledAndRestartedUnderLoad) {
 
   // 1. No broker yet: the service starts, is not ready, answers 503.
   ServiceProcess service(ServiceEnv(brokers, topic));
-  EXPECT_TRUE(WaitReady(service.port(), false, std::chrono::seconds(5)));
+  EXPECT_TRUE(WaitReady(service.admin_port(), false, std::chrono::seconds(5)));
   {
     Load probe(service.port(), 1);
     std::this_thread::sleep_for(std::chrono::milliseconds(2500));
@@ -161,7 +161,7 @@ TEST(BrokerFaults, BrokerAbsentAtStartThenKilledAndRestartedUnderLoad) {
   ASSERT_EQ(RunScript("start --port " + std::to_string(port) + " --dir " + dir + " --topics " +
                       topic + " --partitions 3"),
             0);
-  ASSERT_TRUE(WaitReady(service.port(), true, std::chrono::seconds(60))) << service.Log();
+  ASSERT_TRUE(WaitReady(service.admin_port(), true, std::chrono::seconds(60))) << service.Log();
 
   // 3. Steady load; the broker is SIGKILLed, then restarted with its data.
   Load load(service.port(), 4);
@@ -174,10 +174,10 @@ TEST(BrokerFaults, BrokerAbsentAtStartThenKilledAndRestartedUnderLoad) {
   ASSERT_GT(broker_pid, 0);
   kill(broker_pid, SIGKILL);
   const auto killed_at = std::chrono::steady_clock::now();
-  EXPECT_TRUE(WaitReady(service.port(), false, std::chrono::seconds(20)));
+  EXPECT_TRUE(WaitReady(service.admin_port(), false, std::chrono::seconds(20)));
   std::this_thread::sleep_for(std::chrono::seconds(3));
   ASSERT_EQ(RunScript("start --keep --dir " + dir), 0);
-  EXPECT_TRUE(WaitReady(service.port(), true, std::chrono::seconds(60))) << service.Log();
+  EXPECT_TRUE(WaitReady(service.admin_port(), true, std::chrono::seconds(60))) << service.Log();
   const size_t accepted_at_recovery = load.Count(202);
   std::this_thread::sleep_for(std::chrono::seconds(2));
   load.Stop();

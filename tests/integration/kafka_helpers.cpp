@@ -285,7 +285,8 @@ ServiceProcess::ServiceProcess(std::map<std::string, std::string> env,
   const int log_fd = mkstemp(tmpl);
   if (log_fd < 0) throw std::runtime_error("mkstemp");
   log_path_ = tmpl;
-  std::vector<std::string> argv_s = {SCHEDBRIDGE_BINARY, "serve", "--listen", "127.0.0.1:0"};
+  std::vector<std::string> argv_s = {SCHEDBRIDGE_BINARY, "serve",          "--listen",
+                                     "127.0.0.1:0",      "--admin-listen", "127.0.0.1:0"};
   argv_s.insert(argv_s.end(), args.begin(), args.end());
   pid_ = fork();
   if (pid_ == 0) {
@@ -302,14 +303,16 @@ ServiceProcess::ServiceProcess(std::map<std::string, std::string> env,
     _exit(127);
   }
   close(log_fd);
-  // The service logs its address once it has bound the port.
-  const std::regex address(R"re("address":"127\.0\.0\.1:([0-9]+)")re");
+  // The service logs both addresses once it has bound the ports.
+  const std::regex address(
+      R"re("address":"127\.0\.0\.1:([0-9]+)","admin_address":"127\.0\.0\.1:([0-9]+)")re");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (std::chrono::steady_clock::now() < deadline) {
     std::smatch m;
     const std::string log = Log();
     if (std::regex_search(log, m, address)) {
       port_ = std::stoi(m[1]);
+      admin_port_ = std::stoi(m[2]);
       return;
     }
     int status = 0;
@@ -328,7 +331,7 @@ ServiceProcess::~ServiceProcess() {
 }
 
 bool ServiceProcess::WaitReady(std::chrono::milliseconds timeout) {
-  httplib::Client client("127.0.0.1", port_);
+  httplib::Client client("127.0.0.1", admin_port_);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto r = client.Get("/readyz");

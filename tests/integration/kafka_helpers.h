@@ -62,7 +62,10 @@ class ServiceProcess {
  public:
   ServiceProcess(std::map<std::string, std::string> env, std::vector<std::string> args = {});
   ~ServiceProcess();
+  /// The webhook port.
   int port() const { return port_; }
+  /// The admin port: /metrics, /healthz, /readyz.
+  int admin_port() const { return admin_port_; }
   std::string base_url() const { return "http://127.0.0.1:" + std::to_string(port_); }
   /// Polls /readyz until 200 or the timeout.
   bool WaitReady(std::chrono::milliseconds timeout);
@@ -75,6 +78,7 @@ class ServiceProcess {
  private:
   pid_t pid_ = -1;
   int port_ = -1;
+  int admin_port_ = -1;
   std::string log_path_;
 };
 

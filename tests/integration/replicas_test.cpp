@@ -112,13 +112,14 @@ TEST(Replicas, ARedeliveryToAnotherReplicaOrAfterARestartIsADuplicate) {
   ASSERT_EQ(first.status, 202);
   ASSERT_EQ(first.ids.size(), 1u);
   // B learns the id from the topic (within the race window measured below).
-  ASSERT_TRUE(WaitUntil([&] { return Metric(b.port(), "schedbridge_dedup_ids_read_total") >= 1; },
-                        std::chrono::seconds(20)))
+  ASSERT_TRUE(
+      WaitUntil([&] { return Metric(b.admin_port(), "schedbridge_dedup_ids_read_total") >= 1; },
+                std::chrono::seconds(20)))
       << b.Log();
   const Answer on_b = Deliver(b.port(), body);
   EXPECT_EQ(on_b.status, 200);
   EXPECT_EQ(on_b.ids, first.ids);
-  EXPECT_EQ(Metric(b.port(),
+  EXPECT_EQ(Metric(b.admin_port(),
                    R"(schedbridge_duplicates_total{provider="calcom",published_by="replica-a"})"),
             1);
 
@@ -126,7 +127,7 @@ TEST(Replicas, ARedeliveryToAnotherReplicaOrAfterARestartIsADuplicate) {
   EXPECT_EQ(a->Stop(SIGTERM), 0);
   a = std::make_unique<ServiceProcess>(Env(topic, "replica-a"));
   ASSERT_TRUE(a->WaitReady(std::chrono::seconds(30))) << a->Log();
-  EXPECT_EQ(Metric(a->port(), "schedbridge_dedup_seeded"), 1);
+  EXPECT_EQ(Metric(a->admin_port(), "schedbridge_dedup_seeded"), 1);
   const Answer after_restart = Deliver(a->port(), body);
   EXPECT_EQ(after_restart.status, 200);
   EXPECT_EQ(after_restart.ids, first.ids);
@@ -177,13 +178,14 @@ TEST_P(RaceWindow, IsMeasured) {
     std::printf("    %4d ms: %2d/%d\n", delay_ms, duplicates, n);
   }
   // B's own view: produce-to-known lag of A's ids.
-  const double count = Metric(b.port(), "schedbridge_dedup_peer_lag_seconds_count");
-  const double sum = Metric(b.port(), "schedbridge_dedup_peer_lag_seconds_sum");
+  const double count = Metric(b.admin_port(), "schedbridge_dedup_peer_lag_seconds_count");
+  const double sum = Metric(b.admin_port(), "schedbridge_dedup_peer_lag_seconds_sum");
   std::printf("  peer lag on B: %.0f ids, mean %.1f ms", count, count > 0 ? 1000 * sum / count : 0);
   for (const char* le : {"0.01", "0.025", "0.05", "0.1", "0.25", "0.5"}) {
-    std::printf(", ≤%s s: %.0f", le,
-                Metric(b.port(), std::string("schedbridge_dedup_peer_lag_seconds_bucket{le=\"") +
-                                     le + "\"}"));
+    std::printf(
+        ", ≤%s s: %.0f", le,
+        Metric(b.admin_port(),
+               std::string("schedbridge_dedup_peer_lag_seconds_bucket{le=\"") + le + "\"}"));
   }
   std::printf("\n");
   EXPECT_GT(count, 0);
@@ -292,11 +294,11 @@ TEST(SpoolService, EverySpooledEventIsInTheTopicOnceAfterKillNineWithKafkaDownAn
     Load load(up.port(), 4, "up");
     // Killed when about half the backlog is drained.
     const double half = static_cast<double>(accepted.size()) / 2;
-    ASSERT_TRUE(
-        WaitUntil([&] { return Metric(up.port(), "schedbridge_spool_drained_total") >= half; },
-                  std::chrono::seconds(60)))
+    ASSERT_TRUE(WaitUntil(
+        [&] { return Metric(up.admin_port(), "schedbridge_spool_drained_total") >= half; },
+        std::chrono::seconds(60)))
         << up.Log();
-    const double drained = Metric(up.port(), "schedbridge_spool_drained_total");
+    const double drained = Metric(up.admin_port(), "schedbridge_spool_drained_total");
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - ready_at).count();
     std::printf(
@@ -314,7 +316,7 @@ TEST(SpoolService, EverySpooledEventIsInTheTopicOnceAfterKillNineWithKafkaDownAn
   ServiceProcess last(SpoolEnv(topic, TestBrokers(), spool_dir, config));
   ASSERT_TRUE(last.WaitReady(std::chrono::seconds(30))) << last.Log();
   const auto ready_at = std::chrono::steady_clock::now();
-  ASSERT_TRUE(WaitUntil([&] { return Metric(last.port(), "schedbridge_spool_records") == 0; },
+  ASSERT_TRUE(WaitUntil([&] { return Metric(last.admin_port(), "schedbridge_spool_records") == 0; },
                         std::chrono::seconds(60)))
       << last.Log();
   const double drain_s =
@@ -322,8 +324,8 @@ TEST(SpoolService, EverySpooledEventIsInTheTopicOnceAfterKillNineWithKafkaDownAn
   std::printf(
       "  restart: %.0f records drained, %.0f skipped as already published, empty %.2f s "
       "after ready\n",
-      Metric(last.port(), "schedbridge_spool_drained_total"),
-      Metric(last.port(), "schedbridge_spool_already_published_total"), drain_s);
+      Metric(last.admin_port(), "schedbridge_spool_drained_total"),
+      Metric(last.admin_port(), "schedbridge_spool_already_published_total"), drain_s);
   const auto counts = IdCounts(topic);
   size_t missing = 0, twice = 0, unexpected = 0;
   for (const auto& id : accepted) missing += counts.count(id) ? 0 : 1;

@@ -1,9 +1,12 @@
-// Every JSON example in the documentation is valid against its schema.
+// Every JSON example in the documentation is valid against its schema; the
+// README's settings, limits and metrics tables follow the code's one list of each.
 
 #include <gtest/gtest.h>
 
 #include <regex>
 
+#include "bridge/config/config.h"
+#include "bridge/http/webhook_server.h"
 #include "bridge/util/json.h"
 #include "support.h"
 
@@ -71,6 +74,46 @@ TEST(Docs, SchemasDescribeEveryField) {
     }
     EXPECT_GT(properties, 10u);
   }
+}
+
+std::string Readme() {
+  return testing::ReadFile(std::string(SCHEDBRIDGE_SOURCE_DIR) + "/README.md");
+}
+
+TEST(Docs, EverySettingIsInTheReadme) {
+  const std::string readme = Readme();
+  ASSERT_GE(FileSettingKeys().size(), 25u);
+  for (const auto& [key, env] : FileSettingKeys()) {
+    EXPECT_NE(readme.find("`" + key + "`"), std::string::npos) << "file key " << key;
+    std::string upper = "SCHEDBRIDGE_";
+    for (char c : key)
+      upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    // Named in the README, or following the documented rule (SCHEDBRIDGE_ + KEY).
+    EXPECT_TRUE(readme.find("`" + env + "`") != std::string::npos || env == upper) << env;
+  }
+}
+
+TEST(Docs, EveryLimitAndMetricIsInTheReadme) {
+  const std::string readme = Readme();
+  for (const std::string& limit : WebhookLimitNames()) {
+    EXPECT_NE(readme.find("| `" + limit + "` |"), std::string::npos) << "limit " << limit;
+  }
+  // The metric families a serving process registers on its own.
+  Config config;
+  testing::FakePublisher publisher;
+  SystemClock clock;
+  Metrics metrics;
+  Pipeline pipeline(config.pipeline, publisher, clock);
+  SourceTable sources({});
+  WebhookServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  const std::string text = metrics.Render();
+  const std::regex type_line("# TYPE (\\S+) ");
+  int families = 0;
+  for (std::sregex_iterator it(text.begin(), text.end(), type_line), end; it != end; ++it) {
+    ++families;
+    EXPECT_NE(readme.find("`" + (*it)[1].str() + "`"), std::string::npos) << (*it)[1].str();
+  }
+  EXPECT_GE(families, 10);
 }
 
 }  // namespace

@@ -1,5 +1,5 @@
-// The ingress on an ephemeral loopback port with a fake publisher: every
-// status code of DESIGN.md §2.
+// The webhook port on an ephemeral loopback port with a fake publisher: every
+// status code of the HTTP API; the admin port apart.
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
@@ -12,7 +12,8 @@
 #include <filesystem>
 #include <thread>
 
-#include "bridge/http/server.h"
+#include "bridge/http/admin_server.h"
+#include "bridge/http/webhook_server.h"
 #include "bridge/util/json.h"
 #include "support.h"
 
@@ -28,25 +29,22 @@ class HttpServerTest : public ::testing::Test {
   void SetUp() override {
     log::SetLevel(log::Level::kOff);
     config_.http.max_body_bytes = 64 * 1024;
-    config_.http.threads = 8;
+    config_.http.io_threads = 2;
     config_.pipeline.ack_timeout = std::chrono::milliseconds(300);
     config_.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
     config_.sources.push_back(SourceConfig{"calcom", "team-b", {"b-secret"}});
     pipeline_ = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
     sources_ = std::make_unique<SourceTable>(config_.sources);
-    server_ = std::make_unique<IngressServer>(config_, *sources_, *pipeline_,
-                                              ProviderRegistry::BuiltIn(), publisher_, metrics_);
-    port_ = server_->Bind("127.0.0.1", 0);
-    ASSERT_GT(port_, 0);
-    thread_ = std::thread([this] { server_->Serve(); });
-    while (!server_->IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    server_ = std::make_unique<WebhookServer>(config_, *sources_, *pipeline_,
+                                              ProviderRegistry::BuiltIn(), metrics_);
+    std::string error;
+    port_ = server_->Bind("127.0.0.1", 0, error);
+    ASSERT_GT(port_, 0) << error;
+    server_->Start();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
   }
 
-  void TearDown() override {
-    server_->Stop();
-    thread_.join();
-  }
+  void TearDown() override { server_->Stop(std::chrono::seconds(2)); }
 
   httplib::Result Post(const std::string& path, const std::string& body,
                        const std::string& secret = "s3cret",
@@ -68,8 +66,7 @@ class HttpServerTest : public ::testing::Test {
   Metrics metrics_;
   std::unique_ptr<Pipeline> pipeline_;
   std::unique_ptr<SourceTable> sources_;
-  std::unique_ptr<IngressServer> server_;
-  std::thread thread_;
+  std::unique_ptr<WebhookServer> server_;
   int port_ = 0;
   std::unique_ptr<httplib::Client> client_;
 };
@@ -226,11 +223,11 @@ TEST_F(HttpServerTest, ConcurrentRequestsDoNotSerialize) {
   publisher_.mode = FakePublisher::Mode::kHold;
   config_.pipeline.ack_timeout = std::chrono::milliseconds(30000);
   auto pipeline = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
-  IngressServer server(config_, *sources_, *pipeline, ProviderRegistry::BuiltIn(), publisher_,
-                       metrics_);
-  const int port = server.Bind("127.0.0.1", 0);
-  std::thread serve([&] { server.Serve(); });
-  while (!server.IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  WebhookServer server(config_, *sources_, *pipeline, ProviderRegistry::BuiltIn(), metrics_);
+  std::string error;
+  const int port = server.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(port, 0) << error;
+  server.Start();
   std::vector<std::thread> clients;
   std::atomic<int> accepted{0};
   for (int i = 0; i < 8; ++i) {
@@ -252,25 +249,106 @@ TEST_F(HttpServerTest, ConcurrentRequestsDoNotSerialize) {
   publisher_.Release(true);
   for (auto& t : clients) t.join();
   EXPECT_EQ(accepted.load(), 8);
-  server.Stop();
-  serve.join();
+  server.Stop(std::chrono::seconds(2));
 }
 
-TEST_F(HttpServerTest, HealthReadinessMetrics) {
+TEST_F(HttpServerTest, TheWebhookPortAnswersOnlyWebhooksAndHealthz) {
+  auto r = client_->Get("/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_EQ(Status(r), "ok");
+  for (const char* admin_only : {"/readyz", "/metrics"}) {
+    r = client_->Get(admin_only);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 404) << admin_only;
+    EXPECT_EQ(Status(r), "not_found");
+  }
+}
+
+/// The admin port on an ephemeral loopback port.
+class AdminServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log::SetLevel(log::Level::kOff);
+    metrics_.Describe("schedbridge_webhook_requests_total", "counter", "requests");
+    admin_ = std::make_unique<AdminServer>(
+        metrics_, [this]() -> std::string { return ready_ ? "" : "kafka_unavailable"; });
+    std::string error;
+    port_ = admin_->Bind("127.0.0.1", 0, error);
+    ASSERT_GT(port_, 0) << error;
+    admin_->Start();
+    client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
+  }
+  Metrics metrics_;
+  std::atomic<bool> ready_{true};
+  std::unique_ptr<AdminServer> admin_;
+  int port_ = 0;
+  std::unique_ptr<httplib::Client> client_;
+};
+
+TEST_F(AdminServerTest, ServesHealthReadinessAndMetrics) {
   EXPECT_EQ(client_->Get("/healthz")->status, 200);
   EXPECT_EQ(client_->Get("/readyz")->status, 200);
-  publisher_.ready = false;
+  ready_ = false;
   auto r = client_->Get("/readyz");
   EXPECT_EQ(r->status, 503);
   EXPECT_NE(r->body.find("kafka_unavailable"), std::string::npos);
-  publisher_.ready = true;
-  server_->BeginDrain();
-  EXPECT_EQ(client_->Get("/readyz")->status, 503);
+  ready_ = true;
+  EXPECT_EQ(client_->Get("/readyz")->status, 200);
+  admin_->BeginDrain();
+  r = client_->Get("/readyz");
+  EXPECT_EQ(r->status, 503);
+  EXPECT_NE(r->body.find("draining"), std::string::npos);
   r = client_->Get("/metrics");
   EXPECT_EQ(r->status, 200);
   EXPECT_NE(r->body.find("# TYPE schedbridge_webhook_requests_total counter"), std::string::npos);
-  EXPECT_NE(r->body.find("# TYPE schedbridge_webhook_duration_seconds histogram"),
-            std::string::npos);
+  EXPECT_EQ(client_->Post("/webhooks/calcom", "{}", "application/json")->status, 404);
+}
+
+TEST_F(AdminServerTest, ReadinessFollowsTheCheckItIsGiven) {
+  std::atomic<bool> seeded{false};
+  admin_->SetReadinessCheck([&]() -> std::string { return seeded ? "" : "dedup_index_loading"; });
+  auto r = client_->Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 503);
+  EXPECT_NE(r->body.find("dedup_index_loading"), std::string::npos);
+  seeded = true;
+  r = client_->Get("/readyz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(Ports, ASecondListenerOnATakenPortIsRefused) {
+  log::SetLevel(log::Level::kOff);
+  Config config;
+  config.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
+  FakePublisher publisher;
+  SystemClock clock;
+  Metrics metrics;
+  Pipeline pipeline(config.pipeline, publisher, clock);
+  SourceTable sources(config.sources);
+  WebhookServer first(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  std::string error;
+  const int port = first.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(port, 0) << error;
+  first.Start();
+  WebhookServer second(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  EXPECT_EQ(second.Bind("127.0.0.1", port, error), -1);
+  EXPECT_NE(error.find("already in use"), std::string::npos) << error;
+
+  AdminServer admin(metrics, [] { return std::string(); });
+  const int admin_port = admin.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(admin_port, 0) << error;
+  admin.Start();
+  AdminServer admin2(metrics, [] { return std::string(); });
+  error.clear();
+  EXPECT_EQ(admin2.Bind("127.0.0.1", admin_port, error), -1) << "SO_REUSEPORT would share it";
+  EXPECT_NE(error.find("admin port"), std::string::npos) << error;
+  // And across kinds: the admin port cannot take the webhook port.
+  AdminServer admin3(metrics, [] { return std::string(); });
+  EXPECT_EQ(admin3.Bind("127.0.0.1", port, error), -1);
+  admin.Stop();
+  first.Stop(std::chrono::seconds(1));
 }
 
 TEST(HttpsIngress, ServesWebhooksOverTls) {
@@ -284,7 +362,7 @@ TEST(HttpsIngress, ServesWebhooksOverTls) {
       dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
   ASSERT_EQ(std::system(cmd.c_str()), 0);
   Config config;
-  config.http.threads = 4;
+  config.http.io_threads = 1;
   config.http.tls_cert_file = dir + "/cert.pem";
   config.http.tls_key_file = dir + "/key.pem";
   config.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
@@ -293,11 +371,12 @@ TEST(HttpsIngress, ServesWebhooksOverTls) {
   Metrics metrics;
   Pipeline pipeline(config.pipeline, publisher, clock);
   SourceTable sources(config.sources);
-  IngressServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), publisher, metrics);
-  ASSERT_TRUE(server.Valid());
-  const int port = server.Bind("127.0.0.1", 0);
-  std::thread serve([&] { server.Serve(); });
-  while (!server.IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  WebhookServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  ASSERT_TRUE(server.Valid()) << server.tls_error();
+  std::string error;
+  const int port = server.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(port, 0) << error;
+  server.Start();
 
   httplib::SSLClient client("127.0.0.1", port);
   client.set_ca_cert_path((dir + "/cert.pem").c_str());
@@ -309,12 +388,12 @@ TEST(HttpsIngress, ServesWebhooksOverTls) {
   EXPECT_EQ(r->status, 202);
   httplib::Client plain("127.0.0.1", port);  // plain HTTP to a TLS port gets nowhere
   EXPECT_FALSE(plain.Get("/healthz") && plain.Get("/healthz")->status == 200);
-  server.Stop();
-  serve.join();
+  server.Stop(std::chrono::seconds(2));
 
   config.http.tls_key_file = dir + "/cert.pem";  // not a key
-  IngressServer broken(config, sources, pipeline, ProviderRegistry::BuiltIn(), publisher, metrics);
+  WebhookServer broken(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
   EXPECT_FALSE(broken.Valid());
+  EXPECT_NE(broken.tls_error().find("cannot load the TLS certificate"), std::string::npos);
   std::filesystem::remove_all(dir);
 }
 
@@ -348,92 +427,6 @@ TEST_F(HttpServerTest, SpooledSourceIsAnswered202SpooledWhileKafkaIsDown) {
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(metrics_.Value("schedbridge_spooled_total", {{"provider", "calcom"}}), 1);
   std::filesystem::remove_all(tmpl);
-}
-
-TEST_F(HttpServerTest, ReadinessFollowsTheCheckItIsGiven) {
-  std::atomic<bool> seeded{false};
-  server_->SetReadinessCheck([&]() -> std::string { return seeded ? "" : "dedup_index_loading"; });
-  auto r = client_->Get("/readyz");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 503);
-  EXPECT_EQ(Status(r), "dedup_index_loading");
-  seeded = true;
-  r = client_->Get("/readyz");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 200);
-}
-
-sockaddr_in Loopback(int port) {
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
-/// How many of `n` simultaneous connection attempts complete their TCP
-/// handshake within `wait` while the server accepts nothing.
-int HandshakesCompleted(int port, int n, std::chrono::milliseconds wait) {
-  std::vector<int> fds;
-  for (int i = 0; i < n; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    const sockaddr_in addr = Loopback(port);
-    connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-    fds.push_back(fd);
-  }
-  std::this_thread::sleep_for(wait);
-  int connected = 0;
-  for (int fd : fds) {
-    pollfd p{fd, POLLOUT, 0};
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (poll(&p, 1, 0) == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0) {
-      ++connected;
-    }
-    close(fd);
-  }
-  return connected;
-}
-
-TEST(ListenBacklog, ABurstOfNewConnectionsWaitsInTheKernelNotInSynRetries) {
-  // One worker, one queued connection: both held by idle clients, so the
-  // acceptor stops and every new connection waits in the listen backlog.
-  for (const int backlog : {5, 1024}) {
-    Config config;
-    config.http.threads = 1;
-    config.http.max_queued_connections = 1;
-    config.http.listen_backlog = backlog;
-    config.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
-    FakePublisher publisher;
-    SystemClock clock;
-    Metrics metrics;
-    Pipeline pipeline(config.pipeline, publisher, clock);
-    SourceTable sources(config.sources);
-    IngressServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), publisher,
-                         metrics);
-    const int port = server.Bind("127.0.0.1", 0);
-    ASSERT_GT(port, 0);
-    std::thread serving([&] { server.Serve(); });
-    while (!server.IsRunning()) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    // Two idle connections occupy the worker and the queue slot.
-    std::vector<int> occupying;
-    for (int i = 0; i < 2; ++i) {
-      const int fd = socket(AF_INET, SOCK_STREAM, 0);
-      const sockaddr_in addr = Loopback(port);
-      ASSERT_EQ(connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr), 0);
-      occupying.push_back(fd);
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    const int connected = HandshakesCompleted(port, 40, std::chrono::milliseconds(300));
-    if (backlog == 5) {
-      EXPECT_LT(connected, 40) << "with cpp-httplib's own backlog, SYNs are dropped";
-    } else {
-      EXPECT_EQ(connected, 40);
-    }
-    for (int fd : occupying) close(fd);
-    server.Stop();
-    serving.join();
-  }
 }
 
 }  // namespace

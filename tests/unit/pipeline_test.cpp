@@ -158,10 +158,10 @@ TEST_F(PipelineTest, DeadLetterThatKafkaDoesNotAcceptIs503) {
 /// A DurableSpool in memory: what the pipeline hands over, and a switch for "full".
 class MemorySpool final : public DurableSpool {
  public:
-  AppendResult Append(SpoolRecord record) override {
-    if (full) return {Status::kFull, "the durable spool is full; retry later."};
+  void AppendAsync(SpoolRecord record, AppendCallback done) override {
+    if (full) return done({Status::kFull, "the durable spool is full; retry later."});
     records.push_back(std::move(record));
-    return {};
+    done({});
   }
   bool Holds(const std::vector<std::string>& ids) const override {
     for (const auto& r : records) {
