@@ -2,7 +2,6 @@
 
 #include <sys/resource.h>
 
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
@@ -577,12 +576,8 @@ class Connection final : public ConnectionBase,
     OnData(std::string_view(scratch.data(), n));
   }
 
-  void OnPeerGone() {
-    if (phase_ == Phase::kHead || phase_ == Phase::kBody) {
-      // The client went away mid-request (a broken body is a 400 it cannot read).
-    }
-    Close();
-  }
+  /// The client closed or reset the connection: nobody is left to answer.
+  void OnPeerGone() { Close(); }
 
   void OnData(std::string_view data) {
     switch (phase_) {

@@ -125,21 +125,44 @@ std::string FormatTimestamp(TimePoint t) {
   const unsigned m = mp < 10 ? mp + 3 : mp - 9;
   const int64_t y = y0 + (m <= 2);
 
-  char buf[48];
-  const int hh = static_cast<int>(rem / 3600), mm = static_cast<int>(rem % 3600 / 60),
-            ss = static_cast<int>(rem % 60);
-  int n = std::snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02d:%02d:%02d",
-                        static_cast<long long>(y), m, d, hh, mm, ss);
+  // Written digit by digit: this runs for every event (snprintf was ~1.5 %
+  // of the I/O threads' time).
+  const int64_t hh = rem / 3600, mm = rem % 3600 / 60, ss = rem % 60;
+  std::string out;
+  out.reserve(32);
+  auto digits = [&out](int64_t value, int width) {
+    char tmp[20];
+    int n = 0;
+    uint64_t v = value < 0 ? 0 : static_cast<uint64_t>(value);
+    do {
+      tmp[n++] = static_cast<char>('0' + v % 10);
+      v /= 10;
+    } while (v != 0 && n < 20);
+    for (int i = n; i < width; ++i) out.push_back('0');
+    while (n > 0) out.push_back(tmp[--n]);
+  };
+  if (y < 0) out.push_back('-');
+  digits(y < 0 ? -y : y, 4);
+  out.push_back('-');
+  digits(m, 2);
+  out.push_back('-');
+  digits(d, 2);
+  out.push_back('T');
+  digits(hh, 2);
+  out.push_back(':');
+  digits(mm, 2);
+  out.push_back(':');
+  digits(ss, 2);
   if (micros != 0) {
+    out.push_back('.');
     if (micros % 1000 == 0) {
-      n += std::snprintf(buf + n, sizeof buf - static_cast<size_t>(n), ".%03lld",
-                         static_cast<long long>(micros / 1000));
+      digits(micros / 1000, 3);
     } else {
-      n += std::snprintf(buf + n, sizeof buf - static_cast<size_t>(n), ".%06lld",
-                         static_cast<long long>(micros));
+      digits(micros, 6);
     }
   }
-  return std::string(buf, static_cast<size_t>(n)) + "Z";
+  out.push_back('Z');
+  return out;
 }
 
 std::optional<std::string> CanonicalTimestamp(std::string_view text) {

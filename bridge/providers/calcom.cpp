@@ -294,7 +294,8 @@ class CalcomProvider final : public Provider {
                            "Cal.com sent a form-encoded body, which means the webhook has a "
                            "custom payload template; clear the template in Cal.com.");
     }
-    rapidjson::Document doc;
+    json::ScratchDocument scratch;
+    rapidjson::Document& doc = scratch.get();
     if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
     auto trigger = json::StringAt(&doc, "triggerEvent");
     if (!trigger) {

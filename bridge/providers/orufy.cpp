@@ -142,7 +142,8 @@ class OrufyProvider final : public Provider {
   }
 
   NormalizeResult Normalize(const Delivery& d, const NormalizeContext& ctx) const override {
-    rapidjson::Document doc;
+    json::ScratchDocument scratch;
+    rapidjson::Document& doc = scratch.get();
     if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
     auto type = json::StringAt(&doc, "eventType");
     const Value* m = json::Get(&doc, "meetData");

@@ -167,7 +167,8 @@ class SavvyCalProvider final : public Provider {
   }
 
   NormalizeResult Normalize(const Delivery& d, const NormalizeContext& ctx) const override {
-    rapidjson::Document doc;
+    json::ScratchDocument scratch;
+    rapidjson::Document& doc = scratch.get();
     if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
     auto type = json::StringAt(&doc, "type");
     if (!type)

@@ -45,6 +45,38 @@ class DepthLimitedHandler {
 
 }  // namespace
 
+namespace {
+
+struct Arena {
+  static constexpr size_t kBytes = 64 << 10;
+  alignas(16) char bytes[kBytes];
+  bool in_use = false;
+};
+
+Arena& ThreadArena() {
+  thread_local Arena arena;
+  return arena;
+}
+
+bool Borrow() {
+  Arena& a = ThreadArena();
+  if (a.in_use) return false;
+  a.in_use = true;
+  return true;
+}
+
+}  // namespace
+
+ScratchDocument::ScratchDocument()
+    : borrowed_(Borrow()),
+      allocator_(borrowed_ ? rapidjson::MemoryPoolAllocator<>(ThreadArena().bytes, Arena::kBytes)
+                           : rapidjson::MemoryPoolAllocator<>()),
+      doc_(&allocator_) {}
+
+ScratchDocument::~ScratchDocument() {
+  if (borrowed_) ThreadArena().in_use = false;
+}
+
 ParseResult Parse(std::string_view bytes, rapidjson::Document& doc) {
   // No kParseFullPrecisionFlag: RapidJSON 1.1.0's full-precision path
   // crashes on numbers such as 0.000…0660e-320 (found by fuzzing; see

@@ -30,6 +30,25 @@ struct ParseResult {
 /// UTF-8 inside strings.
 ParseResult Parse(std::string_view bytes, rapidjson::Document& doc);
 
+/// A Document whose values live in a 64 KiB arena of the calling thread when
+/// that arena is free (one such document at a time per thread, the common
+/// case), so parsing a webhook takes no heap allocation for its values; a
+/// second one at the same time, or a larger body, falls back to the heap.
+/// Values must not outlive it.
+class ScratchDocument {
+ public:
+  ScratchDocument();
+  ~ScratchDocument();
+  ScratchDocument(const ScratchDocument&) = delete;
+  ScratchDocument& operator=(const ScratchDocument&) = delete;
+  rapidjson::Document& get() { return doc_; }
+
+ private:
+  const bool borrowed_;
+  rapidjson::MemoryPoolAllocator<> allocator_;
+  rapidjson::Document doc_;
+};
+
 /// Member `key` of `v` if `v` is an object and the member exists and is not null.
 const Value* Get(const Value* v, std::string_view key);
 

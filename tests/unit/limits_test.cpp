@@ -55,9 +55,10 @@ class LimitsTest : public ::testing::Test {
   }
 
   /// Starts a server with `tune` applied to the default settings.
-  void Start(const std::function<void(HttpSettings&)>& tune = {}) {
+  void Start(const std::function<void(HttpSettings&)>& tune = {},
+             std::chrono::milliseconds ack_timeout = 2s) {
     config_.http.io_threads = 1;  // one thread: anything blocking it would show
-    config_.pipeline.ack_timeout = 2s;
+    config_.pipeline.ack_timeout = ack_timeout;
     if (tune) tune(config_.http);
     config_.sources = {SourceConfig{"calcom", "default", {"s3cret"}},
                        SourceConfig{"calcom", "team-b", {"b-secret"}}};
@@ -130,7 +131,11 @@ TEST_F(LimitsTest, SlowBodyIs408AtTheBodyDeadline) {
   EXPECT_NE(answer.find("X-Request-Id: "), std::string::npos);
   close(fd);
   EXPECT_EQ(Limited("body_timeout"), 1);
-  EXPECT_EQ(server_->body_bytes_in_flight(), 0u);  // its budget came back
+  // Its budget comes back when the server closes the connection.
+  for (int i = 0; i < 400 && server_->body_bytes_in_flight() != 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(server_->body_bytes_in_flight(), 0u);
   EXPECT_EQ(Valid(), 202);
 }
 
@@ -198,7 +203,7 @@ TEST_F(LimitsTest, AHugeContentLengthIs413BeforeAnyBodyByte) {
   EXPECT_NE(answer.find("payload_too_large"), std::string::npos);
   EXPECT_NE(answer.find("Connection: close"), std::string::npos);
   EXPECT_EQ(Limited("body_bytes"), 1);
-  EXPECT_EQ(server_->body_bytes_in_flight(), 0u);
+  EXPECT_EQ(server_->body_bytes_in_flight(), 0u);  // never taken: refused from the head
 }
 
 TEST_F(LimitsTest, AUsedUpBodyBudgetIs503WithRetryAfterBeforeReading) {
@@ -317,17 +322,8 @@ TEST_F(LimitsTest, ARequestWaitingForKafkaHoldsNoThread) {
 }
 
 TEST_F(LimitsTest, AnAckThatNeverComesIs503AtTheDeadline) {
-  config_.pipeline.ack_timeout = 300ms;
-  config_.http.io_threads = 1;
+  Start({}, 300ms);
   publisher_.mode = FakePublisher::Mode::kHold;
-  config_.sources = {SourceConfig{"calcom", "default", {"s3cret"}}};
-  pipeline_ = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
-  sources_ = std::make_unique<SourceTable>(config_.sources);
-  server_ = std::make_unique<WebhookServer>(config_, *sources_, *pipeline_,
-                                            ProviderRegistry::BuiltIn(), metrics_);
-  std::string error;
-  port_ = server_->Bind("127.0.0.1", 0, error);
-  server_->Start();
   const std::string body = Booking("late");
   const auto started = std::chrono::steady_clock::now();
   const int fd = Connect(port_);
