@@ -132,6 +132,10 @@ NormalizeResult EventTypeChanged(const Value* p, const Envelope& env) {
   return std::vector<CanonicalEvent>{mapping::Finish(env, std::move(e))};
 }
 
+/// v1 values accepted in one signature header (Calendly sends one; rotation
+/// may add a second).
+constexpr size_t kMaxSignatures = 4;
+
 class CalendlyProvider final : public Provider {
  public:
   std::string_view Name() const override { return kName; }
@@ -160,11 +164,16 @@ class CalendlyProvider final : public Provider {
       if (source.allow_unsigned) return VerifyResult::Ok();
       return {VerifyStatus::kNoSecretConfigured, "no signing key is configured for this source."};
     }
-    const std::string t = std::to_string(sig->timestamp);
-    bool matched = false;
-    for (const std::string& v1 : sig->v1) {
-      matched |= provider_util::AnySecretMatchesHex(source.secrets, v1, {t, ".", d.body});
+    if (sig->v1.size() > kMaxSignatures) {
+      // Each value costs a comparison; a header full of them is an attack.
+      return {VerifyStatus::kMalformedSignature, "Calendly-Webhook-Signature carries more than " +
+                                                     std::to_string(kMaxSignatures) +
+                                                     " v1 signatures."};
     }
+    const std::string t = std::to_string(sig->timestamp);
+    // One MAC per secret over the (up to 1 MiB) body, compared with every v1.
+    const bool matched =
+        provider_util::AnySecretMatchesAnyHex(source.secrets, sig->v1, {t, ".", d.body});
     if (!matched) {
       return {VerifyStatus::kBadSignature,
               "Calendly-Webhook-Signature does not match the body under any configured signing "

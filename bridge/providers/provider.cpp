@@ -62,6 +62,24 @@ bool AnySecretMatchesHex(const std::vector<std::string>& secrets, std::string_vi
   return matched;
 }
 
+bool AnySecretMatchesAnyHex(const std::vector<std::string>& secrets,
+                            const std::vector<std::string>& expected_hexes,
+                            std::initializer_list<std::string_view> parts) {
+  std::vector<std::string> expected;
+  expected.reserve(expected_hexes.size());
+  for (const std::string& hex : expected_hexes) {
+    std::string raw;
+    if (crypto::HexDecode(hex, raw)) expected.push_back(std::move(raw));
+  }
+  if (expected.empty()) return false;
+  bool matched = false;
+  for (const std::string& secret : secrets) {
+    const std::string mac = crypto::Hmac(crypto::Digest::kSha256, secret, parts);
+    for (const std::string& e : expected) matched |= crypto::ConstantTimeEquals(mac, e);
+  }
+  return matched;
+}
+
 VerifyResult VerifyBodyHmacHeader(const Delivery& d, const SourceConfig& source,
                                   std::string_view header) {
   const std::string name(header);

@@ -131,6 +131,13 @@ namespace provider_util {
 bool AnySecretMatchesHex(const std::vector<std::string>& secrets, std::string_view expected_hex,
                          std::initializer_list<std::string_view> parts);
 
+/// True when any of `expected_hexes` (either case) equals the HMAC-SHA256 of
+/// `parts` under any secret: one MAC per secret, compared against every
+/// expected value in constant time, without an early exit.
+bool AnySecretMatchesAnyHex(const std::vector<std::string>& secrets,
+                            const std::vector<std::string>& expected_hexes,
+                            std::initializer_list<std::string_view> parts);
+
 /// The common scheme (Cal.com, SavvyCal): `header` sent once, carrying the
 /// hex HMAC-SHA256 of the raw body, optionally after "sha256=" (any case).
 VerifyResult VerifyBodyHmacHeader(const Delivery& d, const SourceConfig& source,

@@ -76,6 +76,21 @@ TEST_F(CalendlyTest, AnyOfSeveralV1AndAnyRotatedKeyVerifies) {
   EXPECT_TRUE(Verify(Sign(kVectorTime, body), body).ok());
 }
 
+TEST_F(CalendlyTest, AHeaderFullOfV1ValuesIsRefusedBeforeAnyMac) {
+  const std::string good = Sign(kVectorTime, body);
+  const std::string value = good.substr(good.find(",v1=") + 4);
+  // Four values, the valid one last: still verifies.
+  std::string four = "t=" + std::to_string(kVectorTime);
+  for (int i = 0; i < 3; ++i) four += ",v1=" + std::string(64, 'a');
+  EXPECT_TRUE(Verify(four + ",v1=" + value, body).ok());
+  // 118 values (the review's reproduction): 401 malformed, whatever they hold.
+  std::string many = "t=" + std::to_string(kVectorTime);
+  for (int i = 0; i < 117; ++i) many += ",v1=" + std::string(64, 'a');
+  const VerifyResult r = Verify(many + ",v1=" + value, body);
+  EXPECT_EQ(r.status, VerifyStatus::kMalformedSignature);
+  EXPECT_NE(r.message.find("more than 4 v1 signatures"), std::string::npos) << r.message;
+}
+
 TEST_F(CalendlyTest, MalformedOrMissingHeader) {
   for (const char* bad :
        {"", "garbage", "t=abc,v1=00",
