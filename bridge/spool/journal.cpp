@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -103,7 +104,11 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
   j->dir_ = dir;
   j->segment_bytes_ = segment_bytes;
   std::error_code ec;
-  fs::create_directories(dir, ec);
+  // A directory we create is ours alone (a mounted volume keeps its own mode).
+  if (fs::create_directories(dir, ec) && !ec) {
+    fs::permissions(dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+    ec.clear();
+  }
   if (ec) {
     error = "cannot create the spool directory " + dir + ": " + ec.message() + ".";
     return nullptr;
@@ -116,8 +121,25 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
   std::vector<uint64_t> segments;
   for (const auto& f : fs::directory_iterator(dir, ec)) {
     const std::string name = f.path().filename().string();
-    if (name.size() != 20 + std::strlen(kSuffix) || name.substr(20) != kSuffix) continue;
-    segments.push_back(std::stoull(name.substr(0, 20)));
+    if (name.size() < std::strlen(kSuffix) ||
+        name.compare(name.size() - std::strlen(kSuffix), std::string::npos, kSuffix) != 0) {
+      continue;
+    }
+    // Exactly 20 digits that fit 64 bits, and a regular file; anything else
+    // was not written by us: set aside and logged, never a crash at start-up.
+    uint64_t segment = 0;
+    const char* digits = name.data();
+    const auto parsed = std::from_chars(digits, digits + 20, segment);
+    const bool ours = name.size() == 20 + std::strlen(kSuffix) && parsed.ec == std::errc() &&
+                      parsed.ptr == digits + 20 && segment > 0 && f.is_regular_file(ec) &&
+                      !f.is_symlink(ec);
+    if (!ours) {
+      log::Error("spool_file_quarantined", {{"file", name}, {"reason", "not a journal segment"}});
+      std::error_code ignored;
+      fs::rename(f.path(), f.path().string() + ".quarantined", ignored);
+      continue;
+    }
+    segments.push_back(segment);
   }
   if (ec) {
     error = "cannot list the spool directory " + dir + ": " + ec.message() + ".";
@@ -134,7 +156,7 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
     const uint64_t seg = segments[i];
     const bool newest = i + 1 == segments.size();
     const std::string path = j->SegmentPath(seg);
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.fd < 0) {
       error = Errno("cannot read the spool segment " + path);
       return nullptr;
@@ -195,7 +217,9 @@ Journal::~Journal() {
 
 bool Journal::OpenSegment(uint64_t segment, std::string& error) {
   const std::string path = SegmentPath(segment);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  // O_NOFOLLOW: a symlink planted as the newest segment is refused, not
+  // written through.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) {
     error = Errno("cannot open the spool segment " + path);
     return false;
@@ -250,7 +274,7 @@ bool Journal::Append(std::string_view payload, JournalEntry& where, std::string&
 
 bool Journal::Read(const JournalEntry& where, std::string& payload, std::string& error) const {
   const std::string path = SegmentPath(where.segment);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (fd.fd < 0) {
     error = Errno("cannot read the spool segment " + path);
     return false;

@@ -9,6 +9,25 @@
 namespace bridge::json {
 namespace {
 
+/// RapidJSON 1.1.0 validates raw bytes but decodes a lone `\udc00`-style
+/// escape into the 3-byte encoding of a surrogate (ED B0 80), which is not
+/// UTF-8: strict consumers of our outputs would choke on it. Each such
+/// sequence becomes U+FFFD (EF BF BD, the same length). nullopt when there is
+/// none (the common case: no copy).
+std::optional<std::string> WithoutSurrogates(const char* s, size_t n) {
+  std::optional<std::string> out;
+  for (size_t i = 0; i + 2 < n; ++i) {
+    const auto b0 = static_cast<unsigned char>(s[i]), b1 = static_cast<unsigned char>(s[i + 1]);
+    if (b0 != 0xED || b1 < 0xA0) continue;
+    if (!out) out.emplace(s, n);
+    (*out)[i] = static_cast<char>(0xEF);
+    (*out)[i + 1] = static_cast<char>(0xBF);
+    (*out)[i + 2] = static_cast<char>(0xBD);
+    i += 2;
+  }
+  return out;
+}
+
 // A SAX handler that forwards to the DOM builder and tracks depth, so a
 // 100k-deep array is refused instead of building a huge tree.
 class DepthLimitedHandler {
@@ -24,9 +43,19 @@ class DepthLimitedHandler {
   bool RawNumber(const char* s, rapidjson::SizeType n, bool copy) {
     return doc_.RawNumber(s, n, copy);
   }
-  bool String(const char* s, rapidjson::SizeType n, bool copy) { return doc_.String(s, n, copy); }
+  bool String(const char* s, rapidjson::SizeType n, bool copy) {
+    if (const auto fixed = WithoutSurrogates(s, n)) {
+      return doc_.String(fixed->data(), static_cast<rapidjson::SizeType>(fixed->size()), true);
+    }
+    return doc_.String(s, n, copy);
+  }
   bool StartObject() { return ++depth_ <= kMaxDepth && doc_.StartObject(); }
-  bool Key(const char* s, rapidjson::SizeType n, bool copy) { return doc_.Key(s, n, copy); }
+  bool Key(const char* s, rapidjson::SizeType n, bool copy) {
+    if (const auto fixed = WithoutSurrogates(s, n)) {
+      return doc_.Key(fixed->data(), static_cast<rapidjson::SizeType>(fixed->size()), true);
+    }
+    return doc_.Key(s, n, copy);
+  }
   bool EndObject(rapidjson::SizeType n) {
     --depth_;
     return doc_.EndObject(n);

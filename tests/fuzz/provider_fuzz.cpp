@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <string>
+#include <string_view>
 
 #include "bridge/crypto/hmac.h"
 #include "bridge/pipeline/pipeline.h"
@@ -39,6 +40,53 @@ Headers SignedHeaders(const std::string& provider, const std::string& body, bool
   return h;
 }
 
+/// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
+/// Every byte we write to Kafka must pass, whatever the input's escapes said.
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t n = 0;
+    uint32_t cp = 0;
+    if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (size_t k = 1; k <= n; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if ((b & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (b & 0x3Fu);
+    }
+    if ((n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+bool ValidMessage(const OutgoingMessage& m) {
+  if (!ValidUtf8(m.key) || !ValidUtf8(m.value)) return false;
+  for (const auto& [k, v] : m.headers) {
+    if (!ValidUtf8(k) || !ValidUtf8(v)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -63,6 +111,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const DeadLetterRecord record =
         MakeDeadLetter(*provider, "default", delivery, *failure, "2026-01-01T00:00:00Z");
     if (ToJson(record).empty()) std::abort();
+    if (!ValidMessage(DeadLetterMessage(record, "dlq"))) std::abort();
     return 0;
   }
   for (const CanonicalEvent& e : std::get<std::vector<CanonicalEvent>>(result)) {
@@ -71,6 +120,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     const OutgoingMessage m = EventMessage(e, "events");
     if (m.value.empty() || m.value.front() != '{') std::abort();
+    if (!ValidMessage(m)) std::abort();  // valid UTF-8 whatever the input escapes say
   }
   return 0;
 }

@@ -20,6 +20,23 @@ TEST(Json, ParsesAndReadsTolerantly) {
   EXPECT_EQ(Bool(Path(&doc, "a.b")), std::nullopt);
 }
 
+TEST(Json, LoneSurrogateEscapesBecomeReplacementCharacters) {
+  rapidjson::Document doc;
+  // A lone low surrogate in a value and a key; a valid pair stays as it is.
+  ASSERT_TRUE(
+      Parse(R"({"uid":"abc\udc00def","k\udfff":"x","pair":"\ud83d\ude00","two":"\udc00\udc01"})",
+            doc)
+          .ok);
+  EXPECT_EQ(StringAt(&doc, "uid"),
+            "abc\xEF\xBF\xBD"
+            "def");
+  EXPECT_EQ(StringAt(&doc, "k\xEF\xBF\xBD"), "x");
+  EXPECT_EQ(StringAt(&doc, "pair"), "\xF0\x9F\x98\x80");
+  EXPECT_EQ(StringAt(&doc, "two"), "\xEF\xBF\xBD\xEF\xBF\xBD");
+  // A lone high surrogate is refused by the parser (a dead letter upstream).
+  EXPECT_FALSE(Parse(R"({"uid":"abc\ud800"})", doc).ok);
+}
+
 TEST(Json, RejectsDeepNestingWithoutRecursing) {
   const std::string deep = std::string(100000, '[') + std::string(100000, ']');
   rapidjson::Document doc;

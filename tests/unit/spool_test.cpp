@@ -325,3 +325,50 @@ TEST(Spool, AnUnusableDirectoryIsAClearError) {
 
 }  // namespace
 }  // namespace bridge
+
+namespace bridge {
+namespace {
+
+TEST(Spool, FilesItDidNotWriteAreSetAsideNotACrash) {
+  TempDir dir;
+  const std::string target = dir.path() + "/victim";
+  { std::ofstream(target) << "keep me"; }
+  // An out-of-range segment number, a non-numeric one, and a symlink posing
+  // as the newest segment.
+  { std::ofstream(dir.path() + "/99999999999999999999.journal") << "x"; }
+  { std::ofstream(dir.path() + "/abc.journal") << "x"; }
+  fs::create_symlink(target, dir.path() + "/00000000000000000007.journal");
+  FakePublisher publisher;
+  std::string error;
+  auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  EXPECT_TRUE(fs::exists(dir.path() + "/99999999999999999999.journal.quarantined"));
+  EXPECT_TRUE(fs::exists(dir.path() + "/abc.journal.quarantined"));
+  EXPECT_TRUE(fs::exists(dir.path() + "/00000000000000000007.journal.quarantined"));
+  ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
+  spool.reset();
+  std::ifstream in(target);
+  std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(content, "keep me");  // the symlink's target was not written through
+}
+
+TEST(Spool, ADirectoryItCreatesIsItsOwnerAlone) {
+  TempDir dir;
+  const std::string path = dir.path() + "/new-spool";
+  FakePublisher publisher;
+  std::string error;
+  auto spool = Spool::Open(Options(path), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  EXPECT_EQ(fs::status(path).permissions() & fs::perms::all, fs::perms::owner_all);
+  ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
+  for (const auto& f : fs::directory_iterator(path)) {
+    if (f.path().extension() == ".journal") {
+      EXPECT_EQ(fs::status(f).permissions() & fs::perms::all,
+                fs::perms::owner_read | fs::perms::owner_write)
+          << f.path();
+    }
+  }
+}
+
+}  // namespace
+}  // namespace bridge
