@@ -1055,24 +1055,28 @@ class WebhookServer::Impl {
     if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     for (int i = 0; i < threads; ++i) contexts_.push_back(std::make_shared<ThreadContext>());
     if (!config.http.tls_cert_file.empty()) LoadTls(config.http);
-    metrics.Describe("schedbridge_webhook_requests_total", "counter",
-                     "Webhook requests by provider, source and HTTP status code.");
-    metrics.Describe("schedbridge_verification_failures_total", "counter",
-                     "Webhooks rejected by authentication, by reason.");
-    metrics.Describe("schedbridge_events_published_total", "counter",
-                     "Canonical events acknowledged by Kafka, by provider and event type.");
-    metrics.Describe("schedbridge_dead_letters_total", "counter",
-                     "Deliveries written to the dead-letter topic, by reason.");
-    metrics.Describe("schedbridge_duplicates_total", "counter",
-                     "Deliveries answered as duplicates and not published, by provider and the "
-                     "replica that published the ids first.");
-    metrics.Describe("schedbridge_spooled_total", "counter",
-                     "Deliveries of ack: spool sources stored in the durable spool, by provider.");
-    metrics.Describe("schedbridge_publish_failures_total", "counter",
-                     "Webhooks answered 503 because Kafka did not acknowledge in time.");
-    metrics.Describe("schedbridge_http_limited_total", "counter",
-                     "Requests and connections cut short by a limit of the webhook port, by "
-                     "limit (README: Limits).");
+    // The webhook port's counters, one line each.
+    static constexpr std::pair<const char*, const char*> kCounters[] = {
+        {"schedbridge_webhook_requests_total",
+         "Webhook requests by provider, source and HTTP status code."},
+        {"schedbridge_verification_failures_total",
+         "Webhooks rejected by authentication, by reason."},
+        {"schedbridge_events_published_total",
+         "Canonical events acknowledged by Kafka, by provider and event type."},
+        {"schedbridge_dead_letters_total",
+         "Deliveries written to the dead-letter topic, by reason."},
+        {"schedbridge_duplicates_total",
+         "Deliveries answered as duplicates and not published, by provider and the replica that "
+         "published the ids first."},
+        {"schedbridge_spooled_total",
+         "Deliveries of ack: spool sources stored in the durable spool, by provider."},
+        {"schedbridge_publish_failures_total",
+         "Webhooks answered 503 because Kafka did not acknowledge in time."},
+        {"schedbridge_http_limited_total",
+         "Requests and connections cut short by a limit of the webhook port, by limit (README: "
+         "Limits)."},
+    };
+    for (const auto& [name, help] : kCounters) metrics.Describe(name, "counter", help);
     for (const char* l : limit::kAll)
       metrics.Inc("schedbridge_http_limited_total", {{"limit", l}}, 0);
     metrics.DescribeHistogram(

@@ -16,6 +16,7 @@
 
 #include "bridge/crypto/hmac.h"
 #include "bridge/http/webhook_server.h"
+#include "ingress_fixture.h"
 #include "raw_client.h"
 #include "support.h"
 
@@ -48,10 +49,10 @@ int64_t Now() {
       .count();
 }
 
-class HostileTest : public ::testing::Test {
+class HostileTest : public testing::IngressFixture {
  protected:
   void SetUp() override {
-    log::SetLevel(log::Level::kOff);
+    IngressFixture::SetUp();
     config_.http.io_threads = 2;
     config_.http.max_body_bytes = 1 << 20;
     config_.http.head_timeout = std::chrono::milliseconds(1000);
@@ -60,16 +61,8 @@ class HostileTest : public ::testing::Test {
     config_.sources = {
         SourceConfig{"calcom", "default", {"s3cret"}}, SourceConfig{"calendly", "default", {"k"}},
         SourceConfig{"savvycal", "default", {"sv"}}, SourceConfig{"orufy", "default", {"tok"}}};
-    pipeline_ = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
-    sources_ = std::make_unique<SourceTable>(config_.sources);
-    server_ = std::make_unique<WebhookServer>(config_, *sources_, *pipeline_,
-                                              ProviderRegistry::BuiltIn(), metrics_);
-    std::string error;
-    port_ = server_->Bind("127.0.0.1", 0, error);
-    ASSERT_GT(port_, 0) << error;
-    server_->Start();
+    StartServer();
   }
-  void TearDown() override { server_->Stop(std::chrono::seconds(2)); }
 
   int ValidWebhook(int wait_ms = 4000) {
     static int n = 0;
@@ -80,15 +73,6 @@ class HostileTest : public ::testing::Test {
         port_, Post("/webhooks/calcom", body, {"Content-Type: application/json", CalSig(body)}), 0,
         std::chrono::milliseconds(0), wait_ms);
   }
-
-  Config config_;
-  testing::FakePublisher publisher_;
-  SystemClock clock_;
-  Metrics metrics_;
-  std::unique_ptr<Pipeline> pipeline_;
-  std::unique_ptr<SourceTable> sources_;
-  std::unique_ptr<WebhookServer> server_;
-  int port_ = 0;
 };
 
 struct Case {

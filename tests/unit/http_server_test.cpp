@@ -15,6 +15,7 @@
 #include "bridge/http/admin_server.h"
 #include "bridge/http/webhook_server.h"
 #include "bridge/util/json.h"
+#include "ingress_fixture.h"
 #include "support.h"
 
 namespace bridge {
@@ -24,27 +25,18 @@ using testing::CompactFixture;
 using testing::FakePublisher;
 using testing::HmacSha256Hex;
 
-class HttpServerTest : public ::testing::Test {
+class HttpServerTest : public testing::IngressFixture {
  protected:
   void SetUp() override {
-    log::SetLevel(log::Level::kOff);
+    IngressFixture::SetUp();
     config_.http.max_body_bytes = 64 * 1024;
     config_.http.io_threads = 2;
     config_.pipeline.ack_timeout = std::chrono::milliseconds(300);
     config_.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
     config_.sources.push_back(SourceConfig{"calcom", "team-b", {"b-secret"}});
-    pipeline_ = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
-    sources_ = std::make_unique<SourceTable>(config_.sources);
-    server_ = std::make_unique<WebhookServer>(config_, *sources_, *pipeline_,
-                                              ProviderRegistry::BuiltIn(), metrics_);
-    std::string error;
-    port_ = server_->Bind("127.0.0.1", 0, error);
-    ASSERT_GT(port_, 0) << error;
-    server_->Start();
+    StartServer();
     client_ = std::make_unique<httplib::Client>("127.0.0.1", port_);
   }
-
-  void TearDown() override { server_->Stop(std::chrono::seconds(2)); }
 
   httplib::Result Post(const std::string& path, const std::string& body,
                        const std::string& secret = "s3cret",
@@ -60,14 +52,6 @@ class HttpServerTest : public ::testing::Test {
     return json::StringAt(&doc, "status").value_or("<no status>");
   }
 
-  Config config_;
-  FakePublisher publisher_;
-  SystemClock clock_;
-  Metrics metrics_;
-  std::unique_ptr<Pipeline> pipeline_;
-  std::unique_ptr<SourceTable> sources_;
-  std::unique_ptr<WebhookServer> server_;
-  int port_ = 0;
   std::unique_ptr<httplib::Client> client_;
 };
 

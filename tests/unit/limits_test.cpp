@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "bridge/http/webhook_server.h"
+#include "ingress_fixture.h"
 #include "raw_client.h"
 #include "support.h"
 
@@ -47,13 +48,8 @@ void SendAll(int fd, const std::string& bytes) {
   }
 }
 
-class LimitsTest : public ::testing::Test {
+class LimitsTest : public testing::IngressFixture {
  protected:
-  void SetUp() override { log::SetLevel(log::Level::kOff); }
-  void TearDown() override {
-    if (server_) server_->Stop(2s);
-  }
-
   /// Starts a server with `tune` applied to the default settings.
   void Start(const std::function<void(HttpSettings&)>& tune = {},
              std::chrono::milliseconds ack_timeout = 2s) {
@@ -62,14 +58,7 @@ class LimitsTest : public ::testing::Test {
     if (tune) tune(config_.http);
     config_.sources = {SourceConfig{"calcom", "default", {"s3cret"}},
                        SourceConfig{"calcom", "team-b", {"b-secret"}}};
-    pipeline_ = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
-    sources_ = std::make_unique<SourceTable>(config_.sources);
-    server_ = std::make_unique<WebhookServer>(config_, *sources_, *pipeline_,
-                                              ProviderRegistry::BuiltIn(), metrics_);
-    std::string error;
-    port_ = server_->Bind("127.0.0.1", 0, error);
-    ASSERT_GT(port_, 0) << error;
-    server_->Start();
+    StartServer();
   }
 
   int Valid(const std::string& source = "127.0.0.1") {
@@ -86,15 +75,6 @@ class LimitsTest : public ::testing::Test {
   double Limited(const std::string& what) {
     return metrics_.Value("schedbridge_http_limited_total", {{"limit", what}});
   }
-
-  Config config_;
-  FakePublisher publisher_;
-  SystemClock clock_;
-  Metrics metrics_;
-  std::unique_ptr<Pipeline> pipeline_;
-  std::unique_ptr<SourceTable> sources_;
-  std::unique_ptr<WebhookServer> server_;
-  int port_ = 0;
 };
 
 TEST_F(LimitsTest, SlowHeadersAreCutAtTheHeadDeadline) {
