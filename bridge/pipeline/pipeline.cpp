@@ -89,11 +89,16 @@ void IngestCall::Complete(IngestResult result) {
   done(std::move(result));
 }
 
+namespace {
+constexpr const char* kAckDeadlinePassed =
+    "Kafka did not acknowledge the event within the deadline; retry later.";
+}  // namespace
+
 void IngestCall::Expire() {
   if (completed()) return;
   IngestResult r = pending_;
   r.verdict = Verdict::kUnavailable;
-  r.error = "Kafka did not acknowledge the event within the deadline; retry later.";
+  r.error = kAckDeadlinePassed;
   Complete(std::move(r));
 }
 
@@ -246,16 +251,15 @@ void Pipeline::Publish(const std::shared_ptr<IngestCall>& call,
                        int64_t received_ms) {
   // Remembered on the ack itself, even one that arrives after we answered 503:
   // the provider's retry is then answered `duplicate`, not published twice.
-  std::vector<std::string> ids = result.event_ids;
-  auto on_complete = [call, result = std::move(result), recent = recent_, ids = std::move(ids),
+  auto on_complete = [call, result = std::move(result), recent = recent_,
                       replica = options_.replica_id,
                       received_ms](const PublishOutcome& outcome) mutable {
     if (outcome.status == PublishStatus::kAcked) {
-      recent->Insert(ids, replica, received_ms);
+      recent->Insert(result.event_ids, replica, received_ms);
     } else {
       result.verdict = Verdict::kUnavailable;
       result.error = outcome.status == PublishStatus::kTimedOut
-                         ? "Kafka did not acknowledge the event within the deadline; retry later."
+                         ? kAckDeadlinePassed
                          : "Kafka rejected the event: " + outcome.error;
     }
     call->Complete(std::move(result));

@@ -238,9 +238,13 @@ void Spool::ForgetIdsLocked(const std::vector<std::string>& ids) {
 }
 
 DurableSpool::AppendResult Spool::WriteLocked(Queued& q) {
-  if (broken_) return {Status::kFailed, broken_error_};
+  if (broken_) {
+    ForgetIdsLocked(q.ids);
+    return {Status::kFailed, broken_error_};
+  }
   std::string error;
   if (journal_->NeedsRoll(q.payload.size()) && !journal_->Roll(error)) {
+    ForgetIdsLocked(q.ids);
     broken_ = true;
     broken_error_ = "the durable spool cannot be written: " + error;
     log::Error("spool_write_failed", {{"error", error}});
@@ -248,6 +252,7 @@ DurableSpool::AppendResult Spool::WriteLocked(Queued& q) {
   }
   JournalEntry where;
   if (!journal_->Append(q.payload, where, error)) {
+    ForgetIdsLocked(q.ids);
     broken_ = true;
     broken_error_ = "the durable spool cannot be written: " + error;
     log::Error("spool_write_failed", {{"error", error}});
@@ -268,11 +273,7 @@ void Spool::WriteLoop() {
     queued_bytes_ = 0;
     std::vector<AppendResult> results;
     results.reserve(batch.size());
-    for (Queued& q : batch) {
-      std::vector<std::string> ids = q.ids;
-      results.push_back(WriteLocked(q));
-      if (results.back().status != Status::kStored) ForgetIdsLocked(ids);
-    }
+    for (Queued& q : batch) results.push_back(WriteLocked(q));
     // Group commit: one fdatasync for the whole batch, outside the lock.
     syncing_ = true;
     const uint64_t target = appended_seq_;

@@ -102,7 +102,8 @@ class Spool final : public DurableSpool {
   /// The writer thread: takes every queued record, writes them, syncs once,
   /// then runs their completions.
   void WriteLoop();
-  /// Writes one queued record (under mu_); an error sentence, or "" when written.
+  /// Writes one queued record (under mu_). On failure its ids are forgotten
+  /// again (they were counted when it was queued).
   AppendResult WriteLocked(Queued& q);
   void DrainLoop();
   void Send(const Pending& p);

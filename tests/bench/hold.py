@@ -72,27 +72,28 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    idle, slow, failed = [], [], 0
+    failed = 0
+
+    def open_many(count, base, first_bytes):
+        nonlocal failed
+        held = []
+        for i in range(count):
+            try:
+                s = connect(a.port, source(i, base))
+                s.sendall(first_bytes)
+                held.append(s)
+            except OSError:
+                failed += 1
+        return held
+
     started = time.monotonic()
-    for i in range(a.idle):
-        try:
-            s = connect(a.port, source(i, 10))
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
-            idle.append(s)
-        except OSError:
-            failed += 1
+    idle = open_many(a.idle, 10, b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
     for s in idle:  # each answered, then idle on keep-alive
         try:
             read_answer(s, 10)
         except OSError:
             failed += 1
-    for i in range(a.slow):
-        try:
-            s = connect(a.port, source(i, 20))
-            s.sendall(b"POST /webhooks/calcom HTTP/1.1\r\nHost: t\r\nX-Slow: ")
-            slow.append(s)
-        except OSError:
-            failed += 1
+    slow = open_many(a.slow, 20, b"POST /webhooks/calcom HTTP/1.1\r\nHost: t\r\nX-Slow: ")
     opened = time.monotonic() - started
 
     results = []
