@@ -107,6 +107,24 @@ int RawStatus(int port, const std::string& bytes, size_t chunk, std::chrono::mil
   return StatusOf(answer);
 }
 
+EndlessLine SendEndlessHeaderLine(int port, const std::string& request_line, size_t max_bytes) {
+  EndlessLine result;
+  const int fd = Connect(port);
+  if (fd < 0) return result;
+  const std::string start = request_line + "\r\nX-Junk: ";
+  send(fd, start.data(), start.size(), MSG_NOSIGNAL);
+  const std::string junk(64 << 10, 'j');
+  while (result.sent < max_bytes) {
+    if (Readable(fd, 0)) break;  // answered or closed
+    const ssize_t n = send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+    if (n <= 0) break;
+    result.sent += static_cast<size_t>(n);
+  }
+  result.answer = ReadAnswers(fd, 1, 2000);
+  close(fd);
+  return result;
+}
+
 std::string RawPost(const std::string& path, const std::string& body,
                     const std::vector<std::string>& headers, bool with_length, bool close) {
   std::string r = "POST " + path + " HTTP/1.1\r\nHost: test\r\n";

@@ -31,6 +31,16 @@ bool ClosedByPeer(int fd, int timeout_ms);
 int RawStatus(int port, const std::string& bytes, size_t chunk = 0,
               std::chrono::milliseconds gap = std::chrono::milliseconds(0), int wait_ms = 4000);
 
+/// What a server did with a header line that never ends.
+struct EndlessLine {
+  size_t sent = 0;     // bytes of junk accepted before the server stopped reading
+  std::string answer;  // what it answered, if anything
+};
+
+/// Sends `request_line` + "X-Junk: " and then up to `max_bytes` with no
+/// newline, until the server answers or closes.
+EndlessLine SendEndlessHeaderLine(int port, const std::string& request_line, size_t max_bytes);
+
 /// A request with the given headers; Connection: close and Content-Length
 /// unless told otherwise.
 std::string RawPost(const std::string& path, const std::string& body,

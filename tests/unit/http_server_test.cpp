@@ -16,6 +16,7 @@
 #include "bridge/http/webhook_server.h"
 #include "bridge/util/json.h"
 #include "ingress_fixture.h"
+#include "raw_client.h"
 #include "support.h"
 
 namespace bridge {
@@ -287,6 +288,16 @@ TEST_F(AdminServerTest, ServesHealthReadinessAndMetrics) {
   EXPECT_EQ(r->status, 200);
   EXPECT_NE(r->body.find("# TYPE schedbridge_webhook_requests_total counter"), std::string::npos);
   EXPECT_EQ(client_->Post("/webhooks/calcom", "{}", "application/json")->status, 404);
+}
+
+// cpp-httplib >= 0.41 stops a header line at 32 KiB (0.11 read it whole).
+TEST_F(AdminServerTest, AnEndlessHeaderLineIsCutShort) {
+  const auto line = testing::SendEndlessHeaderLine(port_, "GET /metrics HTTP/1.1", 64u << 20);
+  EXPECT_LT(line.sent, 64u << 20) << "the admin port kept reading a header line";
+  EXPECT_NE(testing::StatusOf(line.answer), 200) << line.answer;
+  auto r = client_->Get("/healthz");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST_F(AdminServerTest, ReadinessFollowsTheCheckItIsGiven) {

@@ -148,25 +148,11 @@ TEST_F(LimitsTest, TenThousandHeadersAre431WithoutReadingThemAll) {
 
 TEST_F(LimitsTest, AnEndlessHeaderLineIsCutAtTheHeadLimit) {
   Start();
-  const int fd = Connect(port_);
-  SendAll(fd, "POST /webhooks/calcom HTTP/1.1\r\nX-Junk: ");
   // 8 MiB with no newline: the server must stop at 64 KiB of head.
-  const std::string junk(64 << 10, 'j');
-  size_t sent = 0;
-  std::string answer;
-  while (sent < (8u << 20)) {
-    if (testing::Readable(fd, 0)) {
-      answer = ReadAnswers(fd, 1, 2000);
-      break;
-    }
-    const ssize_t n = send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
-    if (n <= 0) break;
-    sent += static_cast<size_t>(n);
-  }
-  if (answer.empty()) answer = ReadAnswers(fd, 1, 2000);
-  close(fd);
-  EXPECT_EQ(StatusOf(answer), 431) << "after " << sent << " bytes: " << answer;
-  EXPECT_LT(sent, 8u << 20) << "the server kept reading";
+  const auto line =
+      testing::SendEndlessHeaderLine(port_, "POST /webhooks/calcom HTTP/1.1", 8u << 20);
+  EXPECT_EQ(StatusOf(line.answer), 431) << "after " << line.sent << " bytes: " << line.answer;
+  EXPECT_LT(line.sent, 8u << 20) << "the server kept reading";
   EXPECT_EQ(Limited("head_bytes"), 1);
   EXPECT_EQ(Valid(), 202);
 }
