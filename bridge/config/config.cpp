@@ -15,23 +15,66 @@ extern char** environ;
 namespace bridge {
 namespace {
 
-std::vector<std::string> SplitSecrets(const std::string& text) {
+/// An environment list of secrets: comma-separated, each trimmed. (A secret
+/// that contains a comma comes from a file: one secret per line.)
+std::vector<std::string> SplitEnvSecrets(const std::string& text) {
   std::vector<std::string> out;
-  std::string cur;
-  auto flush = [&] {
-    std::string_view t = provider_util::Trim(cur);
+  size_t start = 0;
+  while (start <= text.size()) {
+    size_t comma = text.find(',', start);
+    if (comma == std::string::npos) comma = text.size();
+    std::string_view t = provider_util::Trim(std::string_view(text).substr(start, comma - start));
     if (!t.empty()) out.emplace_back(t);
-    cur.clear();
-  };
-  for (char c : text) {
-    if (c == ',' || c == '\n') {
-      flush();
-    } else {
-      cur.push_back(c);
-    }
+    start = comma + 1;
   }
-  flush();
   return out;
+}
+
+/// A librdkafka property that holds a secret: it comes from the environment or
+/// a file, never a flag or the config file. Properties naming a file
+/// (ssl.key.location, sasl.kerberos.keytab) are paths, not secrets.
+bool SecretKafkaProperty(const std::string& name) {
+  const std::string n = provider_util::Lower(name);
+  auto ends_with = [&](std::string_view suffix) {
+    return n.size() >= suffix.size() &&
+           n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  if (ends_with(".location") || n == "sasl.kerberos.keytab") return false;
+  return n.find("password") != std::string::npos || n.find("secret") != std::string::npos ||
+         n.find("key") != std::string::npos;
+}
+
+/// The whole content of a file holding one value, without its final newline.
+std::string ReadValueFile(const std::string& what, const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw ConfigError("cannot read " + what + " file " + path + ".");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string v = ss.str();
+  while (!v.empty() && (v.back() == '\n' || v.back() == '\r')) v.pop_back();
+  return v;
+}
+
+/// One librdkafka property from the config file (`source` = "kafka.") or a
+/// flag (`source` = "--kafka "). `NAME_file: PATH` reads the value from a file.
+void SetKafkaProperty(Config& c, const std::string& source, const std::string& name,
+                      const std::string& value) {
+  const std::string suffix = "_file";
+  if (name.size() > suffix.size() &&
+      name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+    const std::string prop = name.substr(0, name.size() - suffix.size());
+    c.kafka.properties[prop] = ReadValueFile("kafka." + prop, value);
+    return;
+  }
+  if (SecretKafkaProperty(name)) {
+    std::string env = "SCHEDBRIDGE_KAFKA_" + name;
+    for (char& ch : env)
+      ch = ch == '.' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+    throw ConfigError(source + name + " holds a secret and is not accepted here; use " + source +
+                      name + "_file (a path), or " + env + " / " + env +
+                      "_FILE in the environment.");
+  }
+  c.kafka.properties[name] = value;
 }
 
 int64_t ParseInt(const std::string& name, const std::string& value, int64_t min, int64_t max) {
@@ -42,7 +85,7 @@ int64_t ParseInt(const std::string& name, const std::string& value, int64_t min,
     return v;
   } catch (const std::exception&) {
     throw ConfigError(name + " must be a whole number from " + std::to_string(min) + " to " +
-                      std::to_string(max) + ", got \"" + value + "\".");
+                      std::to_string(max) + ".");
   }
 }
 
@@ -50,7 +93,7 @@ bool ParseBool(const std::string& name, const std::string& value) {
   const std::string v = provider_util::Lower(value);
   if (v == "true" || v == "1" || v == "yes") return true;
   if (v == "false" || v == "0" || v == "no") return false;
-  throw ConfigError(name + " must be true or false, got \"" + value + "\".");
+  throw ConfigError(name + " must be true or false.");
 }
 
 std::string Upper(std::string s) {
@@ -92,14 +135,15 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.pipeline.dedup_capacity = static_cast<size_t>(ParseInt(name, value, 0, 100000000));
   } else if (name == "SCHEDBRIDGE_DEDUP_WINDOW_SECONDS") {
     c.pipeline.dedup_window = std::chrono::seconds(ParseInt(name, value, 1, 30 * 86400));
+  } else if (name == "SCHEDBRIDGE_MAX_DELIVERY_AGE_SECONDS") {
+    c.pipeline.max_delivery_age = std::chrono::seconds(ParseInt(name, value, 0, 365 * 86400));
   } else if (name == "SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS") {
     c.dedup_across_replicas = ParseBool(name, value);
   } else if (name == "SCHEDBRIDGE_DEDUP_FETCH_WAIT_MS") {
     c.dedup_fetch_wait = std::chrono::milliseconds(ParseInt(name, value, 1, 10000));
   } else if (name == "SCHEDBRIDGE_REPLICA_ID") {
     if (!ValidSourceName(value)) {
-      throw ConfigError(name + " must be 1-64 characters of letters, digits, - _ or ., got \"" +
-                        value + "\".");
+      throw ConfigError(name + " must be 1-64 characters of letters, digits, - _ or ..");
     }
     c.pipeline.replica_id = value;
   } else if (name == "SCHEDBRIDGE_SPOOL_DIR") {
@@ -144,9 +188,11 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.http.tls_key_file = value;
   } else if (name == "SCHEDBRIDGE_RELOAD_INTERVAL_MS") {
     c.reload_interval = std::chrono::milliseconds(ParseInt(name, value, 0, 3600000));
+  } else if (name == "SCHEDBRIDGE_MIN_SECRET_BYTES") {
+    c.min_secret_bytes = static_cast<size_t>(ParseInt(name, value, 1, 1024));
   } else if (name == "SCHEDBRIDGE_LOG_LEVEL") {
     if (!log::ParseLevel(value, c.log_level)) {
-      throw ConfigError(name + " must be debug, info, warn, error or off, got \"" + value + "\".");
+      throw ConfigError(name + " must be debug, info, warn, error or off.");
     }
   } else {
     throw ConfigError("unknown setting " + name + ".");
@@ -163,6 +209,7 @@ const std::map<std::string, std::string>& FileSettingKeys() {
       {"dedup_capacity", "SCHEDBRIDGE_DEDUP_CAPACITY"},
       {"dedup_window_seconds", "SCHEDBRIDGE_DEDUP_WINDOW_SECONDS"},
       {"dedup_across_replicas", "SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS"},
+      {"max_delivery_age_seconds", "SCHEDBRIDGE_MAX_DELIVERY_AGE_SECONDS"},
       {"dedup_fetch_wait_ms", "SCHEDBRIDGE_DEDUP_FETCH_WAIT_MS"},
       {"replica_id", "SCHEDBRIDGE_REPLICA_ID"},
       {"spool_dir", "SCHEDBRIDGE_SPOOL_DIR"},
@@ -183,6 +230,7 @@ const std::map<std::string, std::string>& FileSettingKeys() {
       {"retry_after_seconds", "SCHEDBRIDGE_RETRY_AFTER_SECONDS"},
       {"shutdown_timeout_ms", "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS"},
       {"log_level", "SCHEDBRIDGE_LOG_LEVEL"},
+      {"min_secret_bytes", "SCHEDBRIDGE_MIN_SECRET_BYTES"},
       {"reload_interval_ms", "SCHEDBRIDGE_RELOAD_INTERVAL_MS"},
       {"tls_cert_file", "SCHEDBRIDGE_TLS_CERT_FILE"},
       {"tls_key_file", "SCHEDBRIDGE_TLS_KEY_FILE"},
@@ -212,7 +260,7 @@ std::string HostName() {
 AckMode ParseAck(const std::string& where, const std::string& value) {
   if (value == "kafka") return AckMode::kKafka;
   if (value == "spool") return AckMode::kSpool;
-  throw ConfigError(where + " must be kafka or spool, got \"" + value + "\".");
+  throw ConfigError(where + " must be kafka or spool.");
 }
 
 void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
@@ -239,8 +287,7 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
   }
   const std::string name = node["name"] ? Scalar(node["name"], where + ".name") : "default";
   if (!ValidSourceName(name)) {
-    throw ConfigError(where + ".name must be 1-64 characters of letters, digits, - _ or ., got \"" +
-                      name + "\".");
+    throw ConfigError(where + ".name must be 1-64 characters of letters, digits, - _ or ..");
   }
   for (const SourceConfig& s : c.sources) {
     if (s.provider == provider && s.name == name) {
@@ -314,7 +361,7 @@ void LoadFile(Config& c, const std::string& path, const std::vector<std::string>
         if (k == "brokers") {
           c.kafka.brokers = Scalar(p.second, "kafka.brokers");
         } else {
-          c.kafka.properties[k] = Scalar(p.second, "kafka." + k);
+          SetKafkaProperty(c, "kafka.", k, Scalar(p.second, "kafka." + k));
         }
       }
     } else if (key == "sources") {
@@ -358,7 +405,7 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
       // The environment replaces the file's secrets for the default source.
       src.secrets.clear();
       src.secret_files.clear();
-      if (s != env.end()) src.secrets = SplitSecrets(s->second);
+      if (s != env.end()) src.secrets = SplitEnvSecrets(s->second);
       if (f != env.end()) {
         src.secret_files.push_back(f->second);
         for (std::string& v : ReadSecretFile(f->second)) src.secrets.push_back(std::move(v));
@@ -374,8 +421,10 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
   for (const auto& [name, value] : env) {
     if (name.rfind(prefix, 0) != 0 || handled.count(name)) continue;
     std::string prop = provider_util::Lower(name.substr(prefix.size()));
+    const bool from_file = prop.size() > 5 && prop.compare(prop.size() - 5, 5, "_file") == 0;
+    if (from_file) prop.resize(prop.size() - 5);
     std::replace(prop.begin(), prop.end(), '_', '.');
-    c.kafka.properties[prop] = value;
+    c.kafka.properties[prop] = from_file ? ReadValueFile(name, value) : value;
   }
 }
 
@@ -388,7 +437,7 @@ void Validate(Config& c, const std::map<std::string, std::string>& env,
         throw ConfigError("source " + s.provider + "/" + s.name + ": environment variable " +
                           it->second + " (secret_env) is not set.");
       }
-      for (std::string& v : SplitSecrets(e->second)) s.secrets.push_back(std::move(v));
+      for (std::string& v : SplitEnvSecrets(e->second)) s.secrets.push_back(std::move(v));
       s.options.erase(it);
     }
     if (check_source) {
@@ -396,11 +445,23 @@ void Validate(Config& c, const std::map<std::string, std::string>& env,
         throw ConfigError("source " + s.provider + "/" + s.name + ": " + problem);
       }
     }
+    for (const std::string& secret : s.secrets) {
+      if (secret.size() < c.min_secret_bytes) {
+        throw ConfigError("source " + s.provider + "/" + s.name + ": a secret is shorter than " +
+                          std::to_string(c.min_secret_bytes) +
+                          " bytes (SCHEDBRIDGE_MIN_SECRET_BYTES); use a longer random secret.");
+      }
+    }
     if (s.secrets.empty() && !s.allow_unsigned) {
       throw ConfigError("source " + s.provider + "/" + s.name +
                         " has no secret; set SCHEDBRIDGE_SECRET_" + Upper(s.provider) +
                         "[_FILE] or secret_files, or allow_unsigned: true.");
     }
+  }
+  if (c.pipeline.max_delivery_age > c.pipeline.dedup_window) {
+    throw ConfigError(
+        "SCHEDBRIDGE_MAX_DELIVERY_AGE_SECONDS must not exceed SCHEDBRIDGE_DEDUP_WINDOW_SECONDS: a "
+        "delivery older than the window but younger than the bound could be published twice.");
   }
   if (c.pipeline.events_topic.empty() || c.pipeline.dlq_topic.empty()) {
     throw ConfigError("topic names must not be empty.");
@@ -447,7 +508,7 @@ const SourceConfig* Config::FindSource(std::string_view provider, std::string_vi
 void ParseListen(const std::string& listen, std::string& host, int& port) {
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos) {
-    throw ConfigError("listen address must be host:port, got \"" + listen + "\".");
+    throw ConfigError("listen address must be host:port.");
   }
   std::string h = listen.substr(0, colon);
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
@@ -458,9 +519,12 @@ void ParseListen(const std::string& listen, std::string& host, int& port) {
 std::vector<std::string> ReadSecretFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("cannot read secret file " + path + ".");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  std::vector<std::string> secrets = SplitSecrets(ss.str());
+  std::vector<std::string> secrets;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::string_view t = provider_util::Trim(line);
+    if (!t.empty()) secrets.emplace_back(t);
+  }
   if (secrets.empty()) throw ConfigError("secret file " + path + " is empty.");
   return secrets;
 }
@@ -550,13 +614,13 @@ Config LoadConfig(const ConfigInputs& in) {
   for (const std::string& kv : in.kafka_flags) {
     const size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
-      throw ConfigError("--kafka takes name=value, got \"" + kv + "\".");
+      throw ConfigError("--kafka takes name=value.");
     }
     const std::string name = kv.substr(0, eq);
     if (name == "brokers") {
       c.kafka.brokers = kv.substr(eq + 1);
     } else {
-      c.kafka.properties[name] = kv.substr(eq + 1);
+      SetKafkaProperty(c, "--kafka ", name, kv.substr(eq + 1));
     }
   }
   Validate(c, in.env, in.check_source);

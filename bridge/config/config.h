@@ -70,6 +70,10 @@ struct Config {
   /// The journal for `ack: spool` sources (used only when one is configured).
   SpoolOptions spool = DefaultSpoolOptions();
   std::vector<SourceConfig> sources;
+  /// Every source secret must be at least this long (a configuration error
+  /// otherwise). 12, not more: the providers' own published test vectors use
+  /// a 15-byte secret.
+  size_t min_secret_bytes = 12;
   log::Level log_level = log::Level::kInfo;
   std::string config_file;  // the YAML file read, if any
   /// How often secret files and the config file are checked for changes
@@ -128,7 +132,8 @@ const std::map<std::string, std::string>& FileSettingKeys();
 /// The process environment as a map.
 std::map<std::string, std::string> ProcessEnvironment();
 
-/// Reads secrets from a file: one per line or comma-separated, trimmed.
+/// Reads secrets from a file: one per line (commas are part of a secret),
+/// surrounding whitespace trimmed, blank lines skipped.
 std::vector<std::string> ReadSecretFile(const std::string& path);
 
 /// "host:port" → parts. Throws ConfigError.

@@ -846,6 +846,7 @@ class Connection final : public ConnectionBase,
     call_.reset();
     if (phase_ != Phase::kWaiting) return;
     event_ids_ = r.event_ids;
+    detail_ = std::move(r.detail);
     Metrics& m = shared_->metrics;
     switch (r.verdict) {
       case Verdict::kAccepted:
@@ -912,6 +913,7 @@ class Connection final : public ConnectionBase,
                             {"status", std::to_string(status)},
                             {"outcome", outcome_},
                             {"event_ids", ids},
+                            {"detail", detail_},
                             {"latency_ms", std::to_string(seconds * 1000.0)}});
     }
   }
@@ -1035,6 +1037,7 @@ class Connection final : public ConnectionBase,
   std::shared_ptr<const SourceConfig> source_;
   std::shared_ptr<IngestCall> call_;
   std::vector<std::string> event_ids_;
+  std::string detail_;  // for the log only (librdkafka's error...)
 };
 
 }  // namespace

@@ -32,6 +32,11 @@ inline std::unique_ptr<RdKafka::Conf> MakeConf(const std::map<std::string, std::
   for (const auto& [k, v] : props) {
     std::string reason;
     if (conf->set(k, v, reason) != RdKafka::Conf::CONF_OK) {
+      // librdkafka quotes the value it refused; a configuration value is
+      // never repeated in an error (it may be a secret).
+      for (size_t at; !v.empty() && (at = reason.find(v)) != std::string::npos;) {
+        reason.replace(at, v.size(), "...");
+      }
       error = "invalid " + what + k + ": " + reason;
       return nullptr;
     }

@@ -117,9 +117,8 @@ std::map<std::string, std::string> ProducerProperties(const KafkaSettings& setti
       bool ok = false;
       for (const char* a : accepted) ok |= it->second == a;
       if (!ok) {
-        throw std::invalid_argument("kafka." + name + "=" + it->second +
-                                    " would weaken the delivery guarantee; it must be " + value +
-                                    ".");
+        throw std::invalid_argument(
+            "kafka." + name + " would weaken the delivery guarantee; it must be " + value + ".");
       }
     }
     props[name] = value;

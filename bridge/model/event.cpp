@@ -85,7 +85,7 @@ void WriteBooking(json::Writer& w, const Booking& b) {
 
 std::string MakeEventId(std::string_view provider, std::string_view provider_event_type,
                         std::string_view event_type, std::string_view key,
-                        std::string_view discriminator) {
+                        std::string_view discriminator, std::string_view source) {
   // NUL separators: no field can run into the next.
   const std::string_view sep("\0", 1);
   std::string input;
@@ -94,6 +94,11 @@ std::string MakeEventId(std::string_view provider, std::string_view provider_eve
   for (std::string_view part : {std::string_view("schedbridge/event-id/v1"), provider,
                                 provider_event_type, event_type, key, discriminator}) {
     input.append(part);
+    input.append(sep);
+  }
+  if (!source.empty() && source != kDefaultSource) {
+    input.append("source:");
+    input.append(source);
     input.append(sep);
   }
   std::string digest = crypto::Sha256(input);

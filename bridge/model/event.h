@@ -75,12 +75,18 @@ struct CanonicalEvent {
   const std::string& Key() const { return booking ? booking->uid : subject->uid; }
 };
 
+/// The source name of a provider's default source (its unnamed webhook URL).
+inline constexpr std::string_view kDefaultSource = "default";
+
 /// Deterministic event id: a UUID-shaped (version 8) digest of the parts that
 /// identify one provider event. `discriminator` is the provider's delivery id,
-/// else its event time, else a digest of the raw body.
+/// else its event time, else a digest of the raw body. A named source is part
+/// of the digest, so one source's deliveries never share an id with (and so
+/// are never suppressed as duplicates of) another's; the default source adds
+/// nothing, so its ids are the same as before sources were part of the id.
 std::string MakeEventId(std::string_view provider, std::string_view provider_event_type,
                         std::string_view event_type, std::string_view key,
-                        std::string_view discriminator);
+                        std::string_view discriminator, std::string_view source = kDefaultSource);
 
 /// Compact JSON, fields in schema order.
 std::string ToJson(const CanonicalEvent& event);

@@ -151,7 +151,7 @@ std::shared_ptr<IngestCall> Pipeline::IngestAsync(const Provider& provider,
   }
   const auto now = clock_.Now();
   ProcessAt(call, provider, source.name, delivery, FormatTimestamp(now), UnixMillis(now),
-            source.ack);
+            source.ack, /*live=*/true);
   return call;
 }
 
@@ -169,14 +169,15 @@ IngestResult Pipeline::Process(const Provider& provider, const std::string& sour
   const int64_t received_ms = received ? UnixMillis(*received) : UnixMillisNow();
   return Blocking([&](IngestCallback done) {
     std::shared_ptr<IngestCall> call = NewCall(std::move(done));
-    ProcessAt(call, provider, source, delivery, received_at, received_ms, ack);
+    ProcessAt(call, provider, source, delivery, received_at, received_ms, ack, /*live=*/false);
     return call;
   });
 }
 
 void Pipeline::ProcessAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
                          const std::string& source, const Delivery& delivery,
-                         const std::string& received_at, int64_t received_ms, AckMode ack) {
+                         const std::string& received_at, int64_t received_ms, AckMode ack,
+                         bool live) {
   const NormalizeContext context{source, received_at};
   NormalizeResult normalized = NormalizeSafely(provider, delivery, context);
 
@@ -187,7 +188,14 @@ void Pipeline::ProcessAt(const std::shared_ptr<IngestCall>& call, const Provider
     result.verdict = Verdict::kDeadLettered;
     result.dead_letter_reason = record.reason;
     result.dead_letter_id = record.dead_letter_id;
-    result.error = record.detail;
+    // The record keeps the whole detail; a failing normalizer's own words
+    // (an exception's text) are for the log, not the client.
+    if (record.reason == reason::kNormalizerError) {
+      result.error = "the delivery could not be normalized; it is kept on the dead-letter topic.";
+      result.detail = record.detail;
+    } else {
+      result.error = record.detail;
+    }
     std::vector<OutgoingMessage> messages;
     messages.push_back(DeadLetterMessage(record, options_.dlq_topic));
     return Deliver(call, std::move(messages), std::move(result), ack, provider, source,
@@ -217,7 +225,31 @@ void Pipeline::ProcessAt(const std::shared_ptr<IngestCall>& call, const Provider
     result.duplicate_of = options_.replica_id;
     return call->Complete(std::move(result));
   }
+  if (live) {
+    if (std::string stale = Staleness(provider, events, received_ms); !stale.empty()) {
+      IngestResult refused;
+      refused.verdict = Verdict::kUnauthorized;
+      refused.verify_status = VerifyStatus::kStaleDelivery;
+      refused.error = std::move(stale);
+      return call->Complete(std::move(refused));
+    }
+  }
   Deliver(call, std::move(messages), std::move(result), ack, provider, source, received_ms);
+}
+
+std::string Pipeline::Staleness(const Provider& provider, const std::vector<CanonicalEvent>& events,
+                                int64_t received_ms) const {
+  const int64_t max_age_ms = options_.max_delivery_age.count();
+  if (max_age_ms <= 0 || provider.SignsDeliveryTime()) return {};
+  for (const CanonicalEvent& e : events) {
+    const auto at = ParseTimestamp(e.occurred_at);
+    if (at && received_ms - UnixMillis(*at) > max_age_ms) {
+      return "the delivery's signed time " + e.occurred_at + " is older than " +
+             std::to_string(max_age_ms / 1000) +
+             " s (max_delivery_age): refused as a possible replay.";
+    }
+  }
+  return {};
 }
 
 void Pipeline::Deliver(const std::shared_ptr<IngestCall>& call,
@@ -258,9 +290,11 @@ void Pipeline::Publish(const std::shared_ptr<IngestCall>& call,
       recent->Insert(result.event_ids, replica, received_ms);
     } else {
       result.verdict = Verdict::kUnavailable;
+      // The client gets a fixed sentence; librdkafka's words go to the log.
       result.error = outcome.status == PublishStatus::kTimedOut
                          ? kAckDeadlinePassed
-                         : "Kafka rejected the event: " + outcome.error;
+                         : "Kafka did not accept the event; retry later.";
+      result.detail = outcome.error;
     }
     call->Complete(std::move(result));
   };

@@ -26,6 +26,11 @@ struct PipelineOptions {
   /// at most `dedup_window` after their acknowledgement.
   size_t dedup_capacity = 1000000;
   std::chrono::milliseconds dedup_window = std::chrono::hours(24);
+  /// Live deliveries whose signed body time (the event's occurred_at) is
+  /// older than this are refused (401 stale_delivery), for providers whose
+  /// signature covers no time. 0 = no bound. Replays of dead letters are not
+  /// checked: they were authenticated when they arrived.
+  std::chrono::milliseconds max_delivery_age{0};
   /// Written as the `schedbridge_replica` header of every event, so every
   /// replica knows who published an id first. Empty = no header.
   std::string replica_id;
@@ -75,7 +80,8 @@ struct IngestResult {
   Verdict verdict = Verdict::kAccepted;
   std::vector<std::string> event_ids;
   std::vector<std::string> event_types;  // parallel to event_ids
-  std::string error;                     // one sentence for non-2xx
+  std::string error;                     // one sentence for non-2xx, safe to show the client
+  std::string detail;                    // more for the log (librdkafka's error...), or ""
   VerifyStatus verify_status = VerifyStatus::kOk;
   std::string dead_letter_reason;  // for kDeadLettered
   std::string dead_letter_id;
@@ -165,7 +171,10 @@ class Pipeline {
   /// with the received time both as written and in Unix ms.
   void ProcessAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
                  const std::string& source, const Delivery& delivery,
-                 const std::string& received_at, int64_t received_ms, AckMode ack);
+                 const std::string& received_at, int64_t received_ms, AckMode ack, bool live);
+  /// The sentence refusing a live delivery older than max_delivery_age, or "".
+  std::string Staleness(const Provider& provider, const std::vector<CanonicalEvent>& events,
+                        int64_t received_ms) const;
   void Deliver(const std::shared_ptr<IngestCall>& call, std::vector<OutgoingMessage> messages,
                IngestResult result, AckMode ack, const Provider& provider,
                const std::string& source, int64_t received_ms);

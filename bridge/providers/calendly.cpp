@@ -144,6 +144,7 @@ class CalendlyProvider final : public Provider {
     return {"Content-Type", "User-Agent"};
   }
 
+  bool SignsDeliveryTime() const override { return true; }
   VerifyResult Verify(const Delivery& d, const SourceConfig& source,
                       const Clock& clock) const override {
     const size_t count = d.headers->Count(kSignatureHeader);

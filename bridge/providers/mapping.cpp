@@ -152,8 +152,8 @@ CanonicalEvent NewEvent(const Envelope& env, std::string event_type) {
 }
 
 CanonicalEvent Finish(const Envelope& env, CanonicalEvent e) {
-  e.event_id =
-      MakeEventId(env.provider, env.provider_event_type, e.event_type, e.Key(), env.discriminator);
+  e.event_id = MakeEventId(env.provider, env.provider_event_type, e.event_type, e.Key(),
+                           env.discriminator, env.ctx->source);
   return e;
 }
 

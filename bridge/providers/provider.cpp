@@ -42,6 +42,8 @@ std::string_view VerifyStatusCode(VerifyStatus s) {
       return "unsigned_rejected";
     case VerifyStatus::kNoSecretConfigured:
       return "no_secret_configured";
+    case VerifyStatus::kStaleDelivery:
+      return "stale_delivery";
   }
   return "unknown";
 }

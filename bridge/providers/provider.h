@@ -72,6 +72,9 @@ enum class VerifyStatus {
   kTimestampOutOfTolerance,
   kUnsignedRejected,
   kNoSecretConfigured,
+  /// The signed body's own time is older than max_delivery_age: a possible
+  /// replay of a captured delivery that duplicate detection has forgotten.
+  kStaleDelivery,
 };
 
 /// A stable short code per status, for counters and logs.
@@ -119,6 +122,10 @@ class Provider {
   }
   virtual VerifyResult Verify(const Delivery& delivery, const SourceConfig& source,
                               const Clock& clock) const = 0;
+  /// True when the signature itself covers a delivery time checked against a
+  /// tolerance (Calendly's t=). Otherwise a replay is bounded only by duplicate
+  /// detection and, when set, max_delivery_age on the signed body's time.
+  virtual bool SignsDeliveryTime() const { return false; }
   virtual NormalizeResult Normalize(const Delivery& delivery,
                                     const NormalizeContext& context) const = 0;
 };

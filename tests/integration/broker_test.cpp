@@ -35,7 +35,7 @@ class BrokerTest : public ::testing::Test {
     return {{"SCHEDBRIDGE_KAFKA_BROKERS", brokers_},
             {"SCHEDBRIDGE_TOPIC_EVENTS", events_},
             {"SCHEDBRIDGE_TOPIC_DLQ", dlq_},
-            {"SCHEDBRIDGE_SECRET_CALCOM", "rotated-out,test-secret-123"},
+            {"SCHEDBRIDGE_SECRET_CALCOM", "rotated-out-secret,test-secret-123"},
             {"SCHEDBRIDGE_ACK_TIMEOUT_MS", "15000"}};
   }
 
@@ -189,7 +189,7 @@ TEST_F(BrokerTest, SecretFilesAreReloadedWithoutRestart) {
   char dir_template[] = "/tmp/schedbridge-rot-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
   const std::string secret = std::string(dir_template) + "/calcom";
-  WriteAtomically(secret, "old-secret\n");
+  WriteAtomically(secret, "old-secret-abcdef\n");
   auto env = Env();
   env.erase("SCHEDBRIDGE_SECRET_CALCOM");
   env["SCHEDBRIDGE_SECRET_CALCOM_FILE"] = secret;
@@ -197,32 +197,32 @@ TEST_F(BrokerTest, SecretFilesAreReloadedWithoutRestart) {
   {
     ServiceProcess service(env);
     ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
-    EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret")->status, 202);
-    WriteAtomically(secret, "new-secret\n");
+    EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret-abcdef")->status, 202);
+    WriteAtomically(secret, "new-secret-abcdef\n");
     int status = 0;
     for (int i = 0; i < 150 && status != 202; ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      status = Post(service.port(), UniqueCalcomBody(), "new-secret")->status;
+      status = Post(service.port(), UniqueCalcomBody(), "new-secret-abcdef")->status;
     }
     EXPECT_EQ(status, 202) << service.Log();
-    EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret")->status, 401);
+    EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret-abcdef")->status, 401);
     EXPECT_NE(service.Log().find("\"trigger\":\"file change\""), std::string::npos);
-    EXPECT_EQ(service.Log().find("new-secret"), std::string::npos);  // never logged
+    EXPECT_EQ(service.Log().find("new-secret-abcdef"), std::string::npos);  // never logged
     EXPECT_EQ(service.Stop(SIGTERM), 0);
   }
   // Polling off: only SIGHUP reloads.
-  WriteAtomically(secret, "old-secret\n");
+  WriteAtomically(secret, "old-secret-abcdef\n");
   env["SCHEDBRIDGE_RELOAD_INTERVAL_MS"] = "0";
   ServiceProcess service(env);
   ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
-  WriteAtomically(secret, "hup-secret\n");
+  WriteAtomically(secret, "hup-secret-abcdef\n");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
-  EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret")->status, 202);
+  EXPECT_EQ(Post(service.port(), UniqueCalcomBody(), "old-secret-abcdef")->status, 202);
   service.Signal(SIGHUP);
   int status = 0;
   for (int i = 0; i < 150 && status != 202; ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    status = Post(service.port(), UniqueCalcomBody(), "hup-secret")->status;
+    status = Post(service.port(), UniqueCalcomBody(), "hup-secret-abcdef")->status;
   }
   EXPECT_EQ(status, 202) << service.Log();
   EXPECT_NE(service.Log().find("\"trigger\":\"SIGHUP\""), std::string::npos);
@@ -294,7 +294,7 @@ TEST_F(BrokerTest, ConsumerExampleReportsExactly) {
   auto env = Env();
   env["SCHEDBRIDGE_SECRET_CALENDLY"] = "calendly-key";
   env["SCHEDBRIDGE_SECRET_SAVVYCAL"] = "savvycal-secret";
-  env["SCHEDBRIDGE_SECRET_ORUFY"] = "orufy-token";
+  env["SCHEDBRIDGE_SECRET_ORUFY"] = "orufy-token-1";
   // b does not read the topic: it stands for the race two replicas can still
   // lose (a redelivery within milliseconds), so a duplicate really lands.
   auto env_b = env;
@@ -305,7 +305,7 @@ TEST_F(BrokerTest, ConsumerExampleReportsExactly) {
   const std::map<std::string, std::string> secrets = {{"calcom", "test-secret-123"},
                                                       {"calendly", "calendly-key"},
                                                       {"savvycal", "savvycal-secret"},
-                                                      {"orufy", "orufy-token"}};
+                                                      {"orufy", "orufy-token-1"}};
   auto send = [&](const ServiceProcess& to, const std::string& provider,
                   const std::string& example) {
     httplib::Client c("127.0.0.1", to.port());
@@ -402,7 +402,7 @@ TEST_F(BrokerTest, EveryProviderEveryExampleEndToEnd) {
   auto env = Env();
   env["SCHEDBRIDGE_SECRET_CALENDLY"] = "calendly-key";
   env["SCHEDBRIDGE_SECRET_SAVVYCAL"] = "savvycal-secret";
-  env["SCHEDBRIDGE_SECRET_ORUFY"] = "orufy-token";
+  env["SCHEDBRIDGE_SECRET_ORUFY"] = "orufy-token-1";
   env["SCHEDBRIDGE_CONFIG"] = dir + "/config.yaml";
   ServiceProcess service(env);
   ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
@@ -410,7 +410,7 @@ TEST_F(BrokerTest, EveryProviderEveryExampleEndToEnd) {
   const std::map<std::string, std::string> secrets = {{"calcom", "test-secret-123"},
                                                       {"calendly", "calendly-key"},
                                                       {"savvycal", "savvycal-secret"},
-                                                      {"orufy", "orufy-token"}};
+                                                      {"orufy", "orufy-token-1"}};
   std::set<std::string> answered;
   int dead_lettered = 0;
   httplib::Client c("127.0.0.1", service.port());

@@ -44,9 +44,9 @@ class Load {
               R"({"triggerEvent":"BOOKING_CREATED","createdAt":"2026-01-01T00:00:00Z","payload":{"uid":"load-)" +
               std::to_string(getpid()) + "-" + std::to_string(t) + "-" + std::to_string(i) + "\"}}";
           const auto started = std::chrono::steady_clock::now();
-          auto r =
-              c.Post("/webhooks/calcom", {{"X-Cal-Signature-256", HmacSha256Hex("s3cret", body)}},
-                     body, "application/json");
+          auto r = c.Post("/webhooks/calcom",
+                          {{"X-Cal-Signature-256", HmacSha256Hex("fault-test-secret", body)}}, body,
+                          "application/json");
           Result res{r ? r->status : -1,
                      {},
                      r ? r->get_header_value("Retry-After") : "",
@@ -134,7 +134,7 @@ std::map<std::string, std::string> ServiceEnv(const std::string& brokers,
   return {{"SCHEDBRIDGE_KAFKA_BROKERS", brokers},
           {"SCHEDBRIDGE_TOPIC_EVENTS", topic},
           {"SCHEDBRIDGE_TOPIC_DLQ", topic + "-dlq"},
-          {"SCHEDBRIDGE_SECRET_CALCOM", "s3cret"},
+          {"SCHEDBRIDGE_SECRET_CALCOM", "fault-test-secret"},
           {"SCHEDBRIDGE_ACK_TIMEOUT_MS", "2000"},
           {"SCHEDBRIDGE_KAFKA_RECONNECT_BACKOFF_MAX_MS", "500"}};
 }

@@ -73,16 +73,17 @@ std::string SchemaErrors(const std::string& schema_file, const std::string& json
 }
 
 NormalizeResult NormalizeWith(const std::string& provider, const std::string& body,
-                              const std::string& content_type) {
+                              const std::string& content_type, const std::string& source) {
   const Provider* p = ProviderRegistry::BuiltIn().Find(provider);
   if (p == nullptr) throw std::runtime_error("no provider " + provider);
   Headers h;
   h.Add("Content-Type", content_type);
-  return p->Normalize(Delivery{body, &h, {}}, NormalizeContext{"default", "2026-01-02T03:04:05Z"});
+  return p->Normalize(Delivery{body, &h, {}}, NormalizeContext{source, "2026-01-02T03:04:05Z"});
 }
 
-std::vector<CanonicalEvent> EventsOf(const std::string& provider, const std::string& body) {
-  NormalizeResult r = NormalizeWith(provider, body);
+std::vector<CanonicalEvent> EventsOf(const std::string& provider, const std::string& body,
+                                     const std::string& source) {
+  NormalizeResult r = NormalizeWith(provider, body, "application/json", source);
   if (auto* f = std::get_if<NormalizeFailure>(&r)) {
     ADD_FAILURE() << "dead-lettered: " << f->reason << ": " << f->detail;
     return {};

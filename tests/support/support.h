@@ -37,10 +37,12 @@ std::string SchemaErrors(const std::string& schema_file, const std::string& json
 /// Normalizes `body` with the named built-in provider (source "default",
 /// received_at 2026-01-02T03:04:05Z).
 NormalizeResult NormalizeWith(const std::string& provider, const std::string& body,
-                              const std::string& content_type = "application/json");
+                              const std::string& content_type = "application/json",
+                              const std::string& source = "default");
 
 /// Normalizes and requires success; every event is checked against the schema.
-std::vector<CanonicalEvent> EventsOf(const std::string& provider, const std::string& body);
+std::vector<CanonicalEvent> EventsOf(const std::string& provider, const std::string& body,
+                                     const std::string& source = "default");
 
 /// Normalizes and requires a dead letter.
 NormalizeFailure FailureOf(const std::string& provider, const std::string& body);

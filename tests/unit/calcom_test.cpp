@@ -360,13 +360,15 @@ TEST_F(CalcomTest, EventIdsAreDeterministicAndDistinct) {
   EXPECT_NE(Events(body)[0].event_id, id);
 }
 
-TEST_F(CalcomTest, EventIdDoesNotDependOnSourceOrReceivedAt) {
+TEST_F(CalcomTest, EventIdDependsOnTheNamedSourceNotOnReceivedAt) {
   const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
   Headers h;
-  auto a = calcom.Normalize(Delivery{body, &h, {}}, {"team-a", "2026-01-01T00:00:00Z"});
-  auto b = calcom.Normalize(Delivery{body, &h, {}}, {"team-b", "2026-05-05T00:00:00Z"});
-  EXPECT_EQ(std::get<0>(a)[0].event_id, std::get<0>(b)[0].event_id);
-  EXPECT_EQ(std::get<0>(b)[0].source, "team-b");
+  auto id = [&](const std::string& name, const std::string& received_at) {
+    return std::get<0>(calcom.Normalize(Delivery{body, &h, {}}, {name, received_at}))[0].event_id;
+  };
+  EXPECT_EQ(id("team-a", "2026-01-01T00:00:00Z"), id("team-a", "2026-05-05T00:00:00Z"));
+  EXPECT_NE(id("team-a", "2026-01-01T00:00:00Z"), id("team-b", "2026-01-01T00:00:00Z"));
+  EXPECT_NE(id("team-a", "2026-01-01T00:00:00Z"), id("default", "2026-01-01T00:00:00Z"));
 }
 
 TEST_F(CalcomTest, BodiesWithoutTimeGetIdsFromTheirBytes) {

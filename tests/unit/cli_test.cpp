@@ -73,17 +73,25 @@ TEST(Cli, CheckConfigNamesTheProblem) {
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_NE(bad.out.find("cannot read secret file /nonexistent"), std::string::npos) << bad.out;
   const CommandResult kafka =
-      Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=s SCHEDBRIDGE_KAFKA_LINGER_MS=soon " + kBinary +
-            " serve --check-config 2>&1");
+      Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=cli-test-secret SCHEDBRIDGE_KAFKA_LINGER_MS=soon " +
+            kBinary + " serve --check-config 2>&1");
   EXPECT_EQ(kafka.exit_code, 2);
   EXPECT_NE(kafka.out.find("invalid Kafka setting kafka.linger.ms"), std::string::npos)
       << kafka.out;
-  const CommandResult unknown = Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=s " + kBinary +
-                                      " serve --check-config --kafka no.such.property=1 2>&1");
+  const CommandResult unknown =
+      Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=cli-test-secret " + kBinary +
+            " serve --check-config --kafka no.such.property=1 2>&1");
   EXPECT_EQ(unknown.exit_code, 2);
   EXPECT_NE(unknown.out.find("no.such.property"), std::string::npos) << unknown.out;
-  const CommandResult good =
-      Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=s " + kBinary + " serve --check-config");
+  const CommandResult password =
+      Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=cli-test-secret " + kBinary +
+            " serve --check-config --kafka sasl.password=hunter2 2>&1");
+  EXPECT_EQ(password.exit_code, 2);
+  EXPECT_NE(password.out.find("--kafka sasl.password holds a secret"), std::string::npos)
+      << password.out;
+  EXPECT_EQ(password.out.find("hunter2"), std::string::npos) << password.out;
+  const CommandResult good = Shell("env -i SCHEDBRIDGE_SECRET_CALCOM=cli-test-secret " + kBinary +
+                                   " serve --check-config");
   EXPECT_EQ(good.exit_code, 0) << good.out;
   EXPECT_NE(good.out.find("configuration OK: 1 source(s)"), std::string::npos);
 }

@@ -11,6 +11,8 @@
 namespace bridge {
 namespace {
 
+constexpr const char* kSecret = "calcom-secret-1";
+
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -36,10 +38,15 @@ class ConfigTest : public ::testing::Test {
     return LoadConfig(in);
   }
 
-  std::string ErrorOf(std::map<std::string, std::string> env,
-                      std::optional<std::string> file = {}) {
+  std::string ErrorOf(std::map<std::string, std::string> env, std::optional<std::string> file = {},
+                      std::vector<std::string> kafka_flags = {}) {
     try {
-      Load(std::move(env), std::move(file));
+      ConfigInputs in;
+      in.env = std::move(env);
+      in.file = std::move(file);
+      in.kafka_flags = std::move(kafka_flags);
+      in.known_providers = {"calcom", "calendly", "savvycal", "orufy"};
+      LoadConfig(in);
     } catch (const ConfigError& e) {
       return e.what();
     }
@@ -50,7 +57,7 @@ class ConfigTest : public ::testing::Test {
 };
 
 TEST_F(ConfigTest, DefaultsAndDesignEnvironmentNames) {
-  Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", "a, b"}});
+  Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", "first-secret-a, second-secret-b"}});
   EXPECT_EQ(c.kafka.brokers, "localhost:9092");
   EXPECT_EQ(c.http.host, "0.0.0.0");
   EXPECT_EQ(c.http.port, 8080);
@@ -59,26 +66,28 @@ TEST_F(ConfigTest, DefaultsAndDesignEnvironmentNames) {
   EXPECT_EQ(c.http.max_body_bytes, 1u << 20);
   const SourceConfig* s = c.FindSource("calcom", "default");
   ASSERT_NE(s, nullptr);
-  EXPECT_EQ(s->secrets, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(s->secrets, (std::vector<std::string>{"first-secret-a", "second-secret-b"}));
 
   c = Load({{"SCHEDBRIDGE_KAFKA_BROKERS", "k1:9092,k2:9092"},
             {"SCHEDBRIDGE_LISTEN", "127.0.0.1:9000"},
             {"SCHEDBRIDGE_TOPIC_EVENTS", "ev"},
             {"SCHEDBRIDGE_TOPIC_DLQ", "dl"},
-            {"SCHEDBRIDGE_SECRET_CALCOM_FILE", Write("calcom.secret", "one\ntwo\n")},
+            {"SCHEDBRIDGE_SECRET_CALCOM_FILE",
+             Write("calcom.secret", "first, with a comma\n\n  second-secret \n")},
             {"SCHEDBRIDGE_KAFKA_SECURITY_PROTOCOL", "SASL_SSL"}});
   EXPECT_EQ(c.kafka.brokers, "k1:9092,k2:9092");
   EXPECT_EQ(c.http.host, "127.0.0.1");
   EXPECT_EQ(c.http.port, 9000);
   EXPECT_EQ(c.pipeline.events_topic, "ev");
   EXPECT_EQ(c.pipeline.dlq_topic, "dl");
-  EXPECT_EQ(c.FindSource("calcom", "default")->secrets, (std::vector<std::string>{"one", "two"}));
+  EXPECT_EQ(c.FindSource("calcom", "default")->secrets,
+            (std::vector<std::string>{"first, with a comma", "second-secret"}));
   EXPECT_EQ(c.kafka.properties.at("security.protocol"), "SASL_SSL");
   EXPECT_EQ(c.FindSource("calendly", "default"), nullptr);
 }
 
 TEST_F(ConfigTest, FileDescribesNamedSourcesAndEnvironmentOverridesIt) {
-  const std::string secret = Write("team-a", "ta-secret\n");
+  const std::string secret = Write("team-a", "team-a-secret-1\n");
   const std::string file = Write("config.yaml", R"(
 listen: 127.0.0.1:7000
 ack_timeout_ms: 2500
@@ -103,13 +112,13 @@ sources:
   EXPECT_EQ(c.pipeline.ack_timeout, std::chrono::milliseconds(2500));
   EXPECT_EQ(c.kafka.properties.at("compression.type"), "zstd");
   ASSERT_NE(c.FindSource("calcom", "team-a"), nullptr);
-  EXPECT_EQ(c.FindSource("calcom", "team-a")->secrets, std::vector<std::string>{"ta-secret"});
+  EXPECT_EQ(c.FindSource("calcom", "team-a")->secrets, std::vector<std::string>{"team-a-secret-1"});
   EXPECT_TRUE(c.FindSource("calcom", "legacy")->allow_unsigned);
   EXPECT_EQ(c.FindSource("calcom", "default"), nullptr);
 }
 
 TEST_F(ConfigTest, DedupAndSpoolSettings) {
-  Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}});
+  Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}});
   EXPECT_TRUE(c.dedup_across_replicas);
   EXPECT_EQ(c.dedup_fetch_wait, std::chrono::milliseconds(100));
   EXPECT_EQ(c.pipeline.dedup_window, std::chrono::hours(24));
@@ -131,7 +140,7 @@ sources:
     allow_unsigned: true
     ack: spool
 )");
-  c = Load({{"SCHEDBRIDGE_SECRET_CALENDLY", "y"},
+  c = Load({{"SCHEDBRIDGE_SECRET_CALENDLY", "calendly-secret-1"},
             {"SCHEDBRIDGE_ACK_CALENDLY", "spool"},
             {"SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS", "false"}},
            file);
@@ -145,18 +154,18 @@ sources:
   EXPECT_EQ(c.FindSource("calcom", "no-retries")->ack, AckMode::kSpool);
   EXPECT_EQ(c.FindSource("calendly", "default")->ack, AckMode::kSpool);
 
-  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_ACK_CALCOM", "disk"}})
-                .find("SCHEDBRIDGE_ACK_CALCOM must be kafka or spool, got \"disk\""),
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_ACK_CALCOM", "disk"}})
+                .find("SCHEDBRIDGE_ACK_CALCOM must be kafka or spool."),
             std::string::npos);
   EXPECT_NE(ErrorOf({}, Write("f.yaml",
                               "sources:\n  - provider: calcom\n    allow_unsigned: true\n    "
                               "ack: later\n"))
                 .find("sources[0].ack must be kafka or spool"),
             std::string::npos);
-  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_REPLICA_ID", "a b"}})
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_REPLICA_ID", "a b"}})
                 .find("SCHEDBRIDGE_REPLICA_ID must be 1-64 characters"),
             std::string::npos);
-  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_SPOOL_MAX_BYTES", "10"}})
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_SPOOL_MAX_BYTES", "10"}})
                 .find("SCHEDBRIDGE_SPOOL_MAX_BYTES"),
             std::string::npos);
 }
@@ -175,13 +184,14 @@ TEST_F(ConfigTest, ClearErrors) {
             std::string::npos);
   EXPECT_NE(ErrorOf({}, Write("d.yaml", "sources:\n  - provider: calcom\n")).find("has no secret"),
             std::string::npos);
-  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_KAFKA_ACKS", "1"}})
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_KAFKA_ACKS", "1"}})
                 .find("would weaken the delivery guarantee"),
             std::string::npos);
-  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_ACK_TIMEOUT_MS", "soon"}})
-                .find("SCHEDBRIDGE_ACK_TIMEOUT_MS must be a whole number"),
-            std::string::npos);
-  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "x"}, {"SCHEDBRIDGE_LISTEN", "nowhere"}})
+  EXPECT_NE(
+      ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_ACK_TIMEOUT_MS", "soon"}})
+          .find("SCHEDBRIDGE_ACK_TIMEOUT_MS must be a whole number"),
+      std::string::npos);
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_LISTEN", "nowhere"}})
                 .find("host:port"),
             std::string::npos);
   EXPECT_NE(ErrorOf({}, Write("e.yaml", "listen: [1\n")).find("not valid YAML"), std::string::npos);
@@ -200,9 +210,90 @@ TEST_F(ConfigTest, UnexpectedYamlShapesAreConfigErrors) {
 
 TEST_F(ConfigTest, ErrorsNeverContainSecretValues) {
   const std::string e =
-      ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "hunter2"}, {"SCHEDBRIDGE_KAFKA_ACKS", "0"}});
+      ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "hunter2-hunter2"}, {"SCHEDBRIDGE_KAFKA_ACKS", "0"}});
   EXPECT_FALSE(e.empty());
   EXPECT_EQ(e.find("hunter2"), std::string::npos);
+}
+
+// A comma is part of a secret read from a file: the secret "Xk9#q2,Lm" must
+// not also accept a body signed with just "Lm".
+TEST_F(ConfigTest, SecretFilesHoldOneSecretPerLine) {
+  const std::string file = Write("comma.secret", "Xk9#q2,Lm-long-enough\n");
+  Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM_FILE", file}});
+  EXPECT_EQ(c.FindSource("calcom", "default")->secrets,
+            std::vector<std::string>{"Xk9#q2,Lm-long-enough"});
+  EXPECT_EQ(ReadSecretFile(Write("crlf.secret", "one-secret-abc\r\ntwo-secret-def\r\n")),
+            (std::vector<std::string>{"one-secret-abc", "two-secret-def"}));
+}
+
+TEST_F(ConfigTest, ShortSecretsAreAConfigurationError) {
+  const std::string e = ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "long-enough-secret,Lm"}});
+  EXPECT_NE(e.find("source calcom/default: a secret is shorter than 12 bytes"), std::string::npos)
+      << e;
+  EXPECT_EQ(e.find("Lm"), std::string::npos) << e;
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_ORUFY_FILE", Write("short", "Lm\n")}})
+                .find("shorter than 12 bytes"),
+            std::string::npos);
+  // The providers' published test vectors use a 15-byte secret.
+  EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "test-secret-123"}}), "");
+  EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", "sixteen-bytes-ok"},
+                     {"SCHEDBRIDGE_MIN_SECRET_BYTES", "17"}})
+                    .find("shorter than 17 bytes") != std::string::npos,
+            true);
+}
+
+TEST_F(ConfigTest, KafkaSecretsComeFromTheEnvironmentOrFilesOnly) {
+  const std::map<std::string, std::string> env = {{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}};
+  // A flag and the config file are refused, without repeating the value.
+  std::string e = ErrorOf(env, {}, {"sasl.password=hunter2-typo"});
+  EXPECT_NE(e.find("--kafka sasl.password holds a secret"), std::string::npos) << e;
+  EXPECT_NE(e.find("SCHEDBRIDGE_KAFKA_SASL_PASSWORD_FILE"), std::string::npos) << e;
+  EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+  for (const char* prop : {"sasl.password", "ssl.key.password", "ssl.keystore.password",
+                           "sasl.oauthbearer.client.secret", "ssl.key.pem", "ssl_key"}) {
+    e = ErrorOf(env, Write("k.yaml", std::string("kafka:\n  ") + prop + ": hunter2-typo\n"));
+    EXPECT_NE(e.find(std::string("kafka.") + prop + " holds a secret"), std::string::npos) << e;
+    EXPECT_EQ(e.find("hunter2"), std::string::npos) << e;
+  }
+  // Paths are not secrets.
+  EXPECT_EQ(ErrorOf(env, Write("p.yaml", "kafka:\n  ssl.key.location: /etc/tls/key.pem\n")), "");
+  // NAME_file in the file or a flag; SCHEDBRIDGE_KAFKA_<NAME>[_FILE] in the environment.
+  const std::string password = Write("kafka.password", "from-a-file\n");
+  Config c = Load(env, Write("f.yaml", "kafka:\n  sasl.password_file: " + password + "\n"));
+  EXPECT_EQ(c.kafka.properties.at("sasl.password"), "from-a-file");
+  auto with_env = env;
+  with_env["SCHEDBRIDGE_KAFKA_SASL_PASSWORD_FILE"] = password;
+  with_env["SCHEDBRIDGE_KAFKA_SSL_KEY_PASSWORD"] = "from-the-environment";
+  c = Load(with_env);
+  EXPECT_EQ(c.kafka.properties.at("sasl.password"), "from-a-file");
+  EXPECT_EQ(c.kafka.properties.at("ssl.key.password"), "from-the-environment");
+  EXPECT_EQ(c.kafka.properties.count("sasl.password.file"), 0u);
+  ConfigInputs in;
+  in.env = env;
+  in.kafka_flags = {"sasl.password_file=" + password};
+  in.known_providers = {"calcom"};
+  EXPECT_EQ(LoadConfig(in).kafka.properties.at("sasl.password"), "from-a-file");
+}
+
+TEST_F(ConfigTest, ErrorsNeverRepeatAValue) {
+  struct Case {
+    std::string name, value, named;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"SCHEDBRIDGE_ACK_TIMEOUT_MS", "sasl.password:hunter2-typo", "ACK_TIMEOUT_MS"},
+           {"SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS", "hunter2-typo", "DEDUP_ACROSS_REPLICAS"},
+           {"SCHEDBRIDGE_LOG_LEVEL", "hunter2-typo", "LOG_LEVEL"},
+           {"SCHEDBRIDGE_LISTEN", "hunter2-typo", "listen address"},
+           {"SCHEDBRIDGE_REPLICA_ID", "hunter2 typo", "REPLICA_ID"},
+           {"SCHEDBRIDGE_ACK_CALCOM", "hunter2-typo", "ACK_CALCOM"},
+           {"SCHEDBRIDGE_KAFKA_ACKS", "hunter2-typo", "kafka.acks"}}) {
+    const std::string& name = c.name;
+    const std::string e = ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {name, c.value}});
+    EXPECT_NE(e.find(c.named), std::string::npos) << name << ": " << e;
+    EXPECT_EQ(e.find("hunter2"), std::string::npos) << name << ": " << e;
+  }
+  EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}}, {}, {"hunter2-typo"}).find("hunter2"),
+            std::string::npos);
 }
 
 TEST(SourceTable, SwapsWhileRequestsReadIt) {

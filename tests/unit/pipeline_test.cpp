@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include "bridge/model/time.h"
 #include "bridge/providers/registry.h"
 #include "bridge/util/json.h"
 #include "support.h"
@@ -204,6 +205,70 @@ TEST_F(PipelineTest, AnIdOutsideTheWindowIsPublishedAgain) {
   clock_.Set(clock_.Now() + std::chrono::hours(25));
   EXPECT_EQ(Send(body).verdict, Verdict::kAccepted);
   EXPECT_EQ(publisher_.Published().size(), 2u);
+}
+
+// Cal.com signs no time: with max_delivery_age set, a captured delivery
+// replayed after duplicate detection forgot it is refused, not published.
+TEST_F(PipelineTest, AStaleDeliveryIsRefusedWhenTheSignatureCoversNoTime) {
+  PipelineOptions o = Options();
+  o.max_delivery_age = std::chrono::hours(24);
+  Pipeline bounded(o, publisher_, clock_);
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");  // createdAt 2025-03-11
+  clock_.Set(*ParseTimestamp("2025-03-12T09:12:44.318Z"));  // one day later: still inside
+  headers_ = Headers();
+  headers_.Add("X-Cal-Signature-256", HmacSha256Hex("s3cret", body));
+  ASSERT_EQ(bounded.Ingest(calcom_, source_, Delivery{body, &headers_, {}}).verdict,
+            Verdict::kAccepted);
+  EXPECT_EQ(bounded.Ingest(calcom_, source_, Delivery{body, &headers_, {}}).verdict,
+            Verdict::kDuplicate);
+  // After the window: refused, whatever the duplicate detection remembers.
+  Pipeline later(o, publisher_, clock_);
+  clock_.Set(*ParseTimestamp("2025-03-12T09:12:44.319Z"));
+  const IngestResult r = later.Ingest(calcom_, source_, Delivery{body, &headers_, {}});
+  EXPECT_EQ(r.verdict, Verdict::kUnauthorized);
+  EXPECT_EQ(VerifyStatusCode(r.verify_status), "stale_delivery");
+  EXPECT_NE(r.error.find("older than 86400 s (max_delivery_age)"), std::string::npos) << r.error;
+  EXPECT_EQ(publisher_.Published().size(), 1u);
+  // A dead letter replayed by an operator was authenticated when it arrived.
+  EXPECT_EQ(later.Process(calcom_, "default", Delivery{body, &headers_, {}}, "2025-03-11T09:12:45Z")
+                .verdict,
+            Verdict::kAccepted);
+}
+
+TEST_F(PipelineTest, WithoutABoundOldDeliveriesArePublished) {
+  // The default (0): the providers' published example bodies are from 2025.
+  EXPECT_EQ(Send(CompactFixture("calcom/BOOKING_CREATED.json")).verdict, Verdict::kAccepted);
+}
+
+// One source's secret holder sends a body with another source's booking uid
+// and time first: the other source's real delivery is still published.
+TEST_F(PipelineTest, OneSourceCannotSuppressAnothersDelivery) {
+  const SourceConfig team_a{"calcom", "team-a", {"team-a-secret"}};
+  const SourceConfig team_b{"calcom", "team-b", {"team-b-secret"}};
+  const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
+  auto send = [&](const SourceConfig& source) {
+    headers_ = Headers();
+    headers_.Add("X-Cal-Signature-256", HmacSha256Hex(source.secrets[0], body));
+    return pipeline_.Ingest(calcom_, source, Delivery{body, &headers_, {}});
+  };
+  const IngestResult forged = send(team_a);
+  ASSERT_EQ(forged.verdict, Verdict::kAccepted);
+  const IngestResult real = send(team_b);
+  ASSERT_EQ(real.verdict, Verdict::kAccepted) << "team-a suppressed team-b's delivery";
+  EXPECT_NE(forged.event_ids, real.event_ids);
+  EXPECT_EQ(send(team_b).verdict, Verdict::kDuplicate);  // its own retry still is one
+  const auto published = publisher_.Published();
+  ASSERT_EQ(published.size(), 2u);
+  // Same key (the booking), told apart by the source the consumer checks.
+  EXPECT_EQ(published[0].key, published[1].key);
+  std::map<std::string, std::string> a(published[0].headers.begin(), published[0].headers.end());
+  std::map<std::string, std::string> b(published[1].headers.begin(), published[1].headers.end());
+  EXPECT_EQ(a["ce_source"], "/providers/calcom/sources/team-a");
+  EXPECT_EQ(b["ce_source"], "/providers/calcom/sources/team-b");
+  // The default source's ids are what they were before sources were in them.
+  EXPECT_EQ(Send(body).event_ids[0],
+            MakeEventId("calcom", "BOOKING_CREATED", "booking.created",
+                        "calcom:x7Kq2RmN9vTb4LpWc8ZdYe", "time:2025-03-11T09:12:44.318Z"));
 }
 
 TEST_F(PipelineTest, SpooledSourceIsStoredAndAnsweredBeforeKafka) {

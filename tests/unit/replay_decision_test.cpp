@@ -47,7 +47,7 @@ TEST(DecideReplay, PublishesWithTheLiveIdsAndTheOriginalReceivedAt) {
       DecideReplay(Record("calcom", body, "unknown_event_type"), 0, o, ProviderRegistry::BuiltIn());
   ASSERT_EQ(d.kind, ReplayDecision::Kind::kPublish);
   ASSERT_EQ(d.messages.size(), 2u);
-  const auto live = testing::EventsOf("calcom", body);
+  const auto live = testing::EventsOf("calcom", body, "team-a");
   for (size_t i = 0; i < 2; ++i) {
     EXPECT_EQ(d.messages[i].topic, "events");
     EXPECT_EQ(d.messages[i].key, live[i].Key());

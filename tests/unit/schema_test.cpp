@@ -54,6 +54,11 @@ TEST(Schema, EventIdsAreUuidShapedVersion8) {
   EXPECT_NE(id, MakeEventId("calcom", "X", "booking.rescheduled", "calcom:u", "d"));
   // Separators: shifting a boundary gives a different id.
   EXPECT_NE(MakeEventId("a", "bc", "x", "k", "d"), MakeEventId("ab", "c", "x", "k", "d"));
+  // A named source is part of the id; the default source keeps the old ids.
+  EXPECT_EQ(id, MakeEventId("calcom", "X", "booking.created", "calcom:u", "d", "default"));
+  EXPECT_NE(id, MakeEventId("calcom", "X", "booking.created", "calcom:u", "d", "team-a"));
+  EXPECT_NE(MakeEventId("calcom", "X", "booking.created", "calcom:u", "d", "team-a"),
+            MakeEventId("calcom", "X", "booking.created", "calcom:u", "d", "team-b"));
 }
 
 TEST(Schema, DeadLetterRecordValidates) {
