@@ -119,6 +119,10 @@ void RegisterSpoolMetrics(Metrics& metrics, const Spool& spool_ref) {
   metrics.CounterFunc("schedbridge_spool_retries_total",
                       "Drain attempts that failed and were retried after a back-off.",
                       stat(&Spool::Stats::retries));
+  metrics.CounterFunc("schedbridge_spool_quarantined_total",
+                      "Spool records set aside in <spool_dir>/quarantine, never published: not "
+                      "sealed by the spool key, unreadable, or naming a topic not configured.",
+                      stat(&Spool::Stats::quarantined));
   metrics.CounterFunc("schedbridge_spool_full_total",
                       "Deliveries answered 503 because the spool was full.",
                       stat(&Spool::Stats::full));

@@ -149,6 +149,8 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
   } else if (name == "SCHEDBRIDGE_SPOOL_DIR") {
     if (value.empty()) throw ConfigError(name + " must not be empty.");
     c.spool.dir = value;
+  } else if (name == "SCHEDBRIDGE_SPOOL_KEY_FILE") {
+    c.spool_key_file = value;
   } else if (name == "SCHEDBRIDGE_SPOOL_MAX_BYTES") {
     c.spool.max_bytes = static_cast<uint64_t>(ParseInt(name, value, 1 << 20, int64_t{1} << 50));
   } else if (name == "SCHEDBRIDGE_ADMIN_LISTEN") {
@@ -214,6 +216,7 @@ const std::map<std::string, std::string>& FileSettingKeys() {
       {"replica_id", "SCHEDBRIDGE_REPLICA_ID"},
       {"spool_dir", "SCHEDBRIDGE_SPOOL_DIR"},
       {"spool_max_bytes", "SCHEDBRIDGE_SPOOL_MAX_BYTES"},
+      {"spool_key_file", "SCHEDBRIDGE_SPOOL_KEY_FILE"},
       {"admin_listen", "SCHEDBRIDGE_ADMIN_LISTEN"},
       {"max_body_bytes", "SCHEDBRIDGE_MAX_BODY_BYTES"},
       {"io_threads", "SCHEDBRIDGE_IO_THREADS"},
@@ -458,6 +461,20 @@ void Validate(Config& c, const std::map<std::string, std::string>& env,
                         "[_FILE] or secret_files, or allow_unsigned: true.");
     }
   }
+  if (c.AnySpooledSource()) {
+    if (c.spool_key_file.empty()) {
+      throw ConfigError(
+          "a source with ack: spool needs SCHEDBRIDGE_SPOOL_KEY_FILE: a file (outside the spool's "
+          "volume) holding the key that seals spool records, e.g. `openssl rand -hex 32`.");
+    }
+    c.spool.keys = ReadSecretFile(c.spool_key_file);
+    for (const std::string& key : c.spool.keys) {
+      if (key.size() < 16) {
+        throw ConfigError("SCHEDBRIDGE_SPOOL_KEY_FILE: a key is shorter than 16 bytes.");
+      }
+    }
+  }
+  c.spool.topics = {c.pipeline.events_topic, c.pipeline.dlq_topic};
   if (c.pipeline.max_delivery_age > c.pipeline.dedup_window) {
     throw ConfigError(
         "SCHEDBRIDGE_MAX_DELIVERY_AGE_SECONDS must not exceed SCHEDBRIDGE_DEDUP_WINDOW_SECONDS: a "

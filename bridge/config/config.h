@@ -69,6 +69,9 @@ struct Config {
   std::chrono::milliseconds dedup_fetch_wait{100};
   /// The journal for `ack: spool` sources (used only when one is configured).
   SpoolOptions spool = DefaultSpoolOptions();
+  /// The spool's sealing keys, one per line (the first seals; any verifies).
+  /// Required with a spooled source; kept outside the spool's volume.
+  std::string spool_key_file;
   std::vector<SourceConfig> sources;
   /// Every source secret must be at least this long (a configuration error
   /// otherwise). 12, not more: the providers' own published test vectors use

@@ -1,9 +1,13 @@
 #include "bridge/spool/spool.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 
+#include "bridge/crypto/hmac.h"
 #include "bridge/util/log.h"
 #include "bridge/util/thread_name.h"
 
@@ -132,6 +136,61 @@ bool DecodeSpoolRecord(std::string_view payload, SpoolRecord& r, std::string& er
   return true;
 }
 
+std::string SealSpoolRecord(std::string_view key, std::string_view body) {
+  std::string out = crypto::Hmac(crypto::Digest::kSha256, key, body);
+  out.append(body);
+  return out;
+}
+
+std::optional<std::string_view> OpenSpoolRecord(const std::vector<std::string>& keys,
+                                                std::string_view sealed) {
+  constexpr size_t kTag = 32;
+  if (sealed.size() < kTag) return std::nullopt;
+  const std::string_view tag = sealed.substr(0, kTag), body = sealed.substr(kTag);
+  bool ok = false;
+  for (const std::string& key : keys) {
+    ok |= crypto::ConstantTimeEquals(crypto::Hmac(crypto::Digest::kSha256, key, body), tag);
+  }
+  if (!ok) return std::nullopt;
+  return body;
+}
+
+bool Spool::Unseal(std::string_view payload, SpoolRecord& record, std::string& why) const {
+  const auto body = OpenSpoolRecord(options_.keys, payload);
+  if (!body) {
+    why = "not sealed by the configured spool key (written by someone else, or with another key)";
+    return false;
+  }
+  if (!DecodeSpoolRecord(*body, record, why)) return false;
+  for (const OutgoingMessage& m : record.messages) {
+    if (std::find(options_.topics.begin(), options_.topics.end(), m.topic) ==
+        options_.topics.end()) {
+      why = "names a topic that is not configured";
+      return false;
+    }
+  }
+  return true;
+}
+
+void Spool::QuarantineLocked(const JournalEntry& where, std::string_view payload,
+                             const std::string& why) {
+  ++counters_.quarantined;
+  const std::string dir = options_.dir + "/quarantine";
+  const std::string name =
+      dir + "/" + std::to_string(where.segment) + "-" + std::to_string(where.offset) + ".record";
+  ::mkdir(dir.c_str(), 0700);
+  const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  bool kept = false;
+  if (fd >= 0) {
+    kept = ::write(fd, payload.data(), payload.size()) == static_cast<ssize_t>(payload.size());
+    ::close(fd);
+  }
+  log::Error("spool_record_quarantined", {{"segment", std::to_string(where.segment)},
+                                          {"offset", std::to_string(where.offset)},
+                                          {"reason", why},
+                                          {"kept_in", kept ? name : std::string("(not kept)")}});
+}
+
 void Spool::Waker::Poke() {
   {
     std::lock_guard lock(mu);
@@ -153,6 +212,10 @@ std::unique_ptr<Spool> Spool::Open(SpoolOptions options, Publisher& publisher,
   s->publisher_ = &publisher;
   s->recent_ = std::move(recent);
   s->backoff_ = s->options_.retry_backoff_initial;
+  if (s->options_.keys.empty() || s->options_.keys.front().empty()) {
+    error = "the spool needs a key to seal its records (spool_key_file).";
+    return nullptr;
+  }
   std::vector<JournalEntry> existing;
   s->journal_ = Journal::Open(s->options_.dir, s->options_.segment_bytes, existing, error);
   if (!s->journal_) return nullptr;
@@ -160,15 +223,12 @@ std::unique_ptr<Spool> Spool::Open(SpoolOptions options, Publisher& publisher,
   for (JournalEntry& e : existing) {
     SpoolRecord record;
     std::string why;
-    if (!DecodeSpoolRecord(e.payload, record, why)) {
-      // Checksummed but not ours to read (a newer version?): keep the file.
-      log::Error("spool_record_unreadable", {{"segment", std::to_string(e.segment)},
-                                             {"offset", std::to_string(e.offset)},
-                                             {"error", why}});
-      ++s->counters_.unreadable;
-      error = "the spool in " + s->options_.dir + " holds a record this version cannot read (" +
-              why + "); move the directory aside or run the version that wrote it.";
-      return nullptr;
+    if (!s->Unseal(e.payload, record, why)) {
+      // Never published, never a crash: set aside for a person to look at.
+      s->QuarantineLocked(e, e.payload, why);
+      e.payload.clear();
+      s->PushLocked(e, 0, {}, kAcked);
+      continue;
     }
     e.payload.clear();
     s->PushLocked(e, record.spooled_at_ms, std::move(record.event_ids), kIdle);
@@ -205,8 +265,8 @@ void Spool::PushLocked(JournalEntry where, int64_t spooled_at_ms, std::vector<st
 }
 
 void Spool::AppendAsync(SpoolRecord record, AppendCallback done) {
-  Queued q{EncodeSpoolRecord(record), record.spooled_at_ms, std::move(record.event_ids),
-           std::move(done)};
+  Queued q{SealSpoolRecord(options_.keys.front(), EncodeSpoolRecord(record)), record.spooled_at_ms,
+           std::move(record.event_ids), std::move(done)};
   AppendResult refused;
   {
     std::lock_guard lock(mu_);
@@ -378,11 +438,19 @@ void Spool::DrainLoop() {
 void Spool::Send(const Pending& p) {
   std::string payload, error;
   SpoolRecord record;
-  if (!journal_->Read(p.where, payload, error) || !DecodeSpoolRecord(payload, record, error)) {
+  if (!journal_->Read(p.where, payload, error)) {
     // Synced and checksummed when written: only a damaged disk gets here.
     log::Error("spool_record_unreadable", {{"error", error}});
     std::lock_guard lock(mu_);
     ++counters_.unreadable;
+    p.state->store(kAcked);
+    return;
+  }
+  if (!Unseal(payload, record, error)) {
+    // Checked when the journal was opened; a record written into the file
+    // since then by someone else.
+    std::lock_guard lock(mu_);
+    QuarantineLocked(p.where, payload, error);
     p.state->store(kAcked);
     return;
   }

@@ -15,6 +15,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -33,7 +34,20 @@ struct SpoolOptions {
   std::chrono::milliseconds retry_backoff_initial{500};
   std::chrono::milliseconds retry_backoff_max{30000};
   std::string replica_id;  // recorded with the ids this spool publishes
+  /// Records are sealed with HMAC-SHA256 under keys[0] (from a file outside
+  /// the spool's volume); a record any key verifies is accepted, so the key
+  /// can be rotated while records wait. Required: Open fails without one.
+  std::vector<std::string> keys;
+  /// The only topics a record may publish to (the events and dead-letter
+  /// topics). A record naming another is quarantined.
+  std::vector<std::string> topics;
 };
+
+/// A record in the journal: HMAC-SHA256(key, body) (32 bytes), then the body.
+std::string SealSpoolRecord(std::string_view key, std::string_view body);
+/// The body of a sealed record that one of `keys` verifies, or nullopt.
+std::optional<std::string_view> OpenSpoolRecord(const std::vector<std::string>& keys,
+                                                std::string_view sealed);
 
 /// The journal payload of a record (versioned binary; tests and fuzzing use these).
 std::string EncodeSpoolRecord(const SpoolRecord& record);
@@ -63,6 +77,9 @@ class Spool final : public DurableSpool {
     double oldest_age_seconds = 0;
     uint64_t appended = 0, drained = 0, already_published = 0, retries = 0, full = 0,
              unreadable = 0;
+    /// Records set aside in <dir>/quarantine/, never published: not sealed by
+    /// a configured key, not readable, or naming a topic not configured.
+    uint64_t quarantined = 0;
   };
   Stats stats() const;
   /// False once an append could not be written or synced (disk full, I/O error).
@@ -105,6 +122,13 @@ class Spool final : public DurableSpool {
   /// Writes one queued record (under mu_). On failure its ids are forgotten
   /// again (they were counted when it was queued).
   AppendResult WriteLocked(Queued& q);
+  /// Copies a record that will not be published to <dir>/quarantine/ and
+  /// counts it (under mu_).
+  void QuarantineLocked(const JournalEntry& where, std::string_view payload,
+                        const std::string& why);
+  /// The record's body if it is sealed by a key and names only configured
+  /// topics; otherwise an error sentence in `why`.
+  bool Unseal(std::string_view payload, SpoolRecord& record, std::string& why) const;
   void DrainLoop();
   void Send(const Pending& p);
   /// Drops acknowledged records from the front; releases drained segments.

@@ -2,7 +2,8 @@
 """Daily booking report from schedbridge's canonical events.
 
 Reads scheduling.events.v1 from the beginning, drops duplicates by event_id,
-folds the events into the current state of every booking (following
+sets aside events whose source is not the one that first wrote their booking
+(a booking's events all come from one provider account), folds the events into the current state of every booking (following
 reschedule links, so a rescheduled booking stays one booking), and prints a
 report per day, provider: bookings created, canceled, rescheduled, no-shows
 and the no-show rate.
@@ -30,6 +31,8 @@ class Bookings:
     def __init__(self):
         self.seen_event_ids = set()
         self.duplicates = 0
+        self.owner = {}     # key (booking or subject uid) -> the source that first wrote it
+        self.source_conflicts = 0
         self.root = {}      # booking uid -> uid of the first booking of its chain
         self.state = {}     # chain root -> {"provider", "status", "no_show", "no_show_day"}
         self.rows = defaultdict(lambda: {"created": 0, "canceled": 0, "rescheduled": 0})
@@ -55,6 +58,12 @@ class Bookings:
             self.duplicates += 1  # at-least-once delivery: the same event again
             return
         self.seen_event_ids.add(event["event_id"])
+        subject = event.get("booking") or event.get("subject") or {}
+        key, source = subject.get("uid"), event.get("source")
+        if key is not None and self.owner.setdefault(key, source) != source:
+            # Another account's secret signed an event for this booking.
+            self.source_conflicts += 1
+            return
         booking = event.get("booking")
         if booking is None:
             return  # subject events (forms, out-of-office, ...) are not bookings
@@ -103,7 +112,8 @@ class Bookings:
         for state in self.state.values():
             statuses[state["status"] or "unknown"] += 1
         return {"days": days, "bookings": len(self.state), "by_status": dict(sorted(statuses.items())),
-                "events": len(self.seen_event_ids), "duplicates_dropped": self.duplicates}
+                "events": len(self.seen_event_ids), "duplicates_dropped": self.duplicates,
+                "source_conflicts": self.source_conflicts}
 
 
 def print_table(report):
@@ -115,7 +125,8 @@ def print_table(report):
               f"{d['rescheduled']:>11} {d['no_shows']:>8} {rate:>12}")
     print(f"\n{report['bookings']} booking(s) now: " +
           ", ".join(f"{k} {v}" for k, v in report["by_status"].items()) +
-          f"; {report['events']} event(s), {report['duplicates_dropped']} duplicate(s) dropped")
+          f"; {report['events']} event(s), {report['duplicates_dropped']} duplicate(s) dropped, "
+          f"{report['source_conflicts']} event(s) from a source not owning their booking set aside")
 
 
 def main():

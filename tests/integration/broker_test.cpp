@@ -257,7 +257,9 @@ TEST_F(BrokerTest, KafkaOverTlsAndSaslThroughThePassthrough) {
   sasl["SCHEDBRIDGE_KAFKA_SECURITY_PROTOCOL"] = "SASL_SSL";
   sasl["SCHEDBRIDGE_KAFKA_SASL_MECHANISMS"] = "PLAIN";
   sasl["SCHEDBRIDGE_KAFKA_SASL_USERNAME"] = "schedbridge";
-  sasl["SCHEDBRIDGE_KAFKA_SASL_PASSWORD"] = FixtureFile("sasl-password");
+  // The password from a file (what the Kubernetes manifests do).
+  sasl["SCHEDBRIDGE_KAFKA_SASL_PASSWORD_FILE"] =
+      std::string(SCHEDBRIDGE_TEST_KAFKA_DIR) + "/sasl-password";
   {
     ServiceProcess service(sasl);
     ASSERT_TRUE(service.WaitReady(std::chrono::seconds(30))) << service.Log();
@@ -267,7 +269,9 @@ TEST_F(BrokerTest, KafkaOverTlsAndSaslThroughThePassthrough) {
     EXPECT_EQ(service.Log().find(FixtureFile("sasl-password")), std::string::npos);
     EXPECT_EQ(service.Stop(SIGTERM), 0);
   }
-  // A wrong password: never ready, webhooks 503, nothing published.
+  // A wrong password (from the environment): never ready, webhooks 503,
+  // nothing published.
+  sasl.erase("SCHEDBRIDGE_KAFKA_SASL_PASSWORD_FILE");
   sasl["SCHEDBRIDGE_KAFKA_SASL_PASSWORD"] = "wrong-password";
   sasl["SCHEDBRIDGE_ACK_TIMEOUT_MS"] = "1500";
   sasl["SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS"] = "0";
@@ -291,6 +295,13 @@ httplib::Headers SignedHeaders(const std::string& provider, const std::string& b
 // through schedbridge: a reschedule chain, a no-show (and one cleared), a
 // duplicate that really reaches the topic (delivered to two replicas).
 TEST_F(BrokerTest, ConsumerExampleReportsExactly) {
+  char dir_template[] = "/tmp/schedbridge-it-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  std::ofstream(dir + "/team-x.secret") << "team-x-secret-1\n";
+  std::ofstream(dir + "/config.yaml") << "sources:\n  - provider: calcom\n    name: team-x\n"
+                                         "    secret_files: ["
+                                      << dir << "/team-x.secret]\n";
   auto env = Env();
   env["SCHEDBRIDGE_SECRET_CALENDLY"] = "calendly-key";
   env["SCHEDBRIDGE_SECRET_SAVVYCAL"] = "savvycal-secret";
@@ -299,6 +310,7 @@ TEST_F(BrokerTest, ConsumerExampleReportsExactly) {
   // lose (a redelivery within milliseconds), so a duplicate really lands.
   auto env_b = env;
   env_b["SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS"] = "false";
+  env["SCHEDBRIDGE_CONFIG"] = dir + "/config.yaml";
   ServiceProcess a(env), b(env_b);
   ASSERT_TRUE(a.WaitReady(std::chrono::seconds(30))) << a.Log();
   ASSERT_TRUE(b.WaitReady(std::chrono::seconds(30))) << b.Log();
@@ -331,7 +343,18 @@ TEST_F(BrokerTest, ConsumerExampleReportsExactly) {
   }
   ASSERT_EQ(send(a, "calcom", "BOOKING_CREATED"), 200);  // this replica knows it
   ASSERT_EQ(send(b, "calcom", "BOOKING_CREATED"), 202);  // the other one does not
-  ASSERT_EQ(MessageCount(brokers_, events_), 13);
+  {
+    // The holder of another account's secret cancels the default source's
+    // booking: published (it is authenticated), set aside by the consumer.
+    httplib::Client c("127.0.0.1", a.port());
+    c.set_read_timeout(30, 0);
+    const std::string body = CompactFixture("calcom/BOOKING_CANCELLED.json");
+    auto r = c.Post("/webhooks/calcom/team-x", SignedHeaders("calcom", body, "team-x-secret-1"),
+                    body, "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 202) << r->body;
+  }
+  ASSERT_EQ(MessageCount(brokers_, events_), 14);
 
   const std::string cmd = std::string(SCHEDBRIDGE_PYTHON) + " " + SCHEDBRIDGE_SOURCE_DIR +
                           "/docs/examples/booking_report.py --brokers " + brokers_ + " --topic " +
@@ -346,8 +369,9 @@ TEST_F(BrokerTest, ConsumerExampleReportsExactly) {
 
   rapidjson::Document report;
   ASSERT_TRUE(json::Parse(out, report).ok) << out;
-  EXPECT_EQ(report["events"].GetInt(), 12);
+  EXPECT_EQ(report["events"].GetInt(), 13);
   EXPECT_EQ(report["duplicates_dropped"].GetInt(), 1);
+  EXPECT_EQ(report["source_conflicts"].GetInt(), 1);
   EXPECT_EQ(report["bookings"].GetInt(), 4);  // a reschedule chain is one booking
   EXPECT_EQ(json::Serialize(report["by_status"]), R"({"canceled":2,"confirmed":2})");
   std::vector<std::string> rows;
@@ -369,6 +393,7 @@ TEST_F(BrokerTest, ConsumerExampleReportsExactly) {
       << out;
   EXPECT_EQ(a.Stop(SIGTERM), 0);
   EXPECT_EQ(b.Stop(SIGTERM), 0);
+  std::filesystem::remove_all(dir);
 }
 
 httplib::Headers SignedHeaders(const std::string& provider, const std::string& body,
@@ -432,11 +457,13 @@ TEST_F(BrokerTest, EveryProviderEveryExampleEndToEnd) {
   }
   // A named source from the config file, with its own secret.
   std::string team_body = CompactFixture("savvycal/event.canceled.json");
-  // The same delivery through another source is the same event: a duplicate.
+  // The same body through another source is that source's own event: one
+  // source can never make another's delivery a duplicate.
   auto same =
       c.Post("/webhooks/savvycal/team-x", SignedHeaders("savvycal", team_body, "team-x-secret"),
              team_body, "application/json");
-  EXPECT_EQ(same->status, 200) << same->body;
+  ASSERT_EQ(same->status, 202) << same->body;
+  for (const auto& id : Ids(same->body)) EXPECT_TRUE(answered.insert(id).second) << id;
   team_body.replace(team_body.find("payload_01JNZD4E5F6G7H8J9K0L1M2N3P"), 34,
                     "payload_team_x_delivery_000000001");
   auto team =

@@ -246,6 +246,10 @@ std::map<std::string, std::string> SpoolEnv(const std::string& topic, const std:
   env["SCHEDBRIDGE_SPOOL_DIR"] = dir;
   env["SCHEDBRIDGE_CONFIG"] = config;
   env["SCHEDBRIDGE_KAFKA_RECONNECT_BACKOFF_MAX_MS"] = "500";
+  // Outside the spool directory, as in a real deployment.
+  const std::string key = config + ".spool-key";
+  std::ofstream(key) << "spool-key-for-the-test-0123456789\n";
+  env["SCHEDBRIDGE_SPOOL_KEY_FILE"] = key;
   return env;
 }
 

@@ -128,7 +128,9 @@ TEST_F(ConfigTest, DedupAndSpoolSettings) {
   EXPECT_EQ(c.spool.dir, "/var/lib/schedbridge/spool");
   EXPECT_EQ(c.spool.max_bytes, uint64_t{1} << 30);
 
+  const std::string key = Write("spool.key", "spool-key-0123456789abcdef\n");
   const std::string file = Write("spool.yaml", R"(
+spool_key_file: )" + key + R"(
 dedup_window_seconds: 3600
 dedup_fetch_wait_ms: 10
 replica_id: schedbridge-2
@@ -153,6 +155,18 @@ sources:
   EXPECT_TRUE(c.AnySpooledSource());
   EXPECT_EQ(c.FindSource("calcom", "no-retries")->ack, AckMode::kSpool);
   EXPECT_EQ(c.FindSource("calendly", "default")->ack, AckMode::kSpool);
+  EXPECT_EQ(c.spool.keys, std::vector<std::string>{"spool-key-0123456789abcdef"});
+  EXPECT_EQ(c.spool.topics,
+            (std::vector<std::string>{"scheduling.events.v1", "scheduling.dlq.v1"}));
+  // A spooled source without a key, or with a short one, is refused.
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_ACK_CALCOM", "spool"}})
+                .find("needs SCHEDBRIDGE_SPOOL_KEY_FILE"),
+            std::string::npos);
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret},
+                     {"SCHEDBRIDGE_ACK_CALCOM", "spool"},
+                     {"SCHEDBRIDGE_SPOOL_KEY_FILE", Write("short.key", "short\n")}})
+                .find("shorter than 16 bytes"),
+            std::string::npos);
 
   EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_ACK_CALCOM", "disk"}})
                 .find("SCHEDBRIDGE_ACK_CALCOM must be kafka or spool."),

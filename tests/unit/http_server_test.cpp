@@ -397,6 +397,8 @@ TEST_F(HttpServerTest, SpooledSourceIsAnswered202SpooledWhileKafkaIsDown) {
   ASSERT_NE(mkdtemp(tmpl), nullptr);
   SpoolOptions o;
   o.dir = tmpl;
+  o.keys = {"spool-key-for-tests-0123456789"};
+  o.topics = {config_.pipeline.events_topic, config_.pipeline.dlq_topic};
   std::string error;
   auto spool = Spool::Open(o, publisher_, nullptr, error);
   ASSERT_TRUE(spool) << error;
