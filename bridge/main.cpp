@@ -282,6 +282,11 @@ int Serve(const ServeFlags& f) {
         fingerprint = now;
         if (std::optional<Config> fresh = Configure(f.config_file, flags, f.kafka)) {
           sources.Replace(fresh->sources);
+          std::string tls_error;
+          if (!webhooks.ReloadTls(fresh->http, tls_error)) {
+            log::Error("tls_reload_failed",
+                       {{"error", tls_error}, {"kept", "the previous certificate"}});
+          }
           watched = *fresh;
           fingerprint = WatchFingerprint(watched);
           log::Info("sources_reloaded", {{"sources", std::to_string(fresh->sources.size())},

@@ -188,6 +188,12 @@ void ApplySetting(Config& c, const std::string& name, const std::string& value) 
     c.http.tls_cert_file = value;
   } else if (name == "SCHEDBRIDGE_TLS_KEY_FILE") {
     c.http.tls_key_file = value;
+  } else if (name == "SCHEDBRIDGE_TLS_MIN_VERSION") {
+    if (value != "1.2" && value != "1.3") throw ConfigError(name + " must be 1.2 or 1.3.");
+    c.http.tls_min_version = value;
+  } else if (name == "SCHEDBRIDGE_TLS_CIPHERS") {
+    if (value.empty()) throw ConfigError(name + " must not be empty.");
+    c.http.tls_ciphers = value;
   } else if (name == "SCHEDBRIDGE_RELOAD_INTERVAL_MS") {
     c.reload_interval = std::chrono::milliseconds(ParseInt(name, value, 0, 3600000));
   } else if (name == "SCHEDBRIDGE_MIN_SECRET_BYTES") {
@@ -237,6 +243,8 @@ const std::map<std::string, std::string>& FileSettingKeys() {
       {"reload_interval_ms", "SCHEDBRIDGE_RELOAD_INTERVAL_MS"},
       {"tls_cert_file", "SCHEDBRIDGE_TLS_CERT_FILE"},
       {"tls_key_file", "SCHEDBRIDGE_TLS_KEY_FILE"},
+      {"tls_min_version", "SCHEDBRIDGE_TLS_MIN_VERSION"},
+      {"tls_ciphers", "SCHEDBRIDGE_TLS_CIPHERS"},
   };
   return keys;
 }
@@ -549,6 +557,9 @@ std::vector<std::string> ReadSecretFile(const std::string& path) {
 std::string WatchFingerprint(const Config& c) {
   std::vector<std::string> paths;
   if (!c.config_file.empty()) paths.push_back(c.config_file);
+  for (const std::string* f : {&c.http.tls_cert_file, &c.http.tls_key_file}) {
+    if (!f->empty()) paths.push_back(*f);
+  }
   for (const SourceConfig& s : c.sources) {
     paths.insert(paths.end(), s.secret_files.begin(), s.secret_files.end());
   }

@@ -54,6 +54,13 @@ struct HttpSettings {
   /// TLS on the webhook port itself: both set = HTTPS (PEM files).
   std::string tls_cert_file;
   std::string tls_key_file;
+  /// "1.2" or "1.3".
+  std::string tls_min_version = "1.2";
+  /// OpenSSL cipher list for TLS 1.2: forward-secret AEAD suites only (TLS
+  /// 1.3's suites all are).
+  std::string tls_ciphers =
+      "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"
+      "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
   /// On SIGTERM: how long to wait for queued messages after the last request.
   /// Everything answered 2xx is already acknowledged; this only gives
   /// messages answered 503 a last chance.

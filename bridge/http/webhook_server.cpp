@@ -350,7 +350,18 @@ struct Shared {
   ConnectionLimiter limiter;
   ByteBudget budget;
   std::atomic<bool> stopping{false};
-  std::unique_ptr<asio::ssl::context> tls;
+  /// The TLS context for new connections (replaced when the certificate is
+  /// reloaded; a connection's SSL object keeps its own context alive).
+  std::shared_ptr<asio::ssl::context> TlsContext() const {
+    std::lock_guard lock(tls_mu);
+    return tls;
+  }
+  void SetTlsContext(std::shared_ptr<asio::ssl::context> next) {
+    std::lock_guard lock(tls_mu);
+    tls = std::move(next);
+  }
+  mutable std::mutex tls_mu;
+  std::shared_ptr<asio::ssl::context> tls;
 
   void Limited(const char* what) {
     metrics.Inc("schedbridge_http_limited_total", {{"limit", what}});
@@ -1102,22 +1113,40 @@ class WebhookServer::Impl {
 
   ~Impl() { Stop(std::chrono::milliseconds(0)); }
 
-  void LoadTls(const HttpSettings& s) {
-    auto ctx = std::make_unique<asio::ssl::context>(asio::ssl::context::tls_server);
+  /// A server TLS context from the settings' PEM files, or nullptr with a
+  /// sentence in `error`.
+  static std::shared_ptr<asio::ssl::context> MakeTls(const HttpSettings& s, std::string& error) {
+    auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_server);
     try {
       ctx->set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
                        asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
-                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use);
+                       asio::ssl::context::no_tlsv1_1 | asio::ssl::context::single_dh_use |
+                       SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_NO_RENEGOTIATION);
+      SSL_CTX* native = ctx->native_handle();
+      const int min_version = s.tls_min_version == "1.3" ? TLS1_3_VERSION : TLS1_2_VERSION;
+      if (SSL_CTX_set_min_proto_version(native, min_version) != 1) {
+        throw std::runtime_error("cannot set the minimum TLS version");
+      }
+      // TLS 1.2 suites: only these (forward secret, AEAD). TLS 1.3's own
+      // suites are all both.
+      if (SSL_CTX_set_cipher_list(native, s.tls_ciphers.c_str()) != 1) {
+        throw std::runtime_error("no usable cipher in SCHEDBRIDGE_TLS_CIPHERS");
+      }
       ctx->use_certificate_chain_file(s.tls_cert_file);
       ctx->use_private_key_file(s.tls_key_file, asio::ssl::context::pem);
-      if (SSL_CTX_check_private_key(ctx->native_handle()) != 1) {
+      if (SSL_CTX_check_private_key(native) != 1) {
         throw std::runtime_error("the key does not match the certificate");
       }
-      shared_->tls = std::move(ctx);
+      return ctx;
     } catch (const std::exception& e) {
-      tls_error_ = "cannot load the TLS certificate " + s.tls_cert_file + " / key " +
-                   s.tls_key_file + ": " + e.what();
+      error = "cannot load the TLS certificate " + s.tls_cert_file + " / key " + s.tls_key_file +
+              ": " + e.what();
+      return nullptr;
     }
+  }
+
+  void LoadTls(const HttpSettings& s) {
+    if (auto ctx = MakeTls(s, tls_error_)) shared_->SetTlsContext(std::move(ctx));
   }
 
   int Bind(const std::string& host, int port, std::string& error) {
@@ -1200,11 +1229,11 @@ class WebhookServer::Impl {
         break;
     }
     asio::post(target.io, [shared = shared_, &target, socket = std::move(socket),
-                           address = std::move(address)]() mutable {
-      if (shared->tls) {
+                           address = std::move(address), tls = shared_->TlsContext()]() mutable {
+      if (tls) {
         using Tls = asio::ssl::stream<tcp::socket>;
         std::make_shared<Connection<Tls>>(shared, target, std::move(address), std::move(socket),
-                                          *shared->tls)
+                                          *tls)
             ->Start();
       } else {
         std::make_shared<Connection<tcp::socket>>(shared, target, std::move(address),
@@ -1267,6 +1296,14 @@ WebhookServer::WebhookServer(const Config& config, const SourceTable& sources, P
 WebhookServer::~WebhookServer() = default;
 
 bool WebhookServer::Valid() const { return impl_->tls_error_.empty(); }
+
+bool WebhookServer::ReloadTls(const HttpSettings& settings, std::string& error) {
+  if (settings.tls_cert_file.empty()) return true;
+  auto ctx = Impl::MakeTls(settings, error);
+  if (!ctx) return false;
+  impl_->shared_->SetTlsContext(std::move(ctx));
+  return true;
+}
 const std::string& WebhookServer::tls_error() const { return impl_->tls_error_; }
 
 int WebhookServer::Bind(const std::string& host, int port, std::string& error) {

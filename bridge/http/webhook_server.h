@@ -88,6 +88,10 @@ class WebhookServer {
   /// key cannot be loaded.
   bool Valid() const;
   const std::string& tls_error() const;
+  /// Loads the certificate and key again (a renewed certificate): new
+  /// connections use them, open ones keep theirs. On failure (false, with
+  /// `error`) the current ones stay.
+  bool ReloadTls(const HttpSettings& settings, std::string& error);
 
   /// Binds and listens on host:port (0 picks a free port) without
   /// SO_REUSEPORT, so a second process on the same port fails here. Returns

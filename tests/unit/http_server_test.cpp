@@ -5,11 +5,14 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "bridge/http/admin_server.h"
@@ -389,6 +392,89 @@ TEST(HttpsIngress, ServesWebhooksOverTls) {
   WebhookServer broken(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
   EXPECT_FALSE(broken.Valid());
   EXPECT_NE(broken.tls_error().find("cannot load the TLS certificate"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+/// The subject CN the server presents after a handshake limited to
+/// [min, max] versions and `ciphers` (TLS 1.2 list), or "" if it fails.
+std::string Handshake(int port, int min_version, int max_version, const char* ciphers = nullptr) {
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                        SSL_CTX_free);
+  SSL_CTX_set_min_proto_version(ctx.get(), min_version);
+  SSL_CTX_set_max_proto_version(ctx.get(), max_version);
+  SSL_CTX_set_security_level(ctx.get(), 0);  // let the client offer old suites
+  if (ciphers != nullptr) SSL_CTX_set_cipher_list(ctx.get(), ciphers);
+  const int fd = testing::Connect(port);
+  if (fd < 0) return "";
+  std::unique_ptr<SSL, decltype(&SSL_free)> ssl(SSL_new(ctx.get()), SSL_free);
+  SSL_set_fd(ssl.get(), fd);
+  std::string cn;
+  if (SSL_connect(ssl.get()) == 1) {
+    X509* cert = SSL_get1_peer_certificate(ssl.get());
+    char buf[256] = {};
+    if (cert != nullptr) {
+      X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof buf);
+      X509_free(cert);
+    }
+    cn = buf;
+  }
+  close(fd);
+  return cn;
+}
+
+TEST(HttpsIngress, ForwardSecretAeadOnlyAndTheCertificateReloads) {
+  log::SetLevel(log::Level::kOff);
+  char dir_template[] = "/tmp/schedbridge-tls-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string dir = dir_template;
+  auto make_cert = [&](const std::string& cn) {
+    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + cn +
+                            " -keyout " + dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
+    return std::system(cmd.c_str());
+  };
+  ASSERT_EQ(make_cert("first"), 0);
+  Config config;
+  config.http.io_threads = 1;
+  config.http.tls_cert_file = dir + "/cert.pem";
+  config.http.tls_key_file = dir + "/key.pem";
+  config.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
+  FakePublisher publisher;
+  SystemClock clock;
+  Metrics metrics;
+  Pipeline pipeline(config.pipeline, publisher, clock);
+  SourceTable sources(config.sources);
+  WebhookServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  ASSERT_TRUE(server.Valid()) << server.tls_error();
+  std::string error;
+  const int port = server.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(port, 0) << error;
+  server.Start();
+  EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_3_VERSION), "first");
+  EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_2_VERSION), "first");
+  EXPECT_EQ(Handshake(port, TLS1_VERSION, TLS1_1_VERSION), "") << "TLS 1.0/1.1 accepted";
+  // Not forward secret (RSA key exchange), CBC with SHA-1: refused.
+  EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_2_VERSION, "AES128-GCM-SHA256"), "");
+  EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-RSA-AES128-SHA"), "");
+  // A renewed certificate: new connections get it without a restart.
+  ASSERT_EQ(make_cert("second"), 0);
+  ASSERT_TRUE(server.ReloadTls(config.http, error)) << error;
+  EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_3_VERSION), "second");
+  // A broken one is refused and the current one stays.
+  std::ofstream(dir + "/cert.pem") << "not a certificate";
+  EXPECT_FALSE(server.ReloadTls(config.http, error));
+  EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_3_VERSION), "second");
+  server.Stop(std::chrono::seconds(2));
+
+  config.http.tls_min_version = "1.3";
+  ASSERT_EQ(make_cert("third"), 0);
+  WebhookServer strict(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  ASSERT_TRUE(strict.Valid()) << strict.tls_error();
+  const int strict_port = strict.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(strict_port, 0) << error;
+  strict.Start();
+  EXPECT_EQ(Handshake(strict_port, TLS1_2_VERSION, TLS1_2_VERSION), "");
+  EXPECT_EQ(Handshake(strict_port, TLS1_3_VERSION, TLS1_3_VERSION), "third");
+  strict.Stop(std::chrono::seconds(2));
   std::filesystem::remove_all(dir);
 }
 
