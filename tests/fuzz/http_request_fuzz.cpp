@@ -1,0 +1,110 @@
+// Fuzz target: the webhook port's request path, end to end over loopback.
+// One server (two I/O threads, a publisher that acknowledges everything) runs
+// for the whole session; each input is the bytes one client sends before
+// closing its side. The server must answer with a well-formed status line or
+// close, never crash, never hang past its deadlines, and keep serving.
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "bridge/config/config.h"
+#include "bridge/http/webhook_server.h"
+#include "bridge/providers/registry.h"
+#include "bridge/util/clock.h"
+#include "bridge/util/log.h"
+#include "bridge/util/metrics.h"
+
+namespace {
+
+class AckingPublisher final : public bridge::Publisher {
+ public:
+  std::shared_ptr<bridge::PendingPublish> Publish(
+      std::vector<bridge::OutgoingMessage> messages, std::chrono::steady_clock::time_point,
+      bridge::PendingPublish::Completion on_complete) override {
+    auto pending =
+        std::make_shared<bridge::PendingPublish>(messages.size(), std::move(on_complete));
+    for (size_t i = 0; i < messages.size(); ++i) pending->Report(true, {});
+    return pending;
+  }
+  bool Ready() const override { return true; }
+};
+
+struct Server {
+  bridge::Config config;
+  AckingPublisher publisher;
+  bridge::SystemClock clock;
+  bridge::Metrics metrics;
+  std::unique_ptr<bridge::Pipeline> pipeline;
+  std::unique_ptr<bridge::SourceTable> sources;
+  std::unique_ptr<bridge::WebhookServer> server;
+  int port = 0;
+
+  Server() {
+    bridge::log::SetLevel(bridge::log::Level::kOff);
+    config.http.io_threads = 2;
+    config.http.head_timeout = std::chrono::milliseconds(500);
+    config.http.body_timeout = std::chrono::milliseconds(500);
+    config.http.max_body_bytes = 64 << 10;
+    // Secrets the seed corpus signs with.
+    for (const char* provider : {"calcom", "calendly", "savvycal", "orufy"}) {
+      bridge::SourceConfig source;
+      source.provider = provider;
+      source.secrets = {std::string("fuzz-secret-") + provider};
+      config.sources.push_back(std::move(source));
+    }
+    pipeline = std::make_unique<bridge::Pipeline>(config.pipeline, publisher, clock);
+    sources = std::make_unique<bridge::SourceTable>(config.sources);
+    server = std::make_unique<bridge::WebhookServer>(config, *sources, *pipeline,
+                                                     bridge::ProviderRegistry::BuiltIn(), metrics);
+    std::string error;
+    port = server->Bind("127.0.0.1", 0, error);
+    if (port <= 0) std::abort();
+    server->Start();
+  }
+};
+
+Server& TheServer() {
+  static Server* server = new Server();  // lives for the whole fuzzing session
+  return *server;
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  Server& s = TheServer();
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) std::abort();
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(s.port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) std::abort();
+  size_t sent = 0;
+  while (sent < size) {
+    const ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+    if (n <= 0) break;  // the server answered early and closed
+    sent += static_cast<size_t>(n);
+  }
+  shutdown(fd, SHUT_WR);
+  std::string answer;
+  char buf[16384];
+  for (;;) {
+    pollfd p{fd, POLLIN, 0};
+    // Well past the 500 ms deadlines: a connection still open then is a hang.
+    if (poll(&p, 1, 5000) <= 0) std::abort();
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n <= 0) break;
+    answer.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  if (!answer.empty() && answer.rfind("HTTP/1.1 ", 0) != 0) std::abort();
+  return 0;
+}
