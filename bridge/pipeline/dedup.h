@@ -65,6 +65,7 @@ class RecentIds {
   std::vector<std::string> replicas_;
   std::map<std::string, uint16_t, std::less<>> replica_index_;
   uint64_t evicted_early_ = 0;
+  int64_t last_warned_ms_ = INT64_MIN / 2;
   int64_t latest_ms_ = 0;  // the newest acknowledgement time seen: expiry follows it
 };
 

@@ -2,7 +2,8 @@
 // FUZZ_PROVIDER names the provider ("calcom", ...). The body is signed with
 // the provider's own scheme half of the time, so inputs reach the normalizer
 // through Verify exactly as a live delivery does; the other half exercises
-// Verify with a signature header made from the input.
+// Verify with a signature header made from the input. Orufy alternates between
+// its token and its generic HMAC mode (SHA-256/512, hex/base64).
 
 #include <cstdint>
 #include <cstdlib>
@@ -38,6 +39,21 @@ Headers SignedHeaders(const std::string& provider, const std::string& body, bool
     h.Add("Authorization", valid ? "Bearer fuzz-secret" : garbage);
   }
   return h;
+}
+
+/// Orufy's generic HMAC mode, chosen by bits of the first byte: SHA-256 or
+/// SHA-512, hex or base64, in X-Fuzz-Signature.
+void UseOrufyHmac(SourceConfig& source, Headers& h, const std::string& body, uint8_t mode,
+                  bool valid, const std::string& garbage) {
+  const bool sha512 = (mode & 4) != 0, base64 = (mode & 8) != 0;
+  source.options = {{"auth", "hmac"},
+                    {"hmac_header", "X-Fuzz-Signature"},
+                    {"hmac_algorithm", sha512 ? "sha512" : "sha256"},
+                    {"hmac_encoding", base64 ? "base64" : "hex"}};
+  const std::string mac =
+      crypto::Hmac(sha512 ? crypto::Digest::kSha512 : crypto::Digest::kSha256, "fuzz-secret", body);
+  h.Add("X-Fuzz-Signature",
+        valid ? (base64 ? crypto::Base64(mac) : crypto::HexLower(mac)) : garbage);
 }
 
 /// Strict UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
@@ -98,7 +114,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string body(reinterpret_cast<const char*>(data), size);
   const bool valid = size == 0 || (data[0] & 1) == 0;
   const std::string garbage = body.substr(0, 200);
-  const Headers headers = SignedHeaders(FUZZ_PROVIDER, body, valid, garbage);
+  Headers headers = SignedHeaders(FUZZ_PROVIDER, body, valid, garbage);
+  if (std::string_view(FUZZ_PROVIDER) == "orufy" && size > 0 && (data[0] & 2) != 0) {
+    UseOrufyHmac(source, headers, body, data[0], valid, garbage);
+  }
   const Delivery delivery{body, &headers, {{"token", garbage}}};
   const VerifyResult verdict = provider->Verify(delivery, source, clock);
   if (valid && !verdict.ok()) std::abort();  // a correctly signed body must verify
