@@ -135,6 +135,7 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
                       !f.is_symlink(ec);
     if (!ours) {
       log::Error("spool_file_quarantined", {{"file", name}, {"reason", "not a journal segment"}});
+      ++j->quarantined_files_;
       std::error_code ignored;
       fs::rename(f.path(), f.path().string() + ".quarantined", ignored);
       continue;
@@ -308,9 +309,11 @@ void Journal::SaveDrained(uint64_t segment, uint64_t end_offset) {
   // what a stale hint lets through, so it is renamed into place but not synced.
   const std::string tmp = dir_ + "/drained.tmp";
   {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << segment << " " << end_offset << "\n";
-    if (!out) return;
+    // O_NOFOLLOW: a symlink planted here must not have its target overwritten.
+    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
+    if (fd.fd < 0) return;
+    const std::string line = std::to_string(segment) + " " + std::to_string(end_offset) + "\n";
+    if (::write(fd.fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return;
   }
   std::error_code ec;
   std::filesystem::rename(tmp, dir_ + "/drained", ec);

@@ -67,6 +67,8 @@ class Journal {
   /// Bytes of every segment file on disk.
   uint64_t disk_bytes() const;
   const std::string& dir() const { return dir_; }
+  /// Files named like segments that were not ours (renamed *.quarantined).
+  uint64_t quarantined_files() const { return quarantined_files_; }
 
  private:
   Journal() = default;
@@ -79,6 +81,7 @@ class Journal {
   int fd_ = -1;
   int dir_fd_ = -1;
   std::map<uint64_t, uint64_t> sizes_;  // segment → bytes on disk
+  uint64_t quarantined_files_ = 0;
 };
 
 }  // namespace bridge

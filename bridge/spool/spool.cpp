@@ -220,6 +220,7 @@ std::unique_ptr<Spool> Spool::Open(SpoolOptions options, Publisher& publisher,
   s->journal_ = Journal::Open(s->options_.dir, s->options_.segment_bytes, existing, error);
   if (!s->journal_) return nullptr;
   std::lock_guard lock(s->mu_);
+  s->counters_.quarantined += s->journal_->quarantined_files();
   for (JournalEntry& e : existing) {
     SpoolRecord record;
     std::string why;

@@ -347,7 +347,12 @@ TEST(Spool, FilesItDidNotWriteAreSetAsideNotACrash) {
   EXPECT_TRUE(fs::exists(dir.path() + "/99999999999999999999.journal.quarantined"));
   EXPECT_TRUE(fs::exists(dir.path() + "/abc.journal.quarantined"));
   EXPECT_TRUE(fs::exists(dir.path() + "/00000000000000000007.journal.quarantined"));
+  EXPECT_EQ(spool->stats().quarantined, 3u);
   ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
+  // The drained hint's temporary file, planted as a symlink, is not followed.
+  fs::create_symlink(target, dir.path() + "/drained.tmp");
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
   spool.reset();
   std::ifstream in(target);
   std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
