@@ -267,9 +267,14 @@ void Pipeline::Deliver(const std::shared_ptr<IngestCall>& call,
   record.messages = std::move(messages);
   spool_->AppendAsync(std::move(record), [call, result = std::move(result)](
                                              const DurableSpool::AppendResult& stored) mutable {
-    if (stored.status != DurableSpool::Status::kStored) {
+    if (stored.status == DurableSpool::Status::kFull) {
       result.verdict = Verdict::kUnavailable;
-      result.error = stored.error;
+      result.error = stored.error;  // our own sentence: full, retry later
+    } else if (stored.status == DurableSpool::Status::kFailed) {
+      // The disk's error (paths, errno) is for the log.
+      result.verdict = Verdict::kUnavailable;
+      result.error = "the delivery could not be stored; retry later.";
+      result.detail = stored.error;
     } else {
       // Events and dead letters alike: stored, not yet in Kafka.
       result.verdict = Verdict::kSpooled;

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -58,6 +59,7 @@ type rendered struct {
 	configs      []string // config.yaml of each ConfigMap that has one
 	topics       []KafkaTopic
 	monitors     []monitoringv1.ServiceMonitor
+	alertRules   []monitoringv1.PrometheusRule
 }
 
 func strict(doc []byte, into interface{}) error {
@@ -144,6 +146,12 @@ func decode(doc []byte, r *rendered) error {
 			return wrap(err)
 		}
 		r.monitors = append(r.monitors, m)
+	case "monitoring.coreos.com/v1/PrometheusRule":
+		var p monitoringv1.PrometheusRule
+		if err := strict(doc, &p); err != nil {
+			return wrap(err)
+		}
+		r.alertRules = append(r.alertRules, p)
 	case "kafka.strimzi.io/v1beta2/KafkaTopic":
 		var t KafkaTopic
 		if err := strict(doc, &t); err != nil {
@@ -274,6 +282,7 @@ func rules(r *rendered) []string {
 		}
 	}
 	problems = append(problems, spoolRules(r, kind, c)...)
+	problems = append(problems, alertRules(r)...)
 	names := map[string]KafkaTopic{}
 	for _, t := range r.topics {
 		if t.Spec.Partitions < 1 || t.Spec.Replicas < 1 || t.Metadata.Labels["strimzi.io/cluster"] == "" {
@@ -287,6 +296,43 @@ func rules(r *rendered) []string {
 		add("want KafkaTopics scheduling.events.v1 and scheduling.dlq.v1")
 	} else if number(dl.Spec.Config["retention.ms"]) <= number(ev.Spec.Config["retention.ms"]) {
 		add("the dead-letter topic must be kept longer than the events topic")
+	}
+	return problems
+}
+
+// metricName finds the schedbridge metric names in a PromQL expression.
+var metricName = regexp.MustCompile(`schedbridge_[a-z0-9_]+`)
+
+// readmeText is the project README, the one list of metric names.
+var readmeText string
+
+// alertRules: one PrometheusRule whose every alert has an expression naming
+// only metrics the README documents, a severity and a summary; and an alert
+// on duplicate detection forgetting ids before its window ends.
+func alertRules(r *rendered) []string {
+	var problems []string
+	add := func(format string, args ...interface{}) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	if len(r.alertRules) != 1 {
+		return []string{"want one PrometheusRule"}
+	}
+	evictions := false
+	for _, g := range r.alertRules[0].Spec.Groups {
+		for _, rule := range g.Rules {
+			expr := rule.Expr.String()
+			if rule.Alert == "" || expr == "" || rule.Labels["severity"] == "" || rule.Annotations["summary"] == "" {
+				add("alert %q needs an expr, a severity label and a summary", rule.Alert)
+			}
+			for _, name := range metricName.FindAllString(expr, -1) {
+				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+				if !strings.Contains(readmeText, "`"+base+"`") && !strings.Contains(readmeText, "`"+name+"`") {
+					add("alert %s uses %s, which the README does not document", rule.Alert, name)
+				}
+			}
+			evictions = evictions || strings.Contains(expr, "schedbridge_dedup_evicted_total")
+		}
+	}
+	if !evictions {
+		add("want an alert on schedbridge_dedup_evicted_total (replay protection shortened)")
 	}
 	return problems
 }
@@ -395,6 +441,12 @@ func main() {
 	if len(os.Args) > 1 {
 		root = os.Args[1]
 	}
+	readme, err := os.ReadFile(filepath.Join(root, "..", "..", "README.md"))
+	if err != nil {
+		fmt.Printf("FAIL: cannot read the README next to %s: %v\n", root, err)
+		os.Exit(1)
+	}
+	readmeText = string(readme)
 	dirs := []string{filepath.Join(root, "base")}
 	overlays, _ := filepath.Glob(filepath.Join(root, "overlays", "*"))
 	sort.Strings(overlays)
