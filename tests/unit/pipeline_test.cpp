@@ -156,6 +156,16 @@ TEST_F(PipelineTest, DeadLetterThatKafkaDoesNotAcceptIs503) {
   EXPECT_EQ(Send("not json").verdict, Verdict::kUnavailable);
 }
 
+// The client gets a fixed sentence; librdkafka's own words go to the log.
+TEST_F(PipelineTest, KafkaErrorsAreNotShownToTheClient) {
+  publisher_.mode = FakePublisher::Mode::kFail;
+  const IngestResult r = Send(CompactFixture("calcom/BOOKING_CREATED.json"));
+  EXPECT_EQ(r.verdict, Verdict::kUnavailable);
+  EXPECT_EQ(r.error, "Kafka did not accept the event; retry later.");
+  EXPECT_EQ(r.error.find("broker said no"), std::string::npos);
+  EXPECT_EQ(r.detail, "broker said no");
+}
+
 /// A DurableSpool in memory: what the pipeline hands over, and a switch for "full".
 class MemorySpool final : public DurableSpool {
  public:
