@@ -291,17 +291,25 @@ TEST_F(BrokerTest, KafkaOverTlsAndSaslThroughThePassthrough) {
 httplib::Headers SignedHeaders(const std::string& provider, const std::string& body,
                                const std::string& secret);
 
+/// A temporary directory holding config.yaml with one named source,
+/// `<provider>/team-x`, its secret in a file beside it; "" on failure.
+std::string NamedSourceConfigDir(const std::string& provider, const std::string& secret) {
+  char dir_template[] = "/tmp/schedbridge-it-XXXXXX";
+  if (mkdtemp(dir_template) == nullptr) return "";
+  const std::string dir = dir_template;
+  std::ofstream(dir + "/team-x.secret") << secret << "\n";
+  std::ofstream(dir + "/config.yaml")
+      << "sources:\n  - provider: " << provider << "\n    name: team-x\n    secret_files: [" << dir
+      << "/team-x.secret]\n";
+  return dir;
+}
+
 // The consumer example (docs/examples/booking_report.py) over a topic filled
 // through schedbridge: a reschedule chain, a no-show (and one cleared), a
 // duplicate that really reaches the topic (delivered to two replicas).
 TEST_F(BrokerTest, ConsumerExampleReportsExactly) {
-  char dir_template[] = "/tmp/schedbridge-it-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  std::ofstream(dir + "/team-x.secret") << "team-x-secret-1\n";
-  std::ofstream(dir + "/config.yaml") << "sources:\n  - provider: calcom\n    name: team-x\n"
-                                         "    secret_files: ["
-                                      << dir << "/team-x.secret]\n";
+  const std::string dir = NamedSourceConfigDir("calcom", "team-x-secret-1");
+  ASSERT_FALSE(dir.empty());
   auto env = Env();
   env["SCHEDBRIDGE_SECRET_CALENDLY"] = "calendly-key";
   env["SCHEDBRIDGE_SECRET_SAVVYCAL"] = "savvycal-secret";
@@ -415,15 +423,8 @@ httplib::Headers SignedHeaders(const std::string& provider, const std::string& b
 }
 
 TEST_F(BrokerTest, EveryProviderEveryExampleEndToEnd) {
-  char dir_template[] = "/tmp/schedbridge-it-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  std::ofstream(dir + "/team-x.secret") << "team-x-secret\n";
-  std::ofstream(dir + "/config.yaml") << "sources:\n"
-                                         "  - provider: savvycal\n"
-                                         "    name: team-x\n"
-                                         "    secret_files: ["
-                                      << dir << "/team-x.secret]\n";
+  const std::string dir = NamedSourceConfigDir("savvycal", "team-x-secret");
+  ASSERT_FALSE(dir.empty());
   auto env = Env();
   env["SCHEDBRIDGE_SECRET_CALENDLY"] = "calendly-key";
   env["SCHEDBRIDGE_SECRET_SAVVYCAL"] = "savvycal-secret";

@@ -349,35 +349,55 @@ TEST(Ports, ASecondListenerOnATakenPortIsRefused) {
   first.Stop(std::chrono::seconds(1));
 }
 
-TEST(HttpsIngress, ServesWebhooksOverTls) {
-  log::SetLevel(log::Level::kOff);
-  char dir_template[] = "/tmp/schedbridge-tls-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  const std::string cmd =
-      "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost "
-      "-addext subjectAltName=IP:127.0.0.1 -keyout " +
-      dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
-  ASSERT_EQ(std::system(cmd.c_str()), 0);
-  Config config;
-  config.http.io_threads = 1;
-  config.http.tls_cert_file = dir + "/cert.pem";
-  config.http.tls_key_file = dir + "/key.pem";
-  config.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
-  FakePublisher publisher;
-  SystemClock clock;
-  Metrics metrics;
-  Pipeline pipeline(config.pipeline, publisher, clock);
-  SourceTable sources(config.sources);
-  WebhookServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
-  ASSERT_TRUE(server.Valid()) << server.tls_error();
-  std::string error;
-  const int port = server.Bind("127.0.0.1", 0, error);
-  ASSERT_GT(port, 0) << error;
-  server.Start();
+/// A webhook port serving TLS with a self-signed certificate in a temporary
+/// directory (cert.pem, key.pem; CN and an IP SAN for 127.0.0.1).
+class HttpsIngress : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log::SetLevel(log::Level::kOff);
+    char dir_template[] = "/tmp/schedbridge-tls-XXXXXX";
+    ASSERT_NE(mkdtemp(dir_template), nullptr);
+    dir_ = dir_template;
+    ASSERT_EQ(MakeCertificate("localhost"), 0);
+    config_.http.io_threads = 1;
+    config_.http.tls_cert_file = dir_ + "/cert.pem";
+    config_.http.tls_key_file = dir_ + "/key.pem";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
 
+  int MakeCertificate(const std::string& cn) {
+    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + cn +
+                            " -addext subjectAltName=IP:127.0.0.1 -keyout " + dir_ +
+                            "/key.pem -out " + dir_ + "/cert.pem 2>/dev/null";
+    return std::system(cmd.c_str());
+  }
+
+  /// A server on the current config_, started on an ephemeral port.
+  std::unique_ptr<WebhookServer> Serve(int& port) {
+    auto server = std::make_unique<WebhookServer>(config_, sources_, pipeline_,
+                                                  ProviderRegistry::BuiltIn(), metrics_);
+    EXPECT_TRUE(server->Valid()) << server->tls_error();
+    std::string error;
+    port = server->Bind("127.0.0.1", 0, error);
+    EXPECT_GT(port, 0) << error;
+    server->Start();
+    return server;
+  }
+
+  std::string dir_;
+  Config config_;
+  FakePublisher publisher_;
+  SystemClock clock_;
+  Metrics metrics_;
+  Pipeline pipeline_{config_.pipeline, publisher_, clock_};
+  SourceTable sources_{{SourceConfig{"calcom", "default", {"s3cret"}}}};
+};
+
+TEST_F(HttpsIngress, ServesWebhooksOverTls) {
+  int port = 0;
+  auto server = Serve(port);
   httplib::SSLClient client("127.0.0.1", port);
-  client.set_ca_cert_path((dir + "/cert.pem").c_str());
+  client.set_ca_cert_path((dir_ + "/cert.pem").c_str());
   client.enable_server_certificate_verification(true);
   const std::string body = CompactFixture("calcom/BOOKING_CREATED.json");
   auto r = client.Post("/webhooks/calcom", {{"X-Cal-Signature-256", HmacSha256Hex("s3cret", body)}},
@@ -386,13 +406,12 @@ TEST(HttpsIngress, ServesWebhooksOverTls) {
   EXPECT_EQ(r->status, 202);
   httplib::Client plain("127.0.0.1", port);  // plain HTTP to a TLS port gets nowhere
   EXPECT_FALSE(plain.Get("/healthz") && plain.Get("/healthz")->status == 200);
-  server.Stop(std::chrono::seconds(2));
+  server->Stop(std::chrono::seconds(2));
 
-  config.http.tls_key_file = dir + "/cert.pem";  // not a key
-  WebhookServer broken(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  config_.http.tls_key_file = dir_ + "/cert.pem";  // not a key
+  WebhookServer broken(config_, sources_, pipeline_, ProviderRegistry::BuiltIn(), metrics_);
   EXPECT_FALSE(broken.Valid());
   EXPECT_NE(broken.tls_error().find("cannot load the TLS certificate"), std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 /// The subject CN the server presents after a handshake limited to
@@ -422,33 +441,10 @@ std::string Handshake(int port, int min_version, int max_version, const char* ci
   return cn;
 }
 
-TEST(HttpsIngress, ForwardSecretAeadOnlyAndTheCertificateReloads) {
-  log::SetLevel(log::Level::kOff);
-  char dir_template[] = "/tmp/schedbridge-tls-XXXXXX";
-  ASSERT_NE(mkdtemp(dir_template), nullptr);
-  const std::string dir = dir_template;
-  auto make_cert = [&](const std::string& cn) {
-    const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=" + cn +
-                            " -keyout " + dir + "/key.pem -out " + dir + "/cert.pem 2>/dev/null";
-    return std::system(cmd.c_str());
-  };
-  ASSERT_EQ(make_cert("first"), 0);
-  Config config;
-  config.http.io_threads = 1;
-  config.http.tls_cert_file = dir + "/cert.pem";
-  config.http.tls_key_file = dir + "/key.pem";
-  config.sources.push_back(SourceConfig{"calcom", "default", {"s3cret"}});
-  FakePublisher publisher;
-  SystemClock clock;
-  Metrics metrics;
-  Pipeline pipeline(config.pipeline, publisher, clock);
-  SourceTable sources(config.sources);
-  WebhookServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
-  ASSERT_TRUE(server.Valid()) << server.tls_error();
-  std::string error;
-  const int port = server.Bind("127.0.0.1", 0, error);
-  ASSERT_GT(port, 0) << error;
-  server.Start();
+TEST_F(HttpsIngress, ForwardSecretAeadOnlyAndTheCertificateReloads) {
+  ASSERT_EQ(MakeCertificate("first"), 0);
+  int port = 0;
+  auto server = Serve(port);
   EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_3_VERSION), "first");
   EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_2_VERSION), "first");
   EXPECT_EQ(Handshake(port, TLS1_VERSION, TLS1_1_VERSION), "") << "TLS 1.0/1.1 accepted";
@@ -456,26 +452,22 @@ TEST(HttpsIngress, ForwardSecretAeadOnlyAndTheCertificateReloads) {
   EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_2_VERSION, "AES128-GCM-SHA256"), "");
   EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_2_VERSION, "ECDHE-RSA-AES128-SHA"), "");
   // A renewed certificate: new connections get it without a restart.
-  ASSERT_EQ(make_cert("second"), 0);
-  ASSERT_TRUE(server.ReloadTls(config.http, error)) << error;
+  ASSERT_EQ(MakeCertificate("second"), 0);
+  std::string error;
+  ASSERT_TRUE(server->ReloadTls(config_.http, error)) << error;
   EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_3_VERSION), "second");
   // A broken one is refused and the current one stays.
-  std::ofstream(dir + "/cert.pem") << "not a certificate";
-  EXPECT_FALSE(server.ReloadTls(config.http, error));
+  std::ofstream(dir_ + "/cert.pem") << "not a certificate";
+  EXPECT_FALSE(server->ReloadTls(config_.http, error));
   EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_3_VERSION), "second");
-  server.Stop(std::chrono::seconds(2));
+  server->Stop(std::chrono::seconds(2));
 
-  config.http.tls_min_version = "1.3";
-  ASSERT_EQ(make_cert("third"), 0);
-  WebhookServer strict(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
-  ASSERT_TRUE(strict.Valid()) << strict.tls_error();
-  const int strict_port = strict.Bind("127.0.0.1", 0, error);
-  ASSERT_GT(strict_port, 0) << error;
-  strict.Start();
-  EXPECT_EQ(Handshake(strict_port, TLS1_2_VERSION, TLS1_2_VERSION), "");
-  EXPECT_EQ(Handshake(strict_port, TLS1_3_VERSION, TLS1_3_VERSION), "third");
-  strict.Stop(std::chrono::seconds(2));
-  std::filesystem::remove_all(dir);
+  config_.http.tls_min_version = "1.3";
+  ASSERT_EQ(MakeCertificate("third"), 0);
+  auto strict = Serve(port);
+  EXPECT_EQ(Handshake(port, TLS1_2_VERSION, TLS1_2_VERSION), "");
+  EXPECT_EQ(Handshake(port, TLS1_3_VERSION, TLS1_3_VERSION), "third");
+  strict->Stop(std::chrono::seconds(2));
 }
 
 TEST_F(HttpServerTest, SpooledSourceIsAnswered202SpooledWhileKafkaIsDown) {
