@@ -400,6 +400,9 @@ int Normalize(const std::string& provider_name, const std::string& source,
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A peer that closes while we write (an HTTP client, a broker) is an error
+  // on that socket, never the end of the process.
+  std::signal(SIGPIPE, SIG_IGN);
   CLI::App app{
       "schedbridge: scheduling webhooks (Cal.com, ...) into Kafka, verified and "
       "normalized."};

@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <csignal>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -13,6 +14,16 @@
 #include "bridge/crypto/hmac.h"
 
 namespace bridge::testing {
+
+namespace {
+// Test clients write to servers the tests kill on purpose; cpp-httplib 0.41's
+// client sends without MSG_NOSIGNAL, so a write to a closed socket must be an
+// error, not a SIGPIPE that ends the whole test binary.
+[[maybe_unused]] const bool kSigpipeIgnored = [] {
+  std::signal(SIGPIPE, SIG_IGN);
+  return true;
+}();
+}  // namespace
 
 std::string FixturePath(const std::string& relative) {
   return std::string(SCHEDBRIDGE_SOURCE_DIR) + "/tests/fixtures/" + relative;
