@@ -10,8 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -76,31 +80,63 @@ Server& TheServer() {
   return *server;
 }
 
+/// A finding: says what failed (with errno) before aborting.
+[[noreturn]] void Fail(const char* what) {
+  std::fprintf(stderr, "http_request_fuzz: %s: %s\n", what, std::strerror(errno));
+  std::abort();
+}
+
+/// A connection to the server. libFuzzer's SIGALRM timer can interrupt
+/// connect(); then the socket finishes connecting by itself.
+int ConnectTo(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) Fail("socket");
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(static_cast<uint16_t>(port));
+  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) == 0) return fd;
+  if (errno != EINTR && errno != EINPROGRESS) Fail("connect");
+  pollfd p{fd, POLLOUT, 0};
+  int error = 0;
+  socklen_t len = sizeof error;
+  while (poll(&p, 1, 5000) < 0) {
+    if (errno != EINTR) Fail("poll after connect");
+  }
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &len) != 0 || error != 0) {
+    errno = error;
+    Fail("connect (completed)");
+  }
+  return fd;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Server& s = TheServer();
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) std::abort();
-  sockaddr_in to{};
-  to.sin_family = AF_INET;
-  to.sin_port = htons(static_cast<uint16_t>(s.port));
-  to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) std::abort();
+  const int fd = ConnectTo(s.port);
   size_t sent = 0;
   while (sent < size) {
     const ssize_t n = send(fd, data + sent, size - sent, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the server answered early and closed
     sent += static_cast<size_t>(n);
   }
   shutdown(fd, SHUT_WR);
   std::string answer;
   char buf[16384];
+  // Well past the 500 ms deadlines: a connection still open then is a hang.
+  const auto hang = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   for (;;) {
     pollfd p{fd, POLLIN, 0};
-    // Well past the 500 ms deadlines: a connection still open then is a hang.
-    if (poll(&p, 1, 5000) <= 0) std::abort();
+    const int ready = poll(&p, 1, 100);
+    if (ready < 0 && errno != EINTR) Fail("poll");  // libFuzzer's SIGALRM interrupts poll
+    if (ready <= 0) {
+      if (std::chrono::steady_clock::now() > hang) Fail("no answer and no close within 5 s");
+      continue;
+    }
     const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     answer.append(buf, static_cast<size_t>(n));
   }
