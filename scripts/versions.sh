@@ -11,3 +11,7 @@ KAFKA_LIBS_DIR="$CACHE_DIR/kafka-$KAFKA_VERSION/libs"
 # its length; 0.41 stops at 32 KiB. CMake reads the header from HTTPLIB_DIR.
 HTTPLIB_DEBIAN_VERSION=0.41.0+ds-3
 HTTPLIB_DIR="$CACHE_DIR/cpp-httplib"
+# helm, for linting and rendering the chart in the tests (deploy/validate):
+# built from the Go module proxy into $CACHE_DIR/bin by scripts/bootstrap.
+HELM_VERSION=v3.22.0
+HELM="$CACHE_DIR/bin/helm"

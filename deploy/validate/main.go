@@ -1,22 +1,38 @@
-// Command validate builds every Kustomize overlay of deploy/kubernetes (the
-// kustomize library, as `kustomize build` does) and checks each resource
-// offline: strict decoding into the upstream Kubernetes, Prometheus-operator
-// and Strimzi shapes (unknown or mistyped fields fail), then the operational
-// rules schedbridge relies on (probes, limits, security context, graceful
-// shutdown budget, selectors that match).
+// Command validate renders the Helm chart deploy/helm/schedbridge with each
+// example values file (deploy/helm/examples/*.yaml) through `helm lint` and
+// `helm template`, and checks every rendered object offline: strict decoding
+// into the upstream Kubernetes, Prometheus-operator and Strimzi shapes
+// (unknown or mistyped fields fail), then the operational rules schedbridge
+// relies on (probes, limits, security context, graceful shutdown budget,
+// selectors that match, no double scrape, Strimzi objects where Strimzi
+// looks, no autoscaler on a spooled StatefulSet, alerts and a dashboard that
+// name only documented metrics). From the repository root:
 //
-//	go run ./deploy/validate deploy/kubernetes
+//	go run ./deploy/validate [--helm PATH] [--schedbridge BIN] [deploy/helm/schedbridge]
+//
+// --schedbridge also runs `schedbridge serve --check-config` on every
+// rendered config.yaml, with the mounted files stood in by temporary ones.
 package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"flag"
 	"fmt"
+	"math/big"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
@@ -26,8 +42,6 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
-	"sigs.k8s.io/kustomize/api/krusty"
-	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 )
 
@@ -49,6 +63,43 @@ type KafkaTopic struct {
 	} `json:"spec"`
 }
 
+// KafkaUser is Strimzi's kafka.strimzi.io/v1beta2 KafkaUser, the fields we use.
+type KafkaUser struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Metadata   struct {
+		Name        string            `json:"name"`
+		Namespace   string            `json:"namespace,omitempty"`
+		Labels      map[string]string `json:"labels"`
+		Annotations map[string]string `json:"annotations,omitempty"`
+	} `json:"metadata"`
+	Spec struct {
+		Authentication struct {
+			Type string `json:"type"`
+		} `json:"authentication"`
+		Authorization struct {
+			Type string `json:"type"`
+			ACLs []struct {
+				Resource struct {
+					Type        string `json:"type"`
+					Name        string `json:"name,omitempty"`
+					PatternType string `json:"patternType,omitempty"`
+				} `json:"resource"`
+				Operations []string `json:"operations"`
+				Host       string   `json:"host,omitempty"`
+			} `json:"acls"`
+		} `json:"authorization"`
+		Template *struct {
+			Secret *struct {
+				Metadata struct {
+					Labels      map[string]string `json:"labels,omitempty"`
+					Annotations map[string]string `json:"annotations,omitempty"`
+				} `json:"metadata"`
+			} `json:"secret,omitempty"`
+		} `json:"template,omitempty"`
+	} `json:"spec"`
+}
+
 type rendered struct {
 	deployments  []appsv1.Deployment
 	statefulsets []appsv1.StatefulSet
@@ -58,8 +109,11 @@ type rendered struct {
 	configMaps   map[string]bool
 	configs      []string // config.yaml of each ConfigMap that has one
 	topics       []KafkaTopic
+	users        []KafkaUser
 	monitors     []monitoringv1.ServiceMonitor
 	alertRules   []monitoringv1.PrometheusRule
+	ingresses    []networkingv1.Ingress
+	dashboards   []string // Grafana dashboard JSON of each ConfigMap that has one
 }
 
 func strict(doc []byte, into interface{}) error {
@@ -124,6 +178,11 @@ func decode(doc []byte, r *rendered) error {
 			}
 			r.configs = append(r.configs, cfg)
 		}
+		for key, value := range c.Data {
+			if strings.HasSuffix(key, ".json") {
+				r.dashboards = append(r.dashboards, value)
+			}
+		}
 	case "v1/Secret":
 		return wrap(strict(doc, &corev1.Secret{}))
 	case "policy/v1/PodDisruptionBudget":
@@ -152,6 +211,18 @@ func decode(doc []byte, r *rendered) error {
 			return wrap(err)
 		}
 		r.alertRules = append(r.alertRules, p)
+	case "networking.k8s.io/v1/Ingress":
+		var in networkingv1.Ingress
+		if err := strict(doc, &in); err != nil {
+			return wrap(err)
+		}
+		r.ingresses = append(r.ingresses, in)
+	case "kafka.strimzi.io/v1beta2/KafkaUser":
+		var u KafkaUser
+		if err := strict(doc, &u); err != nil {
+			return wrap(err)
+		}
+		r.users = append(r.users, u)
 	case "kafka.strimzi.io/v1beta2/KafkaTopic":
 		var t KafkaTopic
 		if err := strict(doc, &t); err != nil {
@@ -235,18 +306,40 @@ func rules(r *rendered) []string {
 	if preStop == 0 {
 		add("container needs a preStop sleep so endpoints drain before SIGTERM")
 	}
-	if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || *g < preStop+15 {
-		add("terminationGracePeriodSeconds must cover preStop + ack timeout + flush (%d s)", preStop+15)
+	// preStop + the longest webhook + shutdown_timeout_ms (twice when a spool
+	// drains before the producer flushes).
+	budget := preStop + shutdownBudget(r, kind == "StatefulSet")
+	if g := pod.Spec.TerminationGracePeriodSeconds; g == nil || *g < budget {
+		add("terminationGracePeriodSeconds must cover preStop + ack timeout + shutdown (%d s)", budget)
 	}
 	for _, v := range pod.Spec.Volumes {
 		if v.ConfigMap != nil && !r.configMaps[v.ConfigMap.Name] {
 			add("volume %s refers to a ConfigMap that is not rendered: %s", v.Name, v.ConfigMap.Name)
 		}
 	}
+	// Each Service selects the pods; at most one of them carries the metrics
+	// (admin) port, or a monitor selecting both scrapes every pod twice.
+	adminPort := int32(0)
+	for _, p := range c.Ports {
+		if p.Name == "admin" {
+			adminPort = p.ContainerPort
+		}
+	}
+	var metricsServices []string
 	for _, s := range r.services {
 		if !labels.SelectorFromSet(s.Spec.Selector).Matches(labels.Set(pod.Labels)) {
 			add("Service %s does not select the pods", s.Name)
+			continue
 		}
+		for _, p := range s.Spec.Ports {
+			if p.TargetPort.String() == "admin" || (adminPort != 0 && p.TargetPort.IntValue() == int(adminPort)) ||
+				(p.TargetPort.String() == "0" && p.Port == adminPort) {
+				metricsServices = append(metricsServices, s.Name)
+			}
+		}
+	}
+	if len(metricsServices) > 1 {
+		add("Services %s all select the pods on the metrics port: every pod would be scraped twice", strings.Join(metricsServices, ", "))
 	}
 	for _, p := range r.pdbs {
 		s, err := labels.ValidatedSelectorFromSet(p.Spec.Selector.MatchLabels)
@@ -255,6 +348,9 @@ func rules(r *rendered) []string {
 		}
 	}
 	for _, h := range r.hpas {
+		if h.Spec.ScaleTargetRef.Kind == "StatefulSet" {
+			add("HPA %s scales a StatefulSet: a scale-down strands spool journals on the removed pods' volumes", h.Name)
+		}
 		if h.Spec.ScaleTargetRef.Name != name || h.Spec.ScaleTargetRef.Kind != kind {
 			add("HPA %s does not target the %s", h.Name, kind)
 		}
@@ -283,19 +379,183 @@ func rules(r *rendered) []string {
 	}
 	problems = append(problems, spoolRules(r, kind, c)...)
 	problems = append(problems, alertRules(r)...)
+	problems = append(problems, dashboardRules(r)...)
+	problems = append(problems, strimziRules(r)...)
+	problems = append(problems, ingressRules(r)...)
+	return problems
+}
+
+// configTopics reads the events and dead-letter topic names of the rendered
+// config (the defaults when it names none).
+func configTopics(r *rendered) (events, deadLetter string) {
+	events, deadLetter = "scheduling.events.v1", "scheduling.dlq.v1"
+	for _, text := range r.configs {
+		var cfg struct {
+			Topics struct {
+				Events     string `json:"events"`
+				DeadLetter string `json:"dead_letter"`
+			} `json:"topics"`
+		}
+		if yaml.Unmarshal([]byte(text), &cfg) == nil {
+			if cfg.Topics.Events != "" {
+				events = cfg.Topics.Events
+			}
+			if cfg.Topics.DeadLetter != "" {
+				deadLetter = cfg.Topics.DeadLetter
+			}
+		}
+	}
+	return events, deadLetter
+}
+
+// shutdownBudget is the ack timeout plus shutdown_timeout_ms (once, or twice
+// with a spool) of the rendered config, in seconds.
+func shutdownBudget(r *rendered, spool bool) int64 {
+	ack, shutdown := int64(10000), int64(5000)
+	for _, text := range r.configs {
+		var cfg struct {
+			Ack      *int64 `json:"ack_timeout_ms"`
+			Shutdown *int64 `json:"shutdown_timeout_ms"`
+		}
+		if yaml.Unmarshal([]byte(text), &cfg) == nil {
+			if cfg.Ack != nil {
+				ack = *cfg.Ack
+			}
+			if cfg.Shutdown != nil {
+				shutdown = *cfg.Shutdown
+			}
+		}
+	}
+	phases := int64(1)
+	if spool {
+		phases = 2
+	}
+	return (ack+999)/1000 + phases*((shutdown+999)/1000)
+}
+
+// strimziRules: KafkaTopics and KafkaUsers live in the Kafka cluster's
+// namespace (set explicitly: Strimzi's operators watch only that one) with its
+// cluster label; the dead-letter topic outlives the events topic; the user's
+// ACLs let the service write both topics and read the events topic back.
+func strimziRules(r *rendered) []string {
+	var problems []string
+	add := func(format string, args ...interface{}) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	placed := func(kind, name, namespace string, lbls map[string]string) {
+		if namespace == "" {
+			add("%s %s has no namespace: Strimzi watches only the Kafka cluster's namespace, set it explicitly", kind, name)
+		}
+		if lbls["strimzi.io/cluster"] == "" {
+			add("%s %s needs a strimzi.io/cluster label", kind, name)
+		}
+	}
+	events, deadLetter := configTopics(r)
 	names := map[string]KafkaTopic{}
 	for _, t := range r.topics {
-		if t.Spec.Partitions < 1 || t.Spec.Replicas < 1 || t.Metadata.Labels["strimzi.io/cluster"] == "" {
-			add("KafkaTopic %s needs partitions, replicas and a strimzi.io/cluster label", t.Metadata.Name)
+		placed("KafkaTopic", t.Metadata.Name, t.Metadata.Namespace, t.Metadata.Labels)
+		if t.Spec.Partitions < 1 || t.Spec.Replicas < 1 {
+			add("KafkaTopic %s needs partitions and replicas", t.Metadata.Name)
 		}
-		names[t.Spec.TopicName] = t
+		name := t.Spec.TopicName
+		if name == "" {
+			name = t.Metadata.Name
+		}
+		names[name] = t
 	}
-	ev, okE := names["scheduling.events.v1"]
-	dl, okD := names["scheduling.dlq.v1"]
-	if !okE || !okD {
-		add("want KafkaTopics scheduling.events.v1 and scheduling.dlq.v1")
-	} else if number(dl.Spec.Config["retention.ms"]) <= number(ev.Spec.Config["retention.ms"]) {
-		add("the dead-letter topic must be kept longer than the events topic")
+	if len(r.topics) > 0 {
+		ev, okE := names[events]
+		dl, okD := names[deadLetter]
+		if !okE || !okD {
+			add("want KafkaTopics %s and %s (the config's topics)", events, deadLetter)
+		} else if number(dl.Spec.Config["retention.ms"]) <= number(ev.Spec.Config["retention.ms"]) {
+			add("the dead-letter topic must be kept longer than the events topic")
+		}
+	}
+	for _, u := range r.users {
+		placed("KafkaUser", u.Metadata.Name, u.Metadata.Namespace, u.Metadata.Labels)
+		granted := map[string]bool{}
+		for _, acl := range u.Spec.Authorization.ACLs {
+			if acl.Resource.Type != "topic" || (acl.Resource.PatternType != "" && acl.Resource.PatternType != "literal") {
+				continue
+			}
+			for _, op := range acl.Operations {
+				granted[acl.Resource.Name+" "+op] = true
+			}
+		}
+		for _, want := range []string{events + " Write", events + " Describe", events + " Read",
+			deadLetter + " Write", deadLetter + " Describe"} {
+			if !granted[want] {
+				add("KafkaUser %s lacks %s (topic ACL)", u.Metadata.Name, want)
+			}
+		}
+	}
+	for _, t := range r.topics {
+		for _, u := range r.users {
+			if t.Metadata.Namespace != u.Metadata.Namespace || t.Metadata.Labels["strimzi.io/cluster"] != u.Metadata.Labels["strimzi.io/cluster"] {
+				add("KafkaTopic %s and KafkaUser %s name different Kafka clusters or namespaces", t.Metadata.Name, u.Metadata.Name)
+			}
+		}
+	}
+	return problems
+}
+
+// ingressRules: the internet reaches /webhooks/ on the webhook Service only.
+func ingressRules(r *rendered) []string {
+	var problems []string
+	for _, in := range r.ingresses {
+		for _, rule := range in.Spec.Rules {
+			if rule.HTTP == nil {
+				continue
+			}
+			for _, p := range rule.HTTP.Paths {
+				if !strings.HasPrefix(p.Path, "/webhooks/") {
+					problems = append(problems, fmt.Sprintf("Ingress %s routes %q: only /webhooks/ may reach schedbridge from outside", in.Name, p.Path))
+				}
+				if b := p.Backend.Service; b == nil || b.Port.Name == "admin" || strings.HasSuffix(b.Name, "-admin") {
+					problems = append(problems, fmt.Sprintf("Ingress %s must route to the webhook Service's http port, never the admin port", in.Name))
+				}
+			}
+		}
+	}
+	return problems
+}
+
+// dashboardRules: a Grafana dashboard that parses, shows what operators look
+// at first, and names only documented metrics.
+func dashboardRules(r *rendered) []string {
+	var problems []string
+	if len(r.dashboards) != 1 {
+		return []string{fmt.Sprintf("want one Grafana dashboard ConfigMap, got %d", len(r.dashboards))}
+	}
+	var dash struct {
+		Title  string `json:"title"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal([]byte(r.dashboards[0]), &dash); err != nil {
+		return []string{"the dashboard is not JSON: " + err.Error()}
+	}
+	shown := map[string]bool{}
+	for _, p := range dash.Panels {
+		for _, t := range p.Targets {
+			for _, name := range metricName.FindAllString(t.Expr, -1) {
+				base := documentedBase(name)
+				if base == "" {
+					problems = append(problems, fmt.Sprintf("dashboard panel %q uses %s, which the README does not document", p.Title, name))
+				}
+				shown[base] = true
+			}
+		}
+	}
+	for _, want := range []string{"schedbridge_webhook_requests_total", "schedbridge_webhook_duration_seconds",
+		"schedbridge_kafka_errors_total", "schedbridge_dead_letters_total", "schedbridge_duplicates_total",
+		"schedbridge_spool_records", "schedbridge_dedup_peer_lag_seconds"} {
+		if !shown[want] {
+			problems = append(problems, "the dashboard has no panel on "+want)
+		}
 	}
 	return problems
 }
@@ -305,6 +565,31 @@ var metricName = regexp.MustCompile(`schedbridge_[a-z0-9_]+`)
 
 // readmeText is the project README, the one list of metric names.
 var readmeText string
+
+// documentedBase is the README's name for a metric (a histogram's series
+// reduced to the histogram), or "" when the README does not document it.
+func documentedBase(name string) string {
+	base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
+	for _, n := range []string{base, name} {
+		if strings.Contains(readmeText, "`"+n+"`") {
+			return n
+		}
+	}
+	return ""
+}
+
+// readmeAnchors are the GitHub anchors of the README's headings.
+func readmeAnchors() map[string]bool {
+	anchors := map[string]bool{}
+	drop := regexp.MustCompile("[^a-z0-9 _-]")
+	for _, line := range strings.Split(readmeText, "\n") {
+		if strings.HasPrefix(line, "#") {
+			title := strings.ToLower(strings.TrimSpace(strings.TrimLeft(line, "#")))
+			anchors[strings.ReplaceAll(drop.ReplaceAllString(title, ""), " ", "-")] = true
+		}
+	}
+	return anchors
+}
 
 // alertRules: one PrometheusRule whose every alert has an expression naming
 // only metrics the README documents, a severity and a summary; and an alert
@@ -323,10 +608,13 @@ func alertRules(r *rendered) []string {
 				add("alert %q needs an expr, a severity label and a summary", rule.Alert)
 			}
 			for _, name := range metricName.FindAllString(expr, -1) {
-				base := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_sum"), "_count")
-				if !strings.Contains(readmeText, "`"+base+"`") && !strings.Contains(readmeText, "`"+name+"`") {
+				if documentedBase(name) == "" {
 					add("alert %s uses %s, which the README does not document", rule.Alert, name)
 				}
+			}
+			url := rule.Annotations["runbook_url"]
+			if i := strings.LastIndex(url, "#"); i < 0 || !readmeAnchors()[url[i+1:]] {
+				add("alert %s needs a runbook_url pointing at a README section (got %q)", rule.Alert, url)
 			}
 			evictions = evictions || strings.Contains(expr, "schedbridge_dedup_evicted_total")
 		}
@@ -414,19 +702,12 @@ func number(v interface{}) float64 {
 	return 0
 }
 
-func build(dir string) (*rendered, error) {
-	k := krusty.MakeKustomizer(krusty.MakeDefaultOptions())
-	res, err := k.Run(filesys.MakeFsOnDisk(), dir)
-	if err != nil {
-		return nil, err
-	}
-	out, err := res.AsYaml()
-	if err != nil {
-		return nil, err
-	}
+// parse decodes a multi-document manifest (helm template's output).
+func parse(manifest string) (*rendered, error) {
 	r := &rendered{configMaps: map[string]bool{}}
-	for _, doc := range strings.Split(string(out), "\n---\n") {
-		if strings.TrimSpace(doc) == "" {
+	for _, doc := range regexp.MustCompile(`(?m)^---\s*$`).Split(manifest, -1) {
+		body := regexp.MustCompile(`(?m)^#.*$`).ReplaceAllString(doc, "")
+		if strings.TrimSpace(body) == "" {
 			continue
 		}
 		if err := decode([]byte(doc), r); err != nil {
@@ -436,40 +717,223 @@ func build(dir string) (*rendered, error) {
 	return r, nil
 }
 
-func main() {
-	root := "deploy/kubernetes"
-	if len(os.Args) > 1 {
-		root = os.Args[1]
+// kubeVersion is the Kubernetes version charts are rendered for (the oldest
+// the chart supports).
+const kubeVersion = "1.27.0"
+
+// helmRun runs helm with args and returns its standard output, or an error
+// carrying its standard error.
+func helmRun(helm string, args ...string) (string, error) {
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(helm, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("helm %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
 	}
-	readme, err := os.ReadFile(filepath.Join(root, "..", "..", "README.md"))
+	return out.String(), nil
+}
+
+// render lints and renders the chart with one values file.
+func render(helm, chart, values string, set ...string) (string, error) {
+	args := []string{"--kube-version", kubeVersion, "-f", values}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	if _, err := helmRun(helm, append([]string{"lint", "--strict", chart}, args...)...); err != nil {
+		return "", err
+	}
+	return helmRun(helm, append([]string{"template", "schedbridge", chart, "--namespace", "schedbridge"}, args...)...)
+}
+
+// findHelm: --helm, else the one scripts/bootstrap installs, else PATH.
+func findHelm(flagValue, chart string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	local := filepath.Join(chart, "..", "..", "..", ".cache", "bin", "helm")
+	if _, err := os.Stat(local); err == nil {
+		return local
+	}
+	if p, err := exec.LookPath("helm"); err == nil {
+		return p
+	}
+	return "helm"
+}
+
+// defaultChart is the chart from the repository root or from deploy/validate.
+func defaultChart() string {
+	for _, c := range []string{"deploy/helm/schedbridge", "../helm/schedbridge"} {
+		if _, err := os.Stat(filepath.Join(c, "Chart.yaml")); err == nil {
+			return c
+		}
+	}
+	return "deploy/helm/schedbridge"
+}
+
+// refusals: value combinations the chart must refuse, with the reason it gives.
+var refusals = []struct {
+	values, set, want string
+}{
+	{"spool.yaml", "autoscaling.enabled=true", "strand journals"},
+	{"production.yaml", "sources[0].ack=spool", "set spool.enabled"},
+}
+
+// standInCertificate is a self-signed PEM certificate, for mounted CA files.
+func standInCertificate() []byte {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		fmt.Printf("FAIL: cannot read the README next to %s: %v\n", root, err)
+		panic(err)
+	}
+	template := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "deploy/validate stand-in CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	if err != nil {
+		panic(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+// podEnv is the workload container's environment (name → value).
+func podEnv(r *rendered) map[string]string {
+	env := map[string]string{}
+	var containers []corev1.Container
+	for _, d := range r.deployments {
+		containers = append(containers, d.Spec.Template.Spec.Containers...)
+	}
+	for _, st := range r.statefulsets {
+		containers = append(containers, st.Spec.Template.Spec.Containers...)
+	}
+	for _, c := range containers {
+		for _, e := range c.Env {
+			env[e.Name] = e.Value
+		}
+	}
+	return env
+}
+
+// checkConfig runs `schedbridge serve --check-config` on a rendered config
+// and the pod's environment, with every mounted path replaced by a
+// temporary file.
+func checkConfig(bin, text string, env map[string]string) error {
+	dir, err := os.MkdirTemp("", "schedbridge-validate-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	mounted := regexp.MustCompile(`/var/(run/secrets|lib/schedbridge)/[A-Za-z0-9._/-]+`)
+	local := func(path string) string {
+		file := filepath.Join(dir, strings.TrimPrefix(path, "/var/"))
+		if strings.HasSuffix(path, "/spool") {
+			os.MkdirAll(file, 0o700)
+		} else if _, err := os.Stat(file); err != nil {
+			os.MkdirAll(filepath.Dir(file), 0o700)
+			content := []byte("validate-0123456789abcdef0123456789abcdef\n")
+			if strings.HasSuffix(path, ".crt") || strings.HasSuffix(path, ".pem") {
+				content = standInCertificate()
+			}
+			os.WriteFile(file, content, 0o600)
+		}
+		return file
+	}
+	text = mounted.ReplaceAllStringFunc(text, local)
+	config := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(config, []byte(text), 0o600); err != nil {
+		return err
+	}
+	cmd := exec.Command(bin, "serve", "--config", config, "--check-config")
+	// The caller's environment (sanitizer options, ...), minus schedbridge's
+	// own settings, which would change what is checked.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "SCHEDBRIDGE_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	for name, value := range env {
+		cmd.Env = append(cmd.Env, name+"="+mounted.ReplaceAllStringFunc(value, local))
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%v: %s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func main() {
+	helmFlag := flag.String("helm", "", "the helm binary (default: .cache/bin/helm, else PATH)")
+	binary := flag.String("schedbridge", "", "also check each rendered config.yaml with this schedbridge binary")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: go run ./deploy/validate [--helm PATH] [--schedbridge BIN] [CHART_DIR]")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	chart := defaultChart()
+	if flag.NArg() > 0 {
+		chart = flag.Arg(0)
+	}
+	helm := findHelm(*helmFlag, chart)
+	readme, err := os.ReadFile(filepath.Join(chart, "..", "..", "..", "README.md"))
+	if err != nil {
+		fmt.Printf("FAIL: cannot read the README of the repository holding %s: %v\n", chart, err)
 		os.Exit(1)
 	}
 	readmeText = string(readme)
-	dirs := []string{filepath.Join(root, "base")}
-	overlays, _ := filepath.Glob(filepath.Join(root, "overlays", "*"))
-	sort.Strings(overlays)
-	dirs = append(dirs, overlays...)
-	failed := 0
-	for _, dir := range dirs {
-		r, err := build(dir)
+	examples, _ := filepath.Glob(filepath.Join(chart, "..", "examples", "*.yaml"))
+	sort.Strings(examples)
+	if len(examples) == 0 {
+		fmt.Printf("FAIL: no values files in %s\n", filepath.Join(chart, "..", "examples"))
+		os.Exit(1)
+	}
+	checks, failed := 0, 0
+	for _, values := range examples {
+		checks++
+		name := filepath.Base(values)
+		manifest, err := render(helm, chart, values)
+		var r *rendered
+		if err == nil {
+			r, err = parse(manifest)
+		}
 		if err != nil {
-			fmt.Printf("FAIL %s: %v\n", dir, err)
+			fmt.Printf("FAIL %s: %v\n", name, err)
 			failed++
 			continue
 		}
-		if problems := rules(r); len(problems) > 0 {
+		problems := rules(r)
+		if *binary != "" {
+			for _, cfg := range r.configs {
+				if err := checkConfig(*binary, cfg, podEnv(r)); err != nil {
+					problems = append(problems, "schedbridge --check-config refuses the rendered config.yaml: "+err.Error())
+				}
+			}
+		}
+		if len(problems) > 0 {
 			for _, p := range problems {
-				fmt.Printf("FAIL %s: %s\n", dir, p)
+				fmt.Printf("FAIL %s: %s\n", name, p)
 			}
 			failed++
 			continue
 		}
-		fmt.Printf("ok   %s: %d deployment, %d statefulset, %d service, %d pdb, %d hpa, %d topics, %d servicemonitor\n",
-			dir, len(r.deployments), len(r.statefulsets), len(r.services), len(r.pdbs), len(r.hpas), len(r.topics), len(r.monitors))
+		fmt.Printf("ok   %s: %d deployment, %d statefulset, %d service, %d hpa, %d topic, %d user, %d ingress, %d servicemonitor, %d rule, %d dashboard\n",
+			name, len(r.deployments), len(r.statefulsets), len(r.services), len(r.hpas), len(r.topics), len(r.users),
+			len(r.ingresses), len(r.monitors), len(r.alertRules), len(r.dashboards))
 	}
-	fmt.Printf("%d passed, %d failed\n", len(dirs)-failed, failed)
+	for _, refusal := range refusals {
+		checks++
+		_, err := render(helm, chart, filepath.Join(chart, "..", "examples", refusal.values), refusal.set)
+		if err == nil || !strings.Contains(err.Error(), refusal.want) {
+			fmt.Printf("FAIL %s --set %s: the chart must refuse it (%q), got %v\n", refusal.values, refusal.set, refusal.want, err)
+			failed++
+			continue
+		}
+		fmt.Printf("ok   %s --set %s: refused\n", refusal.values, refusal.set)
+	}
+	fmt.Printf("%d passed, %d failed\n", checks-failed, failed)
 	if failed > 0 {
 		os.Exit(1)
 	}
