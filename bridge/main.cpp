@@ -1,20 +1,26 @@
 // schedbridge: wiring only. Everything else lives in the core library.
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <condition_variable>
 #include <csignal>
 #include <fstream>
 #include <iostream>
 #include <iterator>
 #include <mutex>
+#include <sstream>
 #include <thread>
+#include <tuple>
 
 #include "bridge/config/config.h"
+#include "bridge/config/settings.h"
 #include "bridge/http/admin_server.h"
 #include "bridge/http/webhook_server.h"
+#include "bridge/kafka/dlq_reader.h"
 #include "bridge/kafka/id_follower.h"
 #include "bridge/kafka/rdkafka_publisher.h"
 #include "bridge/model/time.h"
@@ -24,6 +30,7 @@
 #include "bridge/spool/spool.h"
 #include "bridge/util/clock.h"
 #include "bridge/util/log.h"
+#include "bridge/util/process_metrics.h"
 #include "bridge/version.h"
 
 namespace {
@@ -36,16 +43,25 @@ std::vector<std::string> ProviderNames() {
   return names;
 }
 
-/// Configuration from file, environment and flag overrides; exits on error.
+// Exit codes (sysexits, as Vector): 0 done, 1 a runtime failure (a port in
+// use, Kafka unreachable), 2 bad arguments, 78 a configuration error.
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitConfig = 78;
+
+/// Configuration from file, environment and flag overrides. nullopt with the
+/// reason in `error`.
 std::optional<Config> Configure(const std::string& config_file,
-                                std::map<std::string, std::string> flags,
-                                std::vector<std::string> kafka_flags) {
+                                const std::map<std::string, std::string>& flags,
+                                const std::vector<std::string>& kafka_flags, bool require_sources,
+                                std::string& error) {
   ConfigInputs in;
   if (!config_file.empty()) in.file = config_file;
   in.env = ProcessEnvironment();
   in.known_providers = ProviderNames();
-  in.kafka_flags = std::move(kafka_flags);
-  in.flags = std::move(flags);
+  in.kafka_flags = kafka_flags;
+  in.flags = flags;
+  in.require_sources = require_sources;
   in.check_source = [](const SourceConfig& s) {
     const Provider* p = ProviderRegistry::BuiltIn().Find(s.provider);
     return p == nullptr ? "unknown provider." : p->CheckSource(s);
@@ -53,9 +69,14 @@ std::optional<Config> Configure(const std::string& config_file,
   try {
     return LoadConfig(in);
   } catch (const ConfigError& e) {
-    std::cerr << "schedbridge: configuration error: " << e.what() << "\n";
+    error = e.what();
     return std::nullopt;
   }
+}
+
+int ConfigFailure(const std::string& error) {
+  std::cerr << "schedbridge: configuration error: " << error << "\n";
+  return kExitConfig;
 }
 
 void RegisterKafkaMetrics(Metrics& metrics, const RdKafkaPublisher& producer_ref) {
@@ -130,27 +151,89 @@ void RegisterSpoolMetrics(Metrics& metrics, const Spool& spool_ref) {
 
 struct ServeFlags {
   std::string config_file;
-  std::string listen, admin_listen, brokers, topic_events, topic_dlq, log_level, ack_timeout_ms;
+  /// Settings given as flags, by environment name (only those set).
+  std::map<std::string, std::string> settings;
   std::vector<std::string> kafka;
   bool check_config = false;
+  bool connect = false;
 };
 
+/// A directory the spool could use: it exists and is writable, or the
+/// nearest existing parent is (schedbridge creates it). "" or a sentence.
+std::string SpoolDirProblem(const std::string& dir) {
+  std::string path = dir;
+  while (!path.empty()) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0) {
+      if (!S_ISDIR(st.st_mode)) return path + " is not a directory";
+      if (::access(path.c_str(), W_OK | X_OK) != 0) {
+        return path == dir ? "the spool directory " + dir + " is not writable"
+                           : "the spool directory " + dir + " does not exist and " + path +
+                                 " is not writable, so it cannot be created";
+      }
+      return {};
+    }
+    const size_t slash = path.find_last_of('/');
+    path =
+        slash == std::string::npos || slash == 0 ? (slash == 0 ? "/" : "") : path.substr(0, slash);
+    if (path == "/") {
+      return ::access("/", W_OK | X_OK) == 0 ? std::string()
+                                             : "the spool directory " + dir + " cannot be created";
+    }
+  }
+  return {};
+}
+
+/// `serve --check-config [--connect]`: everything that can be checked without
+/// serving. Prints one sentence per problem; returns the exit code.
+int CheckConfig(const Config& config, RdKafkaPublisher& publisher, bool connect) {
+  std::string error;
+  if (!config.http.tls_cert_file.empty() && !WebhookServer::CheckTls(config.http, error)) {
+    return ConfigFailure(error);
+  }
+  if (config.AnySpooledSource()) {
+    if (std::string problem = SpoolDirProblem(config.spool.dir); !problem.empty()) {
+      return ConfigFailure(problem + " (spool_dir).");
+    }
+  }
+  std::string sources;
+  for (const SourceConfig& s : config.sources) {
+    sources += (sources.empty() ? "" : ", ") + s.provider + "/" + s.name;
+  }
+  std::cout << "configuration OK: " << config.sources.size() << " source(s) (" << sources
+            << "), brokers " << config.kafka.brokers << ", topics " << config.pipeline.events_topic
+            << " / " << config.pipeline.dlq_topic << "\n";
+  if (!connect) return 0;
+  std::map<std::string, int> partitions;
+  if (!publisher.DescribeTopics({config.pipeline.events_topic, config.pipeline.dlq_topic},
+                                std::chrono::seconds(10), partitions, error)) {
+    std::cerr << "schedbridge: Kafka: " << error << "\n";
+    return kExitRuntime;
+  }
+  bool missing = false;
+  for (const std::string& topic : {config.pipeline.events_topic, config.pipeline.dlq_topic}) {
+    if (partitions[topic] < 0) {
+      std::cerr << "schedbridge: configuration error: topic " << topic
+                << " does not exist (create it, or fix topics in the configuration).\n";
+      missing = true;
+    } else {
+      std::cout << "kafka: topic " << topic << ": " << partitions[topic] << " partition(s)\n";
+    }
+  }
+  return missing ? kExitConfig : 0;
+}
+
 int Serve(const ServeFlags& f) {
-  std::map<std::string, std::string> flags;
-  auto flag = [&](const std::string& value, const char* env_name) {
-    if (!value.empty()) flags[env_name] = value;
-  };
-  flag(f.listen, "SCHEDBRIDGE_LISTEN");
-  flag(f.admin_listen, "SCHEDBRIDGE_ADMIN_LISTEN");
-  flag(f.brokers, "SCHEDBRIDGE_KAFKA_BROKERS");
-  flag(f.topic_events, "SCHEDBRIDGE_TOPIC_EVENTS");
-  flag(f.topic_dlq, "SCHEDBRIDGE_TOPIC_DLQ");
-  flag(f.log_level, "SCHEDBRIDGE_LOG_LEVEL");
-  flag(f.ack_timeout_ms, "SCHEDBRIDGE_ACK_TIMEOUT_MS");
-  std::optional<Config> loaded = Configure(f.config_file, flags, f.kafka);
-  if (!loaded) return 2;
+  std::string config_error;
+  std::optional<Config> loaded =
+      Configure(f.config_file, f.settings, f.kafka, /*require_sources=*/true, config_error);
+  if (!loaded) return ConfigFailure(config_error);
   const Config& config = *loaded;
   log::SetLevel(config.log_level);
+  log::SetTextFormat(config.log_text);
+  // A check prints its verdict; librdkafka's connection attempts are noise
+  // there (with --connect, its errors still show).
+  if (f.check_config && !f.connect) log::SetLevel(log::Level::kOff);
 
   // Signals are taken by one thread with sigwait; block them everywhere else
   // before any thread starts.
@@ -163,20 +246,16 @@ int Serve(const ServeFlags& f) {
 
   std::string error;
   auto publisher = RdKafkaPublisher::Create(config.kafka, error);
-  if (!publisher) {
-    std::cerr << "schedbridge: configuration error: " << error << "\n";
-    return 2;
-  }
+  if (!publisher) return ConfigFailure(error);
   if (f.check_config) {
+    const int code = CheckConfig(config, *publisher, f.connect);
     publisher->Close(std::chrono::milliseconds(0));
-    std::cout << "configuration OK: " << config.sources.size() << " source(s), brokers "
-              << config.kafka.brokers << ", topics " << config.pipeline.events_topic << " / "
-              << config.pipeline.dlq_topic << "\n";
-    return 0;
+    return code;
   }
 
   SystemClock clock;
   Metrics metrics;
+  RegisterProcessMetrics(metrics, kVersion);
   RegisterKafkaMetrics(metrics, *publisher);
   Pipeline pipeline(config.pipeline, *publisher, clock);
 
@@ -197,10 +276,7 @@ int Serve(const ServeFlags& f) {
       metrics.Observe("schedbridge_dedup_peer_lag_seconds", {}, seconds);
     };
     follower = IdFollower::Start(config.kafka, std::move(o), pipeline.shared_recent_ids(), error);
-    if (!follower) {
-      std::cerr << "schedbridge: configuration error: " << error << "\n";
-      return 2;
-    }
+    if (!follower) return ConfigFailure(error);
   }
   RegisterDedupMetrics(metrics, pipeline, follower.get());
 
@@ -212,7 +288,7 @@ int Serve(const ServeFlags& f) {
     spool = Spool::Open(o, *publisher, pipeline.shared_recent_ids(), error);
     if (!spool) {
       std::cerr << "schedbridge: cannot open the spool: " << error << "\n";
-      return 2;
+      return kExitRuntime;
     }
     pipeline.AttachSpool(spool.get());
     // Drain once the id index is seeded: records a previous process already
@@ -223,10 +299,7 @@ int Serve(const ServeFlags& f) {
 
   SourceTable sources(config.sources);
   WebhookServer webhooks(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
-  if (!webhooks.Valid()) {
-    std::cerr << "schedbridge: configuration error: " << webhooks.tls_error() << "\n";
-    return 2;
-  }
+  if (!webhooks.Valid()) return ConfigFailure(webhooks.tls_error());
   AdminServer admin(metrics, [&publisher, &follower, &spool]() -> std::string {
     const bool kafka = publisher->Ready();
     const bool seeded = follower == nullptr || follower->Seeded();
@@ -236,28 +309,34 @@ int Serve(const ServeFlags& f) {
     if (spool != nullptr && spool->Healthy() && spool->HasRoom()) return {};
     return kafka ? "dedup_index_loading" : "kafka_unavailable";
   });
+  // librdkafka's fatal errors (e.g. the idempotent producer's, librdkafka
+  // #4438) end this producer for good: fail liveness so the pod restarts.
+  admin.SetLivenessCheck([&publisher]() -> std::string {
+    return publisher->Fatal() ? "kafka_fatal_error" : std::string();
+  });
   // Every connection is a descriptor: take what the hard limit allows.
   const uint64_t open_files = RaiseOpenFileLimit();
   const int port = webhooks.Bind(config.http.host, config.http.port, error);
   if (port < 0) {
     std::cerr << "schedbridge: " << error << "\n";
-    return 1;
+    return kExitRuntime;
   }
   const int admin_port = admin.Bind(config.http.admin_host, config.http.admin_port, error);
   if (admin_port < 0) {
     std::cerr << "schedbridge: " << error << "\n";
-    return 1;
+    return kExitRuntime;
   }
   webhooks.Start();
   admin.Start();
   log::Info("listening",
             {{"address", config.http.host + ":" + std::to_string(port)},
              {"admin_address", config.http.admin_host + ":" + std::to_string(admin_port)},
-             {"tls", config.http.tls_cert_file.empty() ? "off" : "on"},
+             {"tls", !config.http.tls_cert_file.empty()},
              {"brokers", config.kafka.brokers},
              {"events_topic", config.pipeline.events_topic},
              {"dlq_topic", config.pipeline.dlq_topic},
-             {"open_files", std::to_string(open_files)},
+             {"sources", static_cast<int64_t>(config.sources.size())},
+             {"open_files", open_files},
              {"version", kVersion}});
 
   // Secret rotation without restart: re-read the configuration's files when
@@ -280,7 +359,9 @@ int Serve(const ServeFlags& f) {
       const std::string now = WatchFingerprint(watched);
       if (forced || (config.reload_interval.count() > 0 && now != fingerprint)) {
         fingerprint = now;
-        if (std::optional<Config> fresh = Configure(f.config_file, flags, f.kafka)) {
+        std::string reload_error;
+        if (std::optional<Config> fresh =
+                Configure(f.config_file, f.settings, f.kafka, true, reload_error)) {
           sources.Replace(fresh->sources);
           std::string tls_error;
           if (!webhooks.ReloadTls(fresh->http, tls_error)) {
@@ -289,10 +370,11 @@ int Serve(const ServeFlags& f) {
           }
           watched = *fresh;
           fingerprint = WatchFingerprint(watched);
-          log::Info("sources_reloaded", {{"sources", std::to_string(fresh->sources.size())},
+          log::Info("sources_reloaded", {{"sources", static_cast<int64_t>(fresh->sources.size())},
                                          {"trigger", forced ? "SIGHUP" : "file change"}});
         } else {
-          log::Error("sources_reload_failed", {{"kept", "the previous sources"}});
+          log::Error("sources_reload_failed",
+                     {{"reason", reload_error}, {"kept", "the previous sources"}});
         }
       }
       lock.lock();
@@ -322,13 +404,12 @@ int Serve(const ServeFlags& f) {
   if (spool) {
     spool->Stop(config.http.shutdown_timeout);
     const Spool::Stats left = spool->stats();
-    log::Info("spool_stopped", {{"records_left", std::to_string(left.records)},
-                                {"bytes", std::to_string(left.bytes)}});
+    log::Info("spool_stopped", {{"records_left", left.records}, {"bytes", left.bytes}});
   }
   const int unflushed = publisher->Close(config.http.shutdown_timeout);
   follower.reset();
   admin.Stop();
-  log::Info("stopped", {{"unflushed_messages", std::to_string(unflushed)}});
+  log::Info("stopped", {{"unflushed_messages", unflushed}});
   return 0;
 }
 
@@ -336,26 +417,76 @@ struct ReplayFlags {
   ReplayOptions options;
   std::string config_file, brokers, since, until;
   std::vector<std::string> kafka;
+  bool from_set = false, to_set = false;
 };
 
-int Replay(ReplayFlags f, bool from_set, bool to_set) {
+/// Configuration for the Kafka clients of replay and dlq (no sources needed).
+std::optional<Config> ReplayConfig(const ReplayFlags& f, std::string& error) {
   std::map<std::string, std::string> flags;
   if (!f.brokers.empty()) flags["SCHEDBRIDGE_KAFKA_BROKERS"] = f.brokers;
-  std::optional<Config> config = Configure(f.config_file, flags, f.kafka);
-  if (!config) return 2;
-  log::SetLevel(log::Level::kError);
-  ReplayOptions& o = f.options;
-  if (!from_set) o.from = config->pipeline.dlq_topic;
-  if (!to_set) o.to = config->pipeline.events_topic;
-  for (const auto& [text, slot] :
-       {std::pair{f.since, &o.since_ms}, std::pair{f.until, &o.until_ms}}) {
-    if (text.empty()) continue;
-    auto t = ParseTimestamp(text);
-    if (!t) {
-      std::cerr << "schedbridge: --since/--until take an RFC 3339 time, got \"" << text << "\"\n";
-      return 2;
+  return Configure(f.config_file, flags, f.kafka, /*require_sources=*/false, error);
+}
+
+/// Checks replay's filters against what exists; a sentence, or "".
+std::string FilterProblem(const ReplayOptions& o, const Config& config) {
+  const auto one_of = [](const std::string& what, const std::string& value,
+                         const std::vector<std::string>& known) -> std::string {
+    if (value.empty() || std::find(known.begin(), known.end(), value) != known.end()) return {};
+    std::string list;
+    for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
+    std::string message = "--" + what + ": no " + what + " is called \"" + value + "\"";
+    if (std::string near = DidYouMean(value, known); !near.empty()) {
+      message += "; did you mean " + near + "?";
+    } else {
+      message += " (known: " + list + ").";
     }
-    *slot = std::chrono::duration_cast<std::chrono::milliseconds>(t->time_since_epoch()).count();
+    return message;
+  };
+  if (auto p = one_of("reason", o.reason, DeadLetterReasons()); !p.empty()) return p;
+  if (auto p = one_of("provider", o.provider, ProviderNames()); !p.empty()) return p;
+  if (!o.source.empty() && !config.sources.empty()) {
+    std::vector<std::string> names;
+    for (const SourceConfig& s : config.sources) {
+      if (std::find(names.begin(), names.end(), s.name) == names.end()) names.push_back(s.name);
+    }
+    if (auto p = one_of("source", o.source, names); !p.empty()) return p;
+  }
+  return {};
+}
+
+/// --since / --until into the options; a sentence, or "".
+std::string ParseWindow(ReplayFlags& f) {
+  for (const auto& [text, slot, end] : {std::tuple{f.since, &f.options.since_ms, false},
+                                        std::tuple{f.until, &f.options.until_ms, true}}) {
+    if (text.empty()) continue;
+    std::optional<int64_t> ms = ParseReplayTime(text, end);
+    if (!ms) {
+      return std::string(end ? "--until" : "--since") +
+             " takes a date (2026-11-23), an RFC 3339 time (2026-11-23T09:00:00Z) or epoch "
+             "milliseconds.";
+    }
+    *slot = *ms;
+  }
+  return {};
+}
+
+int Replay(ReplayFlags f) {
+  std::string error;
+  std::optional<Config> config = ReplayConfig(f, error);
+  if (!config) return ConfigFailure(error);
+  log::SetLevel(log::Level::kError);
+  log::SetTextFormat(config->log_text);
+  ReplayOptions& o = f.options;
+  if (!f.from_set) o.from = config->pipeline.dlq_topic;
+  if (!f.to_set) o.to = config->pipeline.events_topic;
+  o.replica_id = config->pipeline.replica_id;
+  if (std::string problem = ParseWindow(f); !problem.empty()) {
+    std::cerr << "schedbridge: " << problem << "\n";
+    return kExitUsage;
+  }
+  if (std::string problem = FilterProblem(o, *config); !problem.empty()) {
+    std::cerr << "schedbridge: " << problem << "\n";
+    return kExitUsage;
   }
   o.progress = isatty(STDERR_FILENO) != 0;
   const ReplaySummary summary =
@@ -364,12 +495,31 @@ int Replay(ReplayFlags f, bool from_set, bool to_set) {
   return summary.ExitCode();
 }
 
+/// The current normalizer's verdict on one body: JSON lines of events on
+/// `out`, or "dead-letter: <reason>: <detail>". True when it normalizes.
+bool NormalizeBody(const Provider& provider, const std::string& source, const std::string& body,
+                   const std::string& received_at, std::ostream& out) {
+  Headers headers;
+  headers.Add("Content-Type", "application/json");
+  const Delivery delivery{body, &headers, {}};
+  const NormalizeContext ctx{source, received_at};
+  const NormalizeResult result = NormalizeSafely(provider, delivery, ctx);
+  if (const auto* failure = std::get_if<NormalizeFailure>(&result)) {
+    out << "dead-letter: " << failure->reason << ": " << failure->detail << "\n";
+    return false;
+  }
+  for (const CanonicalEvent& e : std::get<std::vector<CanonicalEvent>>(result)) {
+    out << ToJson(e) << "\n";
+  }
+  return true;
+}
+
 int Normalize(const std::string& provider_name, const std::string& source,
               const std::string& file) {
   const Provider* provider = ProviderRegistry::BuiltIn().Find(provider_name);
   if (provider == nullptr) {
     std::cerr << "schedbridge: unknown provider \"" << provider_name << "\"\n";
-    return 2;
+    return kExitUsage;
   }
   std::string body;
   if (file == "-") {
@@ -378,24 +528,116 @@ int Normalize(const std::string& provider_name, const std::string& source,
     std::ifstream in(file, std::ios::binary);
     if (!in) {
       std::cerr << "schedbridge: cannot read " << file << "\n";
-      return 2;
+      return kExitUsage;
     }
     body.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
   }
-  Headers headers;
-  headers.Add("Content-Type", "application/json");
-  const Delivery delivery{body, &headers, {}};
-  const NormalizeContext ctx{source, FormatTimestamp(std::chrono::system_clock::now())};
-  const NormalizeResult result = NormalizeSafely(*provider, delivery, ctx);
-  if (const auto* failure = std::get_if<NormalizeFailure>(&result)) {
-    std::cerr << "dead-letter: " << failure->reason << ": " << failure->detail << "\n";
-    return 1;
+  std::ostringstream out;
+  const bool ok = NormalizeBody(*provider, source, body,
+                                FormatTimestamp(std::chrono::system_clock::now()), out);
+  (ok ? std::cout : std::cerr) << out.str();
+  return ok ? 0 : 1;
+}
+
+/// `schedbridge dlq show|normalize`: dead-letter records, read from the topic
+/// (filters as replay's) or from a file of records one per line (`--input`,
+/// e.g. `kcat -C -e -t scheduling.dlq.v1 -f '%s\n'`).
+int Dlq(ReplayFlags f, bool normalize, const std::string& input) {
+  std::string error;
+  std::optional<Config> config = ReplayConfig(f, error);
+  if (!config) return ConfigFailure(error);
+  log::SetLevel(log::Level::kError);
+  ReplayOptions& o = f.options;
+  if (!f.from_set) o.from = config->pipeline.dlq_topic;
+  if (std::string problem = ParseWindow(f); !problem.empty()) {
+    std::cerr << "schedbridge: " << problem << "\n";
+    return kExitUsage;
   }
-  for (const CanonicalEvent& e : std::get<std::vector<CanonicalEvent>>(result)) {
-    std::cout << ToJson(e) << "\n";
+  if (std::string problem = FilterProblem(o, *config); !problem.empty()) {
+    std::cerr << "schedbridge: " << problem << "\n";
+    return kExitUsage;
   }
+  int64_t shown = 0, unreadable = 0, still_failing = 0;
+  const auto one = [&](const std::string& value, int64_t timestamp_ms) {
+    if ((o.since_ms && timestamp_ms >= 0 && timestamp_ms < *o.since_ms) ||
+        (o.until_ms && timestamp_ms >= 0 && timestamp_ms > *o.until_ms)) {
+      return;
+    }
+    std::string parse_error;
+    std::optional<DeadLetterRecord> r = ParseDeadLetter(value, parse_error);
+    if (!r) {
+      ++unreadable;
+      std::cerr << "not a dead-letter record: " << parse_error << "\n";
+      return;
+    }
+    if ((!o.reason.empty() && r->reason != o.reason) ||
+        (!o.provider.empty() && r->provider != o.provider) ||
+        (!o.source.empty() && r->source != o.source)) {
+      return;
+    }
+    ++shown;
+    std::cout << (shown > 1 ? "\n" : "") << DescribeDeadLetter(*r);
+    if (normalize) {
+      const Provider* provider = ProviderRegistry::BuiltIn().Find(r->provider);
+      std::cout << "normalized now:\n";
+      if (provider == nullptr ||
+          !NormalizeBody(*provider, r->source, r->body, r->received_at, std::cout)) {
+        ++still_failing;
+      }
+    }
+  };
+  if (!input.empty()) {
+    std::ifstream file;
+    if (input != "-") {
+      file.open(input, std::ios::binary);
+      if (!file) {
+        std::cerr << "schedbridge: cannot read " << input << "\n";
+        return kExitUsage;
+      }
+    }
+    std::istream& in = input == "-" ? std::cin : file;
+    for (std::string line; (o.limit == 0 || shown < o.limit) && std::getline(in, line);) {
+      if (!line.empty()) one(line, -1);
+    }
+  } else {
+    auto reader = DlqReader::Create(config->kafka, o.from, "", error);
+    if (!reader) {
+      std::cerr << "schedbridge: " << error << "\n";
+      return kExitRuntime;
+    }
+    while (o.limit == 0 || shown < o.limit) {
+      std::optional<ConsumedRecord> record = reader->Next();
+      if (!record) break;
+      one(record->value, record->timestamp_ms);
+    }
+  }
+  std::cerr << "dlq: " << shown << " record(s) shown";
+  if (normalize) std::cerr << ", " << still_failing << " still failing with the current normalizer";
+  std::cerr << ", " << unreadable << " unreadable\n";
   return 0;
 }
+
+/// Adds replay's and dlq's shared options to a subcommand.
+void AddRecordOptions(CLI::App* cmd, ReplayFlags& f) {
+  ReplayOptions& ro = f.options;
+  cmd->add_option("--since", f.since,
+                  "only records written at or after this: a date (2026-11-23), an RFC 3339 time "
+                  "or epoch milliseconds");
+  cmd->add_option("--until", f.until,
+                  "only records written at or before this (a date means the end of that day)");
+  cmd->add_option("--provider", ro.provider, "only this provider's records");
+  cmd->add_option("--reason", ro.reason,
+                  "only records with this dead-letter reason (invalid_json, not_an_object, "
+                  "custom_template, unknown_event_type, missing_booking_id, normalizer_error)");
+  cmd->add_option("--source", ro.source, "only this source's records");
+  cmd->add_option("--limit", ro.limit, "stop after this many records");
+  cmd->add_option("--brokers", f.brokers, "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
+  cmd->add_option("--config", f.config_file, "YAML config file (or SCHEDBRIDGE_CONFIG)");
+  cmd->add_option("--kafka", f.kafka, "librdkafka property name=value (repeatable)");
+}
+
+const std::vector<std::string> kCommands = {"serve",     "replay",   "dlq",
+                                            "normalize", "settings", "version"};
 
 }  // namespace
 
@@ -403,30 +645,49 @@ int main(int argc, char** argv) {
   // A peer that closes while we write (an HTTP client, a broker) is an error
   // on that socket, never the end of the process.
   std::signal(SIGPIPE, SIG_IGN);
+  if (argc > 1 && argv[1][0] != '-' &&
+      std::find(kCommands.begin(), kCommands.end(), argv[1]) == kCommands.end()) {
+    std::string list;
+    for (const std::string& c : kCommands) list += (list.empty() ? "" : ", ") + c;
+    std::cerr << "schedbridge: unknown command \"" << argv[1] << "\"";
+    if (std::string near = DidYouMean(argv[1], kCommands); !near.empty()) {
+      std::cerr << " (did you mean " << near << "?)";
+    }
+    std::cerr << "; the commands are " << list << " (schedbridge --help).\n";
+    return kExitUsage;
+  }
   CLI::App app{
-      "schedbridge: scheduling webhooks (Cal.com, ...) into Kafka, verified and "
-      "normalized."};
+      "schedbridge: scheduling webhooks (Cal.com, Calendly, SavvyCal, Orufy) into Kafka, "
+      "verified and normalized.\nExit codes: 0 done, 1 runtime failure, 2 bad arguments, 78 "
+      "configuration error."};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("schedbridge ") + bridge::kVersion);
 
   ServeFlags serve;
-  CLI::App* serve_cmd = app.add_subcommand("serve", "Run the webhook ingress.");
+  CLI::App* serve_cmd = app.add_subcommand(
+      "serve",
+      "Run the webhook ingress. Every setting below is also a config-file key and a "
+      "SCHEDBRIDGE_* environment variable (precedence: file < environment < flag).");
   serve_cmd->add_option("--config", serve.config_file, "YAML config file (or SCHEDBRIDGE_CONFIG)");
-  serve_cmd->add_option("--listen", serve.listen, "webhook port host:port (SCHEDBRIDGE_LISTEN)");
-  serve_cmd->add_option("--admin-listen", serve.admin_listen,
-                        "admin port host:port: /metrics, /healthz, /readyz "
-                        "(SCHEDBRIDGE_ADMIN_LISTEN)");
-  serve_cmd->add_option("--brokers", serve.brokers,
-                        "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
-  serve_cmd->add_option("--topic-events", serve.topic_events,
-                        "events topic (SCHEDBRIDGE_TOPIC_EVENTS)");
-  serve_cmd->add_option("--topic-dlq", serve.topic_dlq,
-                        "dead-letter topic (SCHEDBRIDGE_TOPIC_DLQ)");
-  serve_cmd->add_option(
-      "--ack-timeout-ms", serve.ack_timeout_ms,
-      "how long a webhook waits for the Kafka ack before 503 (SCHEDBRIDGE_ACK_TIMEOUT_MS)");
-  serve_cmd->add_option("--log-level", serve.log_level, "debug|info|warn|error|off");
-  serve_cmd->add_option("--kafka", serve.kafka, "librdkafka property name=value (repeatable)");
-  serve_cmd->add_flag("--check-config", serve.check_config, "validate the configuration and exit");
+  serve_cmd->add_flag("--check-config", serve.check_config,
+                      "check the configuration (files, secrets, TLS pair, spool directory, "
+                      "librdkafka settings) and exit");
+  serve_cmd->add_flag("--connect", serve.connect,
+                      "with --check-config: also reach Kafka and check both topics exist");
+  serve_cmd->add_option("--kafka", serve.kafka,
+                        "librdkafka property name=value (repeatable; SCHEDBRIDGE_KAFKA_<NAME>)");
+  std::map<std::string, std::string> setting_values;
+  std::vector<std::pair<const SettingSpec*, CLI::Option*>> setting_options;
+  for (const SettingSpec& spec : Settings()) {
+    const std::string def = SettingDefault(spec);
+    std::string help = spec.help;
+    for (size_t at; (at = help.find('`')) != std::string::npos;) help.erase(at, 1);
+    help += ". " + SettingTypeText(spec) + "; default " + (def.empty() ? "none" : def) +
+            "; file key " + spec.key + ", env " + spec.env;
+    CLI::Option* opt = serve_cmd->add_option(spec.flag, setting_values[spec.env], help);
+    opt->type_name("");
+    setting_options.emplace_back(&spec, opt);
+  }
 
   std::string provider, source = "default", file = "-";
   CLI::App* norm_cmd = app.add_subcommand(
@@ -446,15 +707,10 @@ int main(int argc, char** argv) {
   auto* to_opt = replay_cmd->add_option(
       "--to", ro.to, "events topic to publish to (default SCHEDBRIDGE_TOPIC_EVENTS)");
   replay_cmd->add_option("--group", ro.group,
-                         "consumer group: start where it left off, commit after publishing "
-                         "(without: read everything, commit nothing)");
-  replay_cmd->add_option("--since", replay.since,
-                         "only records written at or after this RFC 3339 time");
-  replay_cmd->add_option("--until", replay.until,
-                         "only records written at or before this RFC 3339 time");
-  replay_cmd->add_option("--provider", ro.provider, "only this provider's records");
-  replay_cmd->add_option("--reason", ro.reason, "only records with this dead-letter reason");
-  replay_cmd->add_option("--limit", ro.limit, "stop after this many records");
+                         "consumer group: start where it left off, commit after publishing, "
+                         "never past a record a filter skipped (without: read everything, "
+                         "commit nothing)");
+  AddRecordOptions(replay_cmd, replay);
   replay_cmd->add_flag(
       "--dry-run", ro.dry_run,
       "print what would be published (topic, key, value); publish and commit nothing");
@@ -466,22 +722,80 @@ int main(int argc, char** argv) {
       "write records that still fail back to the dead-letter topic with attempt + 1");
   replay_cmd->add_option("--batch-size", ro.batch_size, "records per publish/commit batch")
       ->check(CLI::Range(1, 100000));
-  replay_cmd->add_option("--max-rate", ro.max_rate, "records per second at most (0 = unlimited)");
-  replay_cmd->add_option("--brokers", replay.brokers,
-                         "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
-  replay_cmd->add_option("--config", replay.config_file,
-                         "YAML config file (or SCHEDBRIDGE_CONFIG)");
-  replay_cmd->add_option("--kafka", replay.kafka, "librdkafka property name=value (repeatable)");
+  std::string max_rate;
+  replay_cmd->add_option("--max-rate", max_rate,
+                         "records per second at most, e.g. 50 or 50/s (0 = unlimited)");
 
+  ReplayFlags dlq;
+  std::string dlq_input;
+  CLI::App* dlq_cmd = app.add_subcommand(
+      "dlq", "Read dead-letter records: show them, or what the current normalizer makes of them.");
+  dlq_cmd->require_subcommand(1);
+  CLI::App* dlq_show = dlq_cmd->add_subcommand(
+      "show",
+      "Print each record: reason, provider, source, headers, and its body decoded "
+      "(base64 too) and pretty-printed.");
+  CLI::App* dlq_norm = dlq_cmd->add_subcommand(
+      "normalize",
+      "As show, then the current normalizer's events (JSON lines) or its dead-letter reason.");
+  std::vector<CLI::Option*> dlq_from;
+  for (CLI::App* cmd : {dlq_show, dlq_norm}) {
+    dlq_from.push_back(cmd->add_option("--from", dlq.options.from,
+                                       "dead-letter topic (default SCHEDBRIDGE_TOPIC_DLQ)"));
+    cmd->add_option("--input", dlq_input,
+                    "read records from this file (one JSON record per line, - for stdin) "
+                    "instead of Kafka");
+    AddRecordOptions(cmd, dlq);
+  }
+
+  CLI::App* settings_cmd = app.add_subcommand(
+      "settings",
+      "Print every setting (environment, flag, file key, default) as a Markdown table.");
   CLI::App* version_cmd = app.add_subcommand("version", "Print the version.");
 
-  CLI11_PARSE(app, argc, argv);
-  if (*serve_cmd) return Serve(serve);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  }
+  if (*serve_cmd) {
+    for (const auto& [spec, opt] : setting_options) {
+      if (opt->count() > 0) serve.settings[spec->env] = setting_values[spec->env];
+    }
+    return Serve(serve);
+  }
   if (*norm_cmd) return Normalize(provider, source, file);
-  if (*replay_cmd) return Replay(replay, from_opt->count() > 0, to_opt->count() > 0);
+  if (*replay_cmd) {
+    if (!max_rate.empty()) {
+      std::string number = max_rate;
+      if (number.size() > 2 && number.compare(number.size() - 2, 2, "/s") == 0) {
+        number.resize(number.size() - 2);
+      }
+      try {
+        size_t used = 0;
+        ro.max_rate = std::stod(number, &used);
+        if (used != number.size() || ro.max_rate < 0) throw std::invalid_argument(number);
+      } catch (const std::exception&) {
+        std::cerr << "schedbridge: --max-rate takes records per second, e.g. 50 or 50/s.\n";
+        return kExitUsage;
+      }
+    }
+    replay.from_set = from_opt->count() > 0;
+    replay.to_set = to_opt->count() > 0;
+    return Replay(replay);
+  }
+  if (*dlq_cmd) {
+    dlq.from_set = dlq_from[0]->count() + dlq_from[1]->count() > 0;
+    return Dlq(dlq, dlq_norm->parsed(), dlq_input);
+  }
+  if (*settings_cmd) {
+    std::cout << SettingsMarkdown();
+    return 0;
+  }
   if (*version_cmd) {
     std::cout << "schedbridge " << bridge::kVersion << "\n";
     return 0;
   }
-  return 2;
+  return kExitUsage;
 }

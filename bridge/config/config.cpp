@@ -10,6 +10,8 @@
 #include <set>
 #include <sstream>
 
+#include "bridge/config/settings.h"
+
 extern char** environ;
 
 namespace bridge {
@@ -118,136 +120,7 @@ SourceConfig& SourceFor(Config& config, const std::string& provider, const std::
   return config.sources.back();
 }
 
-/// Applies one scalar setting by its environment name. Shared by the file
-/// loader (which maps keys to these names), the environment and the flags.
-void ApplySetting(Config& c, const std::string& name, const std::string& value) {
-  if (name == "SCHEDBRIDGE_LISTEN") {
-    ParseListen(value, c.http.host, c.http.port);
-  } else if (name == "SCHEDBRIDGE_KAFKA_BROKERS") {
-    c.kafka.brokers = value;
-  } else if (name == "SCHEDBRIDGE_TOPIC_EVENTS") {
-    c.pipeline.events_topic = value;
-  } else if (name == "SCHEDBRIDGE_TOPIC_DLQ") {
-    c.pipeline.dlq_topic = value;
-  } else if (name == "SCHEDBRIDGE_ACK_TIMEOUT_MS") {
-    c.pipeline.ack_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
-  } else if (name == "SCHEDBRIDGE_DEDUP_CAPACITY") {
-    c.pipeline.dedup_capacity = static_cast<size_t>(ParseInt(name, value, 0, 100000000));
-  } else if (name == "SCHEDBRIDGE_DEDUP_WINDOW_SECONDS") {
-    c.pipeline.dedup_window = std::chrono::seconds(ParseInt(name, value, 1, 30 * 86400));
-  } else if (name == "SCHEDBRIDGE_MAX_DELIVERY_AGE_SECONDS") {
-    c.pipeline.max_delivery_age = std::chrono::seconds(ParseInt(name, value, 0, 365 * 86400));
-  } else if (name == "SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS") {
-    c.dedup_across_replicas = ParseBool(name, value);
-  } else if (name == "SCHEDBRIDGE_DEDUP_FETCH_WAIT_MS") {
-    c.dedup_fetch_wait = std::chrono::milliseconds(ParseInt(name, value, 1, 10000));
-  } else if (name == "SCHEDBRIDGE_REPLICA_ID") {
-    if (!ValidSourceName(value)) {
-      throw ConfigError(name + " must be 1-64 characters of letters, digits, - _ or ..");
-    }
-    c.pipeline.replica_id = value;
-  } else if (name == "SCHEDBRIDGE_SPOOL_DIR") {
-    if (value.empty()) throw ConfigError(name + " must not be empty.");
-    c.spool.dir = value;
-  } else if (name == "SCHEDBRIDGE_SPOOL_KEY_FILE") {
-    c.spool_key_file = value;
-  } else if (name == "SCHEDBRIDGE_SPOOL_MAX_BYTES") {
-    c.spool.max_bytes = static_cast<uint64_t>(ParseInt(name, value, 1 << 20, int64_t{1} << 50));
-  } else if (name == "SCHEDBRIDGE_ADMIN_LISTEN") {
-    ParseListen(value, c.http.admin_host, c.http.admin_port);
-  } else if (name == "SCHEDBRIDGE_MAX_BODY_BYTES") {
-    c.http.max_body_bytes = static_cast<size_t>(ParseInt(name, value, 1, 64 << 20));
-  } else if (name == "SCHEDBRIDGE_IO_THREADS") {
-    c.http.io_threads = static_cast<int>(ParseInt(name, value, 0, 256));
-  } else if (name == "SCHEDBRIDGE_LISTEN_BACKLOG") {
-    c.http.listen_backlog = static_cast<int>(ParseInt(name, value, 1, 65535));
-  } else if (name == "SCHEDBRIDGE_MAX_HEADERS") {
-    c.http.max_headers = static_cast<size_t>(ParseInt(name, value, 8, 10000));
-  } else if (name == "SCHEDBRIDGE_MAX_HEAD_BYTES") {
-    c.http.max_head_bytes = static_cast<size_t>(ParseInt(name, value, 1024, 1 << 20));
-  } else if (name == "SCHEDBRIDGE_BODY_BUDGET_BYTES") {
-    c.http.body_budget_bytes =
-        static_cast<size_t>(ParseInt(name, value, 1 << 16, int64_t{1} << 40));
-  } else if (name == "SCHEDBRIDGE_MAX_CONNECTIONS") {
-    c.http.max_connections = static_cast<size_t>(ParseInt(name, value, 1, 10000000));
-  } else if (name == "SCHEDBRIDGE_MAX_CONNECTIONS_PER_ADDRESS") {
-    c.http.max_connections_per_address = static_cast<size_t>(ParseInt(name, value, 0, 10000000));
-  } else if (name == "SCHEDBRIDGE_HEAD_TIMEOUT_MS") {
-    c.http.head_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
-  } else if (name == "SCHEDBRIDGE_BODY_TIMEOUT_MS") {
-    c.http.body_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
-  } else if (name == "SCHEDBRIDGE_IDLE_TIMEOUT_MS") {
-    c.http.idle_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 3600000));
-  } else if (name == "SCHEDBRIDGE_WRITE_TIMEOUT_MS") {
-    c.http.write_timeout = std::chrono::milliseconds(ParseInt(name, value, 1, 600000));
-  } else if (name == "SCHEDBRIDGE_RETRY_AFTER_SECONDS") {
-    c.http.retry_after_seconds = static_cast<int>(ParseInt(name, value, 0, 86400));
-  } else if (name == "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS") {
-    c.http.shutdown_timeout = std::chrono::milliseconds(ParseInt(name, value, 0, 600000));
-  } else if (name == "SCHEDBRIDGE_TLS_CERT_FILE") {
-    c.http.tls_cert_file = value;
-  } else if (name == "SCHEDBRIDGE_TLS_KEY_FILE") {
-    c.http.tls_key_file = value;
-  } else if (name == "SCHEDBRIDGE_TLS_MIN_VERSION") {
-    if (value != "1.2" && value != "1.3") throw ConfigError(name + " must be 1.2 or 1.3.");
-    c.http.tls_min_version = value;
-  } else if (name == "SCHEDBRIDGE_TLS_CIPHERS") {
-    if (value.empty()) throw ConfigError(name + " must not be empty.");
-    c.http.tls_ciphers = value;
-  } else if (name == "SCHEDBRIDGE_RELOAD_INTERVAL_MS") {
-    c.reload_interval = std::chrono::milliseconds(ParseInt(name, value, 0, 3600000));
-  } else if (name == "SCHEDBRIDGE_MIN_SECRET_BYTES") {
-    c.min_secret_bytes = static_cast<size_t>(ParseInt(name, value, 1, 1024));
-  } else if (name == "SCHEDBRIDGE_LOG_LEVEL") {
-    if (!log::ParseLevel(value, c.log_level)) {
-      throw ConfigError(name + " must be debug, info, warn, error or off.");
-    }
-  } else {
-    throw ConfigError("unknown setting " + name + ".");
-  }
-}
-
 }  // namespace
-
-// YAML key (top level) → the environment name it shares semantics with.
-const std::map<std::string, std::string>& FileSettingKeys() {
-  static const std::map<std::string, std::string> keys = {
-      {"listen", "SCHEDBRIDGE_LISTEN"},
-      {"ack_timeout_ms", "SCHEDBRIDGE_ACK_TIMEOUT_MS"},
-      {"dedup_capacity", "SCHEDBRIDGE_DEDUP_CAPACITY"},
-      {"dedup_window_seconds", "SCHEDBRIDGE_DEDUP_WINDOW_SECONDS"},
-      {"dedup_across_replicas", "SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS"},
-      {"max_delivery_age_seconds", "SCHEDBRIDGE_MAX_DELIVERY_AGE_SECONDS"},
-      {"dedup_fetch_wait_ms", "SCHEDBRIDGE_DEDUP_FETCH_WAIT_MS"},
-      {"replica_id", "SCHEDBRIDGE_REPLICA_ID"},
-      {"spool_dir", "SCHEDBRIDGE_SPOOL_DIR"},
-      {"spool_max_bytes", "SCHEDBRIDGE_SPOOL_MAX_BYTES"},
-      {"spool_key_file", "SCHEDBRIDGE_SPOOL_KEY_FILE"},
-      {"admin_listen", "SCHEDBRIDGE_ADMIN_LISTEN"},
-      {"max_body_bytes", "SCHEDBRIDGE_MAX_BODY_BYTES"},
-      {"io_threads", "SCHEDBRIDGE_IO_THREADS"},
-      {"listen_backlog", "SCHEDBRIDGE_LISTEN_BACKLOG"},
-      {"max_headers", "SCHEDBRIDGE_MAX_HEADERS"},
-      {"max_head_bytes", "SCHEDBRIDGE_MAX_HEAD_BYTES"},
-      {"body_budget_bytes", "SCHEDBRIDGE_BODY_BUDGET_BYTES"},
-      {"max_connections", "SCHEDBRIDGE_MAX_CONNECTIONS"},
-      {"max_connections_per_address", "SCHEDBRIDGE_MAX_CONNECTIONS_PER_ADDRESS"},
-      {"head_timeout_ms", "SCHEDBRIDGE_HEAD_TIMEOUT_MS"},
-      {"body_timeout_ms", "SCHEDBRIDGE_BODY_TIMEOUT_MS"},
-      {"idle_timeout_ms", "SCHEDBRIDGE_IDLE_TIMEOUT_MS"},
-      {"write_timeout_ms", "SCHEDBRIDGE_WRITE_TIMEOUT_MS"},
-      {"retry_after_seconds", "SCHEDBRIDGE_RETRY_AFTER_SECONDS"},
-      {"shutdown_timeout_ms", "SCHEDBRIDGE_SHUTDOWN_TIMEOUT_MS"},
-      {"log_level", "SCHEDBRIDGE_LOG_LEVEL"},
-      {"min_secret_bytes", "SCHEDBRIDGE_MIN_SECRET_BYTES"},
-      {"reload_interval_ms", "SCHEDBRIDGE_RELOAD_INTERVAL_MS"},
-      {"tls_cert_file", "SCHEDBRIDGE_TLS_CERT_FILE"},
-      {"tls_key_file", "SCHEDBRIDGE_TLS_KEY_FILE"},
-      {"tls_min_version", "SCHEDBRIDGE_TLS_MIN_VERSION"},
-      {"tls_ciphers", "SCHEDBRIDGE_TLS_CIPHERS"},
-  };
-  return keys;
-}
 
 namespace {
 
@@ -348,38 +221,54 @@ void LoadFile(Config& c, const std::string& path, const std::vector<std::string>
   }
   if (root.IsNull()) return;
   if (!root.IsMap()) throw ConfigError("config file " + path + " must be a YAML mapping.");
+  // "config.yaml:4: ack_timeout_ms": where a value came from, for errors.
+  const auto where = [&path](const YAML::Node& node, const std::string& key) {
+    return path + ":" + std::to_string(node.Mark().line + 1) + ": " + key;
+  };
+  std::vector<std::string> keys;
+  for (const SettingSpec& spec : Settings()) keys.emplace_back(spec.key);
+  for (const char* extra : {"topics", "kafka", "sources"}) keys.emplace_back(extra);
   for (const auto& kv : root) {
     const std::string key = kv.first.as<std::string>();
     const YAML::Node& value = kv.second;
-    if (auto it = FileSettingKeys().find(key); it != FileSettingKeys().end()) {
-      ApplySetting(c, it->second, Scalar(value, key));
+    if (const SettingSpec* spec = FindSettingByKey(key);
+        spec != nullptr && key.find('.') == std::string::npos) {
+      ApplySetting(c, *spec, Scalar(value, where(value, key)), where(value, key));
     } else if (key == "topics") {
-      if (!value.IsMap()) throw ConfigError("topics must be a mapping (events, dead_letter).");
+      if (!value.IsMap())
+        throw ConfigError(where(value, key) + " must be a mapping (events, dead_letter).");
       for (const auto& t : value) {
-        const std::string k = t.first.as<std::string>();
-        if (k == "events") {
-          c.pipeline.events_topic = Scalar(t.second, "topics.events");
-        } else if (k == "dead_letter") {
-          c.pipeline.dlq_topic = Scalar(t.second, "topics.dead_letter");
-        } else {
-          throw ConfigError("unknown key topics." + k + " (expected events, dead_letter).");
+        const std::string k = "topics." + t.first.as<std::string>();
+        const SettingSpec* topic = FindSettingByKey(k);
+        if (topic == nullptr) {
+          throw ConfigError(where(t.first, k) + ": unknown key (expected events, dead_letter).");
         }
+        ApplySetting(c, *topic, Scalar(t.second, where(t.second, k)), where(t.second, k));
       }
     } else if (key == "kafka") {
-      if (!value.IsMap()) throw ConfigError("kafka must be a mapping of librdkafka properties.");
+      if (!value.IsMap())
+        throw ConfigError(where(value, key) + " must be a mapping of librdkafka properties.");
       for (const auto& p : value) {
         const std::string k = p.first.as<std::string>();
         if (k == "brokers") {
-          c.kafka.brokers = Scalar(p.second, "kafka.brokers");
+          ApplySetting(c, *FindSettingByKey("kafka.brokers"),
+                       Scalar(p.second, where(p.second, "kafka.brokers")),
+                       where(p.second, "kafka.brokers"));
         } else {
-          SetKafkaProperty(c, "kafka.", k, Scalar(p.second, "kafka." + k));
+          SetKafkaProperty(c, "kafka.", k, Scalar(p.second, where(p.second, "kafka." + k)));
         }
       }
     } else if (key == "sources") {
-      if (!value.IsSequence()) throw ConfigError("sources must be a list.");
+      if (!value.IsSequence()) throw ConfigError(where(value, key) + " must be a list.");
       for (size_t i = 0; i < value.size(); ++i) LoadSourceFromFile(c, value[i], i, known_providers);
     } else {
-      throw ConfigError("unknown key \"" + key + "\" in " + path + ".");
+      std::string message = where(kv.first, key) + ": unknown key";
+      if (std::string near = DidYouMean(key, keys); !near.empty()) {
+        message += "; did you mean " + near + "?";
+      } else {
+        message += ".";
+      }
+      throw ConfigError(message);
     }
   }
 }
@@ -387,15 +276,11 @@ void LoadFile(Config& c, const std::string& path, const std::vector<std::string>
 void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
                       const std::vector<std::string>& known_providers) {
   std::set<std::string> handled;
-  for (const auto& [key, file_name] : FileSettingKeys()) {
-    (void)key;
-    if (auto it = env.find(file_name); it != env.end()) ApplySetting(c, file_name, it->second);
-    handled.insert(file_name);
-  }
-  for (const char* name :
-       {"SCHEDBRIDGE_KAFKA_BROKERS", "SCHEDBRIDGE_TOPIC_EVENTS", "SCHEDBRIDGE_TOPIC_DLQ"}) {
-    if (auto it = env.find(name); it != env.end()) ApplySetting(c, name, it->second);
-    handled.insert(name);
+  for (const SettingSpec& spec : Settings()) {
+    if (auto it = env.find(spec.env); it != env.end()) {
+      ApplySetting(c, spec, it->second, spec.env);
+    }
+    handled.insert(spec.env);
   }
   handled.insert("SCHEDBRIDGE_CONFIG");
   for (const std::string& provider : known_providers) {
@@ -427,10 +312,27 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
       src.tolerance = std::chrono::seconds(ParseInt(tolerance, t->second, 1, 86400));
     if (k != env.end()) src.ack = ParseAck(ack, k->second);
   }
+  // Any other SCHEDBRIDGE_* variable is a typo (or a provider not built in),
+  // except librdkafka passthrough and the project's tool variables.
+  std::vector<std::string> known(handled.begin(), handled.end());
+  for (const auto& [name, value] : env) {
+    (void)value;
+    if (name.rfind("SCHEDBRIDGE_", 0) != 0 || handled.count(name) ||
+        name.rfind("SCHEDBRIDGE_KAFKA_", 0) == 0 || IsToolVariable(name)) {
+      continue;
+    }
+    std::string message = "unknown environment variable " + name;
+    if (std::string near = DidYouMean(name, known); !near.empty()) {
+      message += "; did you mean " + near + "?";
+    } else {
+      message += " (the settings are listed by `schedbridge serve --help`).";
+    }
+    throw ConfigError(message);
+  }
   // SCHEDBRIDGE_KAFKA_<NAME>: librdkafka passthrough, NAME lowercased with _ → .
   const std::string prefix = "SCHEDBRIDGE_KAFKA_";
   for (const auto& [name, value] : env) {
-    if (name.rfind(prefix, 0) != 0 || handled.count(name)) continue;
+    if (name.rfind(prefix, 0) != 0 || handled.count(name) || IsToolVariable(name)) continue;
     std::string prop = provider_util::Lower(name.substr(prefix.size()));
     const bool from_file = prop.size() > 5 && prop.compare(prop.size() - 5, 5, "_file") == 0;
     if (from_file) prop.resize(prop.size() - 5);
@@ -439,8 +341,19 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
   }
 }
 
-void Validate(Config& c, const std::map<std::string, std::string>& env,
-              const std::function<std::string(const SourceConfig&)>& check_source) {
+void Validate(Config& c, const ConfigInputs& in) {
+  const std::map<std::string, std::string>& env = in.env;
+  const std::function<std::string(const SourceConfig&)>& check_source = in.check_source;
+  if (in.require_sources && c.sources.empty()) {
+    std::string providers;
+    for (const std::string& p : in.known_providers)
+      providers += (providers.empty() ? "" : ", ") + p;
+    throw ConfigError(
+        "no sources are configured, so every webhook would be answered 404: set "
+        "SCHEDBRIDGE_SECRET_<PROVIDER> or SCHEDBRIDGE_SECRET_<PROVIDER>_FILE for a provider's "
+        "default source, or list sources: in the config file (providers: " +
+        providers + ").");
+  }
   for (SourceConfig& s : c.sources) {
     if (auto it = s.options.find("secret_env"); it != s.options.end()) {
       auto e = env.find(it->second);
@@ -530,15 +443,16 @@ const SourceConfig* Config::FindSource(std::string_view provider, std::string_vi
   return nullptr;
 }
 
-void ParseListen(const std::string& listen, std::string& host, int& port) {
+void ParseListen(const std::string& listen, std::string& host, int& port,
+                 const std::string& where) {
   const size_t colon = listen.rfind(':');
   if (colon == std::string::npos) {
-    throw ConfigError("listen address must be host:port.");
+    throw ConfigError(where + " must be host:port.");
   }
   std::string h = listen.substr(0, colon);
   if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
   host = h.empty() ? "0.0.0.0" : h;
-  port = static_cast<int>(ParseInt("listen port", listen.substr(colon + 1), 0, 65535));
+  port = static_cast<int>(ParseInt(where + " port", listen.substr(colon + 1), 0, 65535));
 }
 
 std::vector<std::string> ReadSecretFile(const std::string& path) {
@@ -638,7 +552,11 @@ Config LoadConfig(const ConfigInputs& in) {
                       " has an unexpected structure: " + e.what());
   }
   ApplyEnvironment(c, in.env, in.known_providers);
-  for (const auto& [name, value] : in.flags) ApplySetting(c, name, value);
+  for (const auto& [name, value] : in.flags) {
+    const SettingSpec* spec = FindSettingByEnv(name);
+    if (spec == nullptr) throw ConfigError("unknown setting " + name + ".");
+    ApplySetting(c, *spec, value, spec->flag);
+  }
   for (const std::string& kv : in.kafka_flags) {
     const size_t eq = kv.find('=');
     if (eq == std::string::npos || eq == 0) {
@@ -651,7 +569,7 @@ Config LoadConfig(const ConfigInputs& in) {
       SetKafkaProperty(c, "--kafka ", name, kv.substr(eq + 1));
     }
   }
-  Validate(c, in.env, in.check_source);
+  Validate(c, in);
   if (c.pipeline.replica_id.empty()) c.pipeline.replica_id = HostName();
   return c;
 }

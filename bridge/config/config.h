@@ -85,6 +85,8 @@ struct Config {
   /// a 15-byte secret.
   size_t min_secret_bytes = 12;
   log::Level log_level = log::Level::kInfo;
+  /// Log lines as key=value text instead of JSON (log_format: text).
+  bool log_text = false;
   std::string config_file;  // the YAML file read, if any
   /// How often secret files and the config file are checked for changes
   /// (0 = only on SIGHUP).
@@ -108,6 +110,8 @@ struct ConfigInputs {
   std::map<std::string, std::string> flags;  // flag overrides, by the env name they replace
   std::vector<std::string> kafka_flags;      // "name=value" librdkafka overrides
   std::vector<std::string> known_providers;  // for validation
+  /// `serve` needs at least one source; `replay` reads only Kafka settings.
+  bool require_sources = false;
   /// Provider-specific source checks: an error sentence, or "".
   std::function<std::string(const SourceConfig&)> check_source;
 };
@@ -135,10 +139,6 @@ class SourceTable {
   std::shared_ptr<const std::vector<SourceConfig>> sources_;
 };
 
-/// Every scalar setting: config-file key → environment variable. The one
-/// list the loader, the environment and the README's tables follow.
-const std::map<std::string, std::string>& FileSettingKeys();
-
 /// The process environment as a map.
 std::map<std::string, std::string> ProcessEnvironment();
 
@@ -146,7 +146,8 @@ std::map<std::string, std::string> ProcessEnvironment();
 /// surrounding whitespace trimmed, blank lines skipped.
 std::vector<std::string> ReadSecretFile(const std::string& path);
 
-/// "host:port" → parts. Throws ConfigError.
-void ParseListen(const std::string& listen, std::string& host, int& port);
+/// "host:port" → parts. Throws ConfigError naming `where`.
+void ParseListen(const std::string& listen, std::string& host, int& port,
+                 const std::string& where = "listen address");
 
 }  // namespace bridge

@@ -64,7 +64,13 @@ AdminServer::AdminServer(Metrics& metrics, ReadinessCheck readiness, int threads
     res.status = status;
     res.set_content(body, "application/json");
   };
-  s.Get("/healthz", [json](const httplib::Request&, httplib::Response& res) {
+  s.Get("/healthz", [this, json](const httplib::Request&, httplib::Response& res) {
+    std::string why;
+    {
+      std::lock_guard lock(readiness_mu_);
+      if (liveness_) why = liveness_();
+    }
+    if (!why.empty()) return json(res, 503, "{\"status\":\"" + why + "\"}");
     json(res, 200, R"({"status":"ok"})");
   });
   s.Get("/readyz", [this, json](const httplib::Request&, httplib::Response& res) {
@@ -96,6 +102,11 @@ AdminServer::~AdminServer() { Stop(); }
 void AdminServer::SetReadinessCheck(ReadinessCheck check) {
   std::lock_guard lock(readiness_mu_);
   readiness_ = std::move(check);
+}
+
+void AdminServer::SetLivenessCheck(ReadinessCheck check) {
+  std::lock_guard lock(readiness_mu_);
+  liveness_ = std::move(check);
 }
 
 int AdminServer::Bind(const std::string& host, int port, std::string& error) {

@@ -43,11 +43,15 @@ class AdminServer {
   /// /readyz answers 503 `draining` from now on.
   void BeginDrain() { draining_ = true; }
   void SetReadinessCheck(ReadinessCheck check);
+  /// What /healthz checks: "" when alive, else the status word of its 503
+  /// (a state the process cannot leave by itself, so it should be restarted).
+  void SetLivenessCheck(ReadinessCheck check);
 
  private:
   Metrics& metrics_;
   std::mutex readiness_mu_;
   ReadinessCheck readiness_;
+  ReadinessCheck liveness_;
   std::atomic<bool> draining_{false};
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;

@@ -1139,8 +1139,10 @@ class WebhookServer::Impl {
       }
       return ctx;
     } catch (const std::exception& e) {
+      std::string why = e.what();
+      if (why.find("mismatch") != std::string::npos) why = "the key does not match the certificate";
       error = "cannot load the TLS certificate " + s.tls_cert_file + " / key " + s.tls_key_file +
-              ": " + e.what();
+              ": " + why;
       return nullptr;
     }
   }
@@ -1296,6 +1298,10 @@ WebhookServer::WebhookServer(const Config& config, const SourceTable& sources, P
 WebhookServer::~WebhookServer() = default;
 
 bool WebhookServer::Valid() const { return impl_->tls_error_.empty(); }
+
+bool WebhookServer::CheckTls(const HttpSettings& settings, std::string& error) {
+  return Impl::MakeTls(settings, error) != nullptr;
+}
 
 bool WebhookServer::ReloadTls(const HttpSettings& settings, std::string& error) {
   if (settings.tls_cert_file.empty()) return true;

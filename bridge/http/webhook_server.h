@@ -92,6 +92,10 @@ class WebhookServer {
   /// connections use them, open ones keep theirs. On failure (false, with
   /// `error`) the current ones stay.
   bool ReloadTls(const HttpSettings& settings, std::string& error);
+  /// Loads the settings' certificate and key as serving would (readable,
+  /// PEM, matching, a usable cipher list) without serving: false with a
+  /// sentence in `error`. `serve --check-config` uses it.
+  static bool CheckTls(const HttpSettings& settings, std::string& error);
 
   /// Binds and listens on host:port (0 picks a free port) without
   /// SO_REUSEPORT, so a second process on the same port fails here. Returns

@@ -56,7 +56,8 @@ std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings,
       {"isolation.level", "read_committed"},
   };
   for (const auto& [k, v] : ConsumerConnectionProperties(settings)) props[k] = v;
-  std::unique_ptr<RdKafka::Conf> conf = rdkafka::MakeConf(props, "consumer setting ", error);
+  std::unique_ptr<RdKafka::Conf> conf =
+      rdkafka::MakeConf(props, "consumer setting ", error, "dlq_reader");
   if (!conf) return nullptr;
   std::string err;
   self->consumer_.reset(RdKafka::KafkaConsumer::create(conf.get(), err));
@@ -195,7 +196,8 @@ std::unique_ptr<TransactionalProducer> TransactionalProducer::Create(
   }
   props["transactional.id"] = transactional_id;
   props["transaction.timeout.ms"] = "60000";
-  std::unique_ptr<RdKafka::Conf> conf = rdkafka::MakeConf(props, "Kafka setting ", error);
+  std::unique_ptr<RdKafka::Conf> conf =
+      rdkafka::MakeConf(props, "Kafka setting ", error, "replay_producer");
   if (!conf) return nullptr;
   std::string err;
   self->impl_->producer.reset(RdKafka::Producer::create(conf.get(), err));

@@ -62,7 +62,8 @@ std::unique_ptr<IdFollower> IdFollower::Start(const KafkaSettings& settings,
   for (const auto& [k, v] : ConsumerConnectionProperties(settings)) {
     if (k != "client.id") props[k] = v;
   }
-  std::unique_ptr<RdKafka::Conf> conf = rdkafka::MakeConf(props, "consumer setting ", error);
+  std::unique_ptr<RdKafka::Conf> conf =
+      rdkafka::MakeConf(props, "consumer setting ", error, "dedup_follower");
   if (!conf) return nullptr;
   std::string err;
   self->impl_->consumer.reset(RdKafka::KafkaConsumer::create(conf.get(), err));

@@ -37,18 +37,10 @@ class RdKafkaPublisher::Callbacks final : public RdKafka::DeliveryReportCb,
       switch (event.type()) {
         case RdKafka::Event::EVENT_ERROR:
           ++error_events;
-          if (event.fatal()) {
-            fatal = true;
-            log::Error("kafka_fatal_error", {{"error", event.str()}});
-          } else {
-            // Informational: librdkafka recovers by itself.
-            log::Warn("kafka_error", {{"error", event.str()}});
-          }
+          if (rdkafka::LogKafkaEvent("producer", event)) fatal = true;
           break;
         case RdKafka::Event::EVENT_LOG:
-          if (event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING) {
-            log::Warn("kafka_log", {{"facility", event.fac()}, {"message", event.str()}});
-          }
+          rdkafka::LogKafkaEvent("producer", event);
           break;
         case RdKafka::Event::EVENT_STATS: {
           ParseStats(event.str());
@@ -181,13 +173,40 @@ void RdKafkaPublisher::ReadinessLoop(std::chrono::milliseconds interval) {
     std::unique_ptr<RdKafka::Metadata> owned(md);
     const bool ok = err == RdKafka::ERR_NO_ERROR && owned && !owned->brokers()->empty();
     if (ok != metadata_ok_.exchange(ok)) {
-      log::Info(ok ? "kafka_reachable" : "kafka_unreachable",
-                {{"error", ok ? "" : RdKafka::err2str(err)}});
+      if (ok) {
+        log::Info("kafka_reachable", {{"brokers", static_cast<int64_t>(owned->brokers()->size())}});
+      } else {
+        log::Warn("kafka_unreachable", {{"reason", RdKafka::err2str(err)}});
+      }
     }
     std::unique_lock lock(stop_mu_);
     stop_cv_.wait_for(lock, interval, [&] { return !running_.load(); });
   }
 }
+
+bool RdKafkaPublisher::DescribeTopics(const std::vector<std::string>& topics,
+                                      std::chrono::milliseconds timeout,
+                                      std::map<std::string, int>& partitions,
+                                      std::string& error) const {
+  RdKafka::Metadata* md = nullptr;
+  const auto err = producer_->metadata(true, nullptr, &md, static_cast<int>(timeout.count()));
+  std::unique_ptr<RdKafka::Metadata> owned(md);
+  if (err != RdKafka::ERR_NO_ERROR || !owned) {
+    error = "no broker answered within " + std::to_string(timeout.count()) + " ms (" +
+            RdKafka::err2str(err) + ")";
+    return false;
+  }
+  for (const std::string& t : topics) partitions[t] = -1;
+  for (const RdKafka::TopicMetadata* tm : *owned->topics()) {
+    if (auto it = partitions.find(tm->topic());
+        it != partitions.end() && tm->err() == RdKafka::ERR_NO_ERROR) {
+      it->second = static_cast<int>(tm->partitions()->size());
+    }
+  }
+  return true;
+}
+
+bool RdKafkaPublisher::Fatal() const { return callbacks_->fatal.load(); }
 
 bool RdKafkaPublisher::Ready() const {
   return metadata_ok_.load() && !callbacks_->fatal.load() && !closed_.load();

@@ -43,6 +43,14 @@ class RdKafkaPublisher final : public Publisher {
                                           std::chrono::steady_clock::time_point deadline,
                                           PendingPublish::Completion on_complete) override;
   bool Ready() const override;
+  /// Fetches the cluster's metadata (all topics, so none is auto-created) and
+  /// reports each of `topics`' partition count, or -1 when it does not exist.
+  /// False with a sentence in `error` when no broker answers in `timeout`.
+  bool DescribeTopics(const std::vector<std::string>& topics, std::chrono::milliseconds timeout,
+                      std::map<std::string, int>& partitions, std::string& error) const;
+  /// True after librdkafka reported a fatal error: this producer publishes
+  /// nothing more (/healthz fails, so the pod is restarted).
+  bool Fatal() const;
 
   /// Waits up to `timeout` for queued messages; what remains is purged and its
   /// completions run as failed. Idempotent. Returns the number of messages

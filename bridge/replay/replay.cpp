@@ -1,10 +1,15 @@
 #include "bridge/replay/replay.h"
 
+#include <rapidjson/prettywriter.h>
+
+#include <algorithm>
 #include <sstream>
 #include <thread>
 
 #include "bridge/kafka/dlq_reader.h"
+#include "bridge/model/time.h"
 #include "bridge/pipeline/pipeline.h"
+#include "bridge/util/json.h"
 
 namespace bridge {
 
@@ -14,10 +19,70 @@ int64_t ReplaySummary::StillFailing() const {
   return n;
 }
 
+std::optional<int64_t> ParseReplayTime(std::string_view text, bool end_of_day) {
+  using std::chrono::duration_cast;
+  using std::chrono::milliseconds;
+  if (!text.empty() && text.size() <= 15 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::stoll(std::string(text));  // epoch milliseconds
+  }
+  if (text.size() == 10 && text[4] == '-' && text[7] == '-') {
+    auto day = ParseTimestamp(std::string(text) + "T00:00:00Z");
+    if (!day) return std::nullopt;
+    int64_t ms = duration_cast<milliseconds>(day->time_since_epoch()).count();
+    return end_of_day ? ms + 86400000 - 1 : ms;
+  }
+  auto t = ParseTimestamp(text);
+  if (!t) return std::nullopt;
+  return duration_cast<milliseconds>(t->time_since_epoch()).count();
+}
+
+std::string DescribeDeadLetter(const DeadLetterRecord& r) {
+  std::ostringstream s;
+  s << "dead_letter_id: " << r.dead_letter_id << "\n"
+    << "reason:         " << r.reason << "\n"
+    << "detail:         " << r.detail << "\n"
+    << "provider:       " << r.provider << "\n"
+    << "source:         " << r.source << "\n";
+  if (r.provider_event_type) s << "event type:     " << *r.provider_event_type << "\n";
+  if (r.booking_uid) s << "booking uid:    " << *r.booking_uid << "\n";
+  s << "received_at:    " << r.received_at << "\n"
+    << "attempt:        " << r.attempt << "\n"
+    << "written by:     schedbridge " << r.schedbridge_version << "\n";
+  for (const auto& [name, value] : r.headers)
+    s << "header:         " << name << ": " << value << "\n";
+  s << "body (" << r.body.size() << " bytes):\n";
+  rapidjson::Document doc;
+  if (json::Parse(r.body, doc).ok) {
+    rapidjson::StringBuffer buf;
+    rapidjson::PrettyWriter<rapidjson::StringBuffer> w(buf);
+    w.SetIndent(' ', 2);
+    doc.Accept(w);
+    s << buf.GetString() << "\n";
+  } else {
+    s << r.body << "\n";
+  }
+  return s.str();
+}
+
+const std::vector<std::string>& DeadLetterReasons() {
+  static const std::vector<std::string> kReasons = {
+      std::string(reason::kInvalidJson),      std::string(reason::kNotAnObject),
+      std::string(reason::kCustomTemplate),   std::string(reason::kUnknownEventType),
+      std::string(reason::kMissingBookingId), std::string(reason::kNormalizerError)};
+  return kReasons;
+}
+
 std::string ReplaySummary::Text() const {
   std::ostringstream s;
-  s << "replay: read " << read << ", published " << published_records << " record(s) as "
-    << published_events << " event(s), still failing " << StillFailing();
+  if (dry_run) {
+    s << "replay (dry run): read " << read << ", would publish " << published_records
+      << " record(s) as " << published_events << " event(s) to " << to << ", still failing "
+      << StillFailing();
+  } else {
+    s << "replay: read " << read << ", published " << published_records << " record(s) as "
+      << published_events << " event(s), still failing " << StillFailing();
+  }
   if (!still_failing.empty()) {
     s << " (";
     bool first = true;
@@ -27,8 +92,13 @@ std::string ReplaySummary::Text() const {
     }
     s << ")";
   }
-  s << ", requeued " << requeued << ", skipped by filter " << skipped_by_filter << ", unreadable "
-    << unreadable;
+  s << (dry_run ? ", would requeue " : ", requeued ") << requeued << ", skipped by filter "
+    << skipped_by_filter << ", unreadable " << unreadable;
+  if (dry_run) s << "; nothing was published and no offset committed";
+  if (held_partitions > 0) {
+    s << "; offsets held at the first skipped record on " << held_partitions
+      << " partition(s), so this group reads them again next time";
+  }
   if (!error.empty()) s << "\nreplay failed: " << error;
   return s.str();
 }
@@ -48,7 +118,8 @@ ReplayDecision DecideReplay(const std::string& json, int64_t timestamp_ms,
     return d;
   }
   if ((!options.provider.empty() && record->provider != options.provider) ||
-      (!options.reason.empty() && record->reason != options.reason)) {
+      (!options.reason.empty() && record->reason != options.reason) ||
+      (!options.source.empty() && record->source != options.source)) {
     return d;  // kSkip
   }
   const Provider* provider = providers.Find(record->provider);
@@ -75,7 +146,7 @@ ReplayDecision DecideReplay(const std::string& json, int64_t timestamp_ms,
   }
   d.kind = ReplayDecision::Kind::kPublish;
   for (const CanonicalEvent& e : std::get<std::vector<CanonicalEvent>>(result)) {
-    d.messages.push_back(EventMessage(e, options.to));
+    d.messages.push_back(EventMessage(e, options.to, options.replica_id));
   }
   return d;
 }
@@ -182,6 +253,8 @@ ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka
                         const ProviderRegistry& providers, std::ostream& out,
                         std::ostream& progress) {
   ReplaySummary summary;
+  summary.dry_run = options.dry_run;
+  summary.to = options.to;
   if (options.transactional && options.group.empty()) {
     summary.error = "--transactional needs --group (the offsets are committed in the transaction)";
     return summary;
@@ -217,6 +290,9 @@ ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka
   const auto started = std::chrono::steady_clock::now();
   auto last_progress = started;
   bool finished = false;
+  // A record a filter skipped is never committed past: its partition's
+  // offset stays at the first one, for a later run with other filters.
+  std::map<int32_t, int64_t> held;
   try {
     while (!finished) {
       if (!sink->Begin(error)) throw std::runtime_error(error);
@@ -234,9 +310,11 @@ ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka
         }
         ++summary.read;
         ++in_batch;
-        offsets[record->partition] = record->offset + 1;
         const ReplayDecision d =
             DecideReplay(record->value, record->timestamp_ms, options, providers);
+        if (d.kind == ReplayDecision::Kind::kSkip) held.emplace(record->partition, record->offset);
+        const auto h = held.find(record->partition);
+        offsets[record->partition] = h != held.end() ? h->second : record->offset + 1;
         switch (d.kind) {
           case ReplayDecision::Kind::kSkip:
             ++summary.skipped_by_filter;
@@ -277,6 +355,7 @@ ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka
     summary.error = e.what();
   }
   if (options.progress) progress << "\n";
+  if (commit) summary.held_partitions = static_cast<int64_t>(held.size());
   return summary;
 }
 

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "bridge/kafka/rdkafka_publisher.h"
+#include "bridge/model/dead_letter.h"
 #include "bridge/providers/registry.h"
 
 namespace bridge {
@@ -25,6 +26,10 @@ struct ReplayOptions {
   std::optional<int64_t> since_ms, until_ms;  // record timestamps, inclusive
   std::string provider;
   std::string reason;
+  std::string source;
+  /// Written as the `schedbridge_replica` header of replayed events, as the
+  /// service does for live ones.
+  std::string replica_id;
   int64_t limit = 0;  // records to process (0 = all)
   bool dry_run = false;
   bool transactional = false;
@@ -40,7 +45,12 @@ struct ReplaySummary {
   int64_t published_records = 0;
   int64_t published_events = 0;
   int64_t requeued = 0;
-  int64_t unreadable = 0;                        // not a dead-letter record at all
+  int64_t unreadable = 0;  // not a dead-letter record at all
+  bool dry_run = false;
+  std::string to;  // the events topic
+  /// With --group: partitions whose committed offset stays at the first
+  /// record a filter skipped, so a later run with the group still sees it.
+  int64_t held_partitions = 0;
   std::map<std::string, int64_t> still_failing;  // by reason
   bool publish_failed = false;
   std::string error;
@@ -49,6 +59,18 @@ struct ReplaySummary {
   std::string Text() const;
   int ExitCode() const { return publish_failed || !error.empty() ? 1 : 0; }
 };
+
+/// A --since/--until argument: a date (2026-11-23: that day's start, or its
+/// end with `end_of_day`), an RFC 3339 time, or epoch milliseconds. Epoch
+/// milliseconds, or nullopt for anything else.
+std::optional<int64_t> ParseReplayTime(std::string_view text, bool end_of_day);
+
+/// One dead-letter record for a person: its fields, then its body decoded
+/// (base64 bodies too) and pretty-printed when it is JSON.
+std::string DescribeDeadLetter(const DeadLetterRecord& record);
+
+/// The dead-letter reasons a record can carry (schemas/dead-letter.v1.json).
+const std::vector<std::string>& DeadLetterReasons();
 
 /// What to do with one consumed record: the pure part of replay.
 struct ReplayDecision {

@@ -7,6 +7,7 @@
 #include <rapidjson/writer.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -27,6 +28,15 @@ namespace {
 
 std::string FixturePath(const std::string& relative) {
   return std::string(SCHEDBRIDGE_SOURCE_DIR) + "/tests/fixtures/" + relative;
+}
+
+std::string TempDir(const std::string& prefix) {
+  std::string tmpl = "/tmp/schedbridge-" + prefix + "-XXXXXX";
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    ADD_FAILURE() << "mkdtemp failed";
+    return "/tmp";
+  }
+  return tmpl;
 }
 
 std::string ReadFile(const std::string& path) {

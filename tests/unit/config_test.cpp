@@ -6,7 +6,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <thread>
+
+#include "bridge/config/settings.h"
 
 namespace bridge {
 namespace {
@@ -188,7 +191,7 @@ TEST_F(ConfigTest, ClearErrors) {
   EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM_FILE", dir_ + "/missing"}})
                 .find("cannot read secret file"),
             std::string::npos);
-  EXPECT_NE(ErrorOf({}, Write("a.yaml", "bogus: 1\n")).find("unknown key \"bogus\""),
+  EXPECT_NE(ErrorOf({}, Write("a.yaml", "bogus: 1\n")).find("a.yaml:1: bogus: unknown key"),
             std::string::npos);
   EXPECT_NE(ErrorOf({}, Write("b.yaml", "sources:\n  - provider: calcom\n    secret: plain\n"))
                 .find("secrets are not written in the config file"),
@@ -297,7 +300,7 @@ TEST_F(ConfigTest, ErrorsNeverRepeatAValue) {
            {"SCHEDBRIDGE_ACK_TIMEOUT_MS", "sasl.password:hunter2-typo", "ACK_TIMEOUT_MS"},
            {"SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS", "hunter2-typo", "DEDUP_ACROSS_REPLICAS"},
            {"SCHEDBRIDGE_LOG_LEVEL", "hunter2-typo", "LOG_LEVEL"},
-           {"SCHEDBRIDGE_LISTEN", "hunter2-typo", "listen address"},
+           {"SCHEDBRIDGE_LISTEN", "hunter2-typo", "SCHEDBRIDGE_LISTEN must be host:port"},
            {"SCHEDBRIDGE_REPLICA_ID", "hunter2 typo", "REPLICA_ID"},
            {"SCHEDBRIDGE_ACK_CALCOM", "hunter2-typo", "ACK_CALCOM"},
            {"SCHEDBRIDGE_KAFKA_ACKS", "hunter2-typo", "kafka.acks"}}) {
@@ -331,6 +334,89 @@ TEST(SourceTable, SwapsWhileRequestsReadIt) {
   for (auto& t : readers) t.join();
   EXPECT_GT(seen.load(), 0);
   EXPECT_EQ(table.size(), 1u);
+}
+
+TEST_F(ConfigTest, FileErrorsNameTheFileAndLine) {
+  const std::string path = Write("lines.yaml", "listen: 0.0.0.0:8080\nack_timeout_ms: ten\n");
+  EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}}, path),
+            path + ":2: ack_timeout_ms must be a whole number from 1 to 600000 (ms).");
+  // The same setting from the environment or a flag names itself so.
+  EXPECT_EQ(
+      ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_ACK_TIMEOUT_MS", "ten"}}),
+      "SCHEDBRIDGE_ACK_TIMEOUT_MS must be a whole number from 1 to 600000 (ms).");
+  try {
+    Load({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}}, {}, {{"SCHEDBRIDGE_ACK_TIMEOUT_MS", "0"}});
+    ADD_FAILURE() << "a flag out of range was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "--ack-timeout-ms must be a whole number from 1 to 600000 (ms).");
+  }
+  const std::string typo = Write("typo.yaml", "listen: 0.0.0.0:8080\nack_timeout: 5\n");
+  EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}}, typo),
+            typo + ":2: ack_timeout: unknown key; did you mean ack_timeout_ms?");
+}
+
+TEST_F(ConfigTest, UnknownEnvironmentVariablesAreErrorsWithASuggestion) {
+  EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_LISTN", ":8080"}}),
+            "unknown environment variable SCHEDBRIDGE_LISTN; did you mean SCHEDBRIDGE_LISTEN?");
+  // A provider's name misspelt: the variable names no provider.
+  EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALENDY", kSecret}}),
+            "unknown environment variable SCHEDBRIDGE_SECRET_CALENDY; did you mean "
+            "SCHEDBRIDGE_SECRET_CALENDLY?");
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_WHATEVER_THIS_IS", "1"}})
+                .find("unknown environment variable SCHEDBRIDGE_WHATEVER_THIS_IS (the settings"),
+            std::string::npos);
+  // librdkafka passthrough, the scripts' own variables and Kubernetes'
+  // service links are not settings of the service and pass.
+  const Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret},
+                         {"SCHEDBRIDGE_KAFKA_LINGER_MS", "5"},
+                         {"SCHEDBRIDGE_SKIP_FUZZ", "1"},
+                         {"SCHEDBRIDGE_SERVICE_HOST", "10.0.0.1"},
+                         {"SCHEDBRIDGE_PORT_80_TCP_ADDR", "10.0.0.1"}});
+  EXPECT_EQ(c.kafka.properties.at("linger.ms"), "5");
+}
+
+TEST_F(ConfigTest, ServeNeedsASource) {
+  ConfigInputs in;
+  in.known_providers = {"calcom", "calendly"};
+  in.require_sources = true;
+  try {
+    LoadConfig(in);
+    ADD_FAILURE() << "no sources was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("no sources are configured, so every webhook would be "
+                                         "answered 404"),
+              std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("providers: calcom, calendly"), std::string::npos);
+  }
+  in.require_sources = false;  // replay reads only Kafka settings
+  EXPECT_NO_THROW(LoadConfig(in));
+}
+
+TEST(SettingsTable, EverySettingIsReachableFromFileEnvironmentAndFlag) {
+  std::set<std::string> keys, envs, flags;
+  for (const SettingSpec& s : Settings()) {
+    EXPECT_TRUE(keys.insert(s.key).second) << "file key twice: " << s.key;
+    EXPECT_TRUE(envs.insert(s.env).second) << "environment name twice: " << s.env;
+    EXPECT_TRUE(flags.insert(s.flag).second) << "flag twice: " << s.flag;
+    EXPECT_EQ(std::string(s.env).rfind("SCHEDBRIDGE_", 0), 0u) << s.env;
+    EXPECT_EQ(std::string(s.flag).rfind("--", 0), 0u) << s.flag;
+    EXPECT_NE(std::string(s.help), "") << s.key;
+    // Its own default is accepted, from every place a value comes from.
+    const std::string def = s.get(Config{});
+    if (def.empty()) continue;
+    Config c;
+    EXPECT_NO_THROW(ApplySetting(c, s, def, s.env)) << s.env << "=" << def;
+    EXPECT_EQ(s.get(c), def) << s.env;
+  }
+}
+
+TEST(SettingsTable, DidYouMeanOnlyForLikelyTypos) {
+  EXPECT_EQ(DidYouMean("SCHEDBRIDGE_LISTN", {"SCHEDBRIDGE_LISTEN", "SCHEDBRIDGE_ADMIN_LISTEN"}),
+            "SCHEDBRIDGE_LISTEN");
+  EXPECT_EQ(DidYouMean("serv", {"serve", "replay"}), "serve");
+  EXPECT_EQ(DidYouMean("frobnicate", {"serve", "replay", "normalize"}), "");
 }
 
 TEST(ProducerProperties, EnforcesTheGuarantees) {

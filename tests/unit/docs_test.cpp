@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "bridge/config/config.h"
+#include "bridge/config/settings.h"
 #include "bridge/http/webhook_server.h"
 #include "bridge/util/json.h"
 #include "support.h"
@@ -80,16 +81,17 @@ std::string Readme() {
   return testing::ReadFile(std::string(SCHEDBRIDGE_SOURCE_DIR) + "/README.md");
 }
 
-TEST(Docs, EverySettingIsInTheReadme) {
+TEST(Docs, TheReadmeConfigurationTableIsTheSettingsTable) {
+  // Generated from the one table of settings (`schedbridge settings`);
+  // scripts/docs rewrites it after a change.
   const std::string readme = Readme();
-  ASSERT_GE(FileSettingKeys().size(), 25u);
-  for (const auto& [key, env] : FileSettingKeys()) {
-    EXPECT_NE(readme.find("`" + key + "`"), std::string::npos) << "file key " << key;
-    std::string upper = "SCHEDBRIDGE_";
-    for (char c : key)
-      upper.push_back(static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
-    // Named in the README, or following the documented rule (SCHEDBRIDGE_ + KEY).
-    EXPECT_TRUE(readme.find("`" + env + "`") != std::string::npos || env == upper) << env;
+  ASSERT_GE(Settings().size(), 35u);
+  const std::string table = SettingsMarkdown();
+  EXPECT_NE(readme.find(table), std::string::npos)
+      << "README's configuration table differs from `schedbridge settings`: run scripts/docs";
+  for (const SettingSpec& s : Settings()) {
+    EXPECT_NE(table.find(std::string("`") + s.env + "`"), std::string::npos) << s.env;
+    EXPECT_NE(table.find(std::string("`") + s.key + "`"), std::string::npos) << s.key;
   }
 }
 
