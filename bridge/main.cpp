@@ -311,9 +311,7 @@ int Serve(const ServeFlags& f) {
   });
   // librdkafka's fatal errors (e.g. the idempotent producer's, librdkafka
   // #4438) end this producer for good: fail liveness so the pod restarts.
-  admin.SetLivenessCheck([&publisher]() -> std::string {
-    return publisher->Fatal() ? "kafka_fatal_error" : std::string();
-  });
+  admin.SetLivenessCheck([&publisher] { return publisher->LivenessProblem(); });
   // Every connection is a descriptor: take what the hard limit allows.
   const uint64_t open_files = RaiseOpenFileLimit();
   const int port = webhooks.Bind(config.http.host, config.http.port, error);

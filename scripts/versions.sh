@@ -1,7 +1,10 @@
 # Pinned versions, shared by the scripts.
-# Apache Kafka 3.9.x: the newest line that still speaks the protocol versions
-# Debian 12's librdkafka 2.0.2 uses (Kafka 4.0 removed them, KIP-896).
-KAFKA_VERSION=3.9.1
+# The Apache Kafka broker for local runs and tests. 3.9.1 by default; the
+# test command runs the real-broker tier again against KAFKA4_VERSION. Any
+# other: KAFKA_VERSION=4.1.0 scripts/bootstrap && KAFKA_VERSION=4.1.0 scripts/kafka start
+# (README "Kafka versions").
+KAFKA_VERSION=${KAFKA_VERSION:-3.9.1}
+KAFKA4_VERSION=4.4.0
 SCALA_VERSION=2.13
 _sb_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE_DIR=${SCHEDBRIDGE_CACHE_DIR:-$_sb_root/.cache}

@@ -916,16 +916,14 @@ class Connection final : public ConnectionBase,
                                                  {"source", source_label_},
                                                  {"code", std::to_string(status)}});
     if (log::Enabled(log::Level::kInfo)) {
-      std::string ids;
-      for (const auto& id : event_ids_) ids += (ids.empty() ? "" : ",") + id;
       log::Info("webhook", {{"request_id", request_id_},
                             {"provider", provider_label_},
                             {"source", source_label_},
-                            {"status", std::to_string(status)},
+                            {"status", status},
                             {"outcome", outcome_},
-                            {"event_ids", ids},
+                            {"event_ids", event_ids_},
                             {"detail", detail_},
-                            {"latency_ms", std::to_string(seconds * 1000.0)}});
+                            {"latency_ms", seconds * 1000.0}});
     }
   }
 

@@ -177,9 +177,9 @@ void IdFollower::Run() {
                           std::chrono::steady_clock::now() - started)
                           .count();
       log::Info("dedup_index_seeded", {{"topic", topic},
-                                       {"ids", std::to_string(ids_->size())},
-                                       {"read", std::to_string(ids_read_.load())},
-                                       {"duration_ms", std::to_string(ms)}});
+                                       {"ids", ids_->size()},
+                                       {"read", ids_read_.load()},
+                                       {"duration_ms", ms}});
     }
   };
   check_seeded();

@@ -255,7 +255,7 @@ int RdKafkaPublisher::Close(std::chrono::milliseconds timeout) {
     producer_->flush(static_cast<int>(timeout.count()));
     remaining = producer_->outq_len();
     if (remaining > 0) {
-      log::Warn("kafka_unflushed", {{"messages", std::to_string(remaining)}});
+      log::Warn("kafka_unflushed", {{"messages", remaining}});
       producer_->purge(RdKafka::Producer::PURGE_QUEUE | RdKafka::Producer::PURGE_INFLIGHT);
     }
   }

@@ -51,6 +51,8 @@ class RdKafkaPublisher final : public Publisher {
   /// True after librdkafka reported a fatal error: this producer publishes
   /// nothing more (/healthz fails, so the pod is restarted).
   bool Fatal() const;
+  /// For /healthz: "kafka_fatal_error" after a fatal error, else "".
+  std::string LivenessProblem() const { return Fatal() ? "kafka_fatal_error" : std::string(); }
 
   /// Waits up to `timeout` for queued messages; what remains is purged and its
   /// completions run as failed. Idempotent. Returns the number of messages

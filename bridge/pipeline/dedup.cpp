@@ -165,13 +165,12 @@ void RecentIds::Insert(const std::vector<std::string>& ids, std::string_view rep
       ++evicted_early_;
       if (latest_ms_ - last_warned_ms_ >= 60000) {
         last_warned_ms_ = latest_ms_;
-        log::Warn(
-            "dedup_evicting_early",
-            {{"capacity", std::to_string(capacity_)},
-             {"window_seconds", std::to_string(window_.count() / 1000)},
-             {"evicted_age_seconds", std::to_string((latest_ms_ - acked_at_ms_[head_]) / 1000)},
-             {"evicted_so_far", std::to_string(evicted_early_)},
-             {"remedy", "raise dedup_capacity (or shorten dedup_window_seconds)"}});
+        log::Warn("dedup_evicting_early",
+                  {{"capacity", capacity_},
+                   {"window_seconds", window_.count() / 1000},
+                   {"evicted_age_seconds", (latest_ms_ - acked_at_ms_[head_]) / 1000},
+                   {"evicted_so_far", evicted_early_},
+                   {"remedy", "raise dedup_capacity (or shorten dedup_window_seconds)"}});
       }
       IndexEraseLocked(keys_[head_]);
       head_ = (head_ + 1) % keys_.size();

@@ -189,18 +189,16 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
     if (offset < file_size) {
       if (newest) {
         // A record cut short by a crash inside write(): never synced, never answered 2xx.
-        log::Warn("spool_torn_tail_truncated",
-                  {{"segment", path}, {"bytes", std::to_string(file_size - offset)}});
+        log::Warn("spool_torn_tail_truncated", {{"segment", path}, {"bytes", file_size - offset}});
         if (::truncate(path.c_str(), static_cast<off_t>(offset)) != 0) {
           error = Errno("cannot truncate the torn tail of " + path);
           return nullptr;
         }
       } else {
         // Damage inside a synced segment: keep the file for a human, go on.
-        log::Error("spool_segment_damaged",
-                   {{"segment", path},
-                    {"readable_bytes", std::to_string(offset)},
-                    {"damaged_bytes", std::to_string(file_size - offset)}});
+        log::Error(
+            "spool_segment_damaged",
+            {{"segment", path}, {"readable_bytes", offset}, {"damaged_bytes", file_size - offset}});
         fs::rename(path, path + ".damaged", ec);
       }
     }

@@ -185,8 +185,8 @@ void Spool::QuarantineLocked(const JournalEntry& where, std::string_view payload
     kept = ::write(fd, payload.data(), payload.size()) == static_cast<ssize_t>(payload.size());
     ::close(fd);
   }
-  log::Error("spool_record_quarantined", {{"segment", std::to_string(where.segment)},
-                                          {"offset", std::to_string(where.offset)},
+  log::Error("spool_record_quarantined", {{"segment", where.segment},
+                                          {"offset", where.offset},
                                           {"reason", why},
                                           {"kept_in", kept ? name : std::string("(not kept)")}});
 }
@@ -241,8 +241,8 @@ std::unique_ptr<Spool> Spool::Open(SpoolOptions options, Publisher& publisher,
     p->WriteLoop();
   });
   if (!existing.empty()) {
-    log::Info("spool_recovered", {{"records", std::to_string(existing.size())},
-                                  {"bytes", std::to_string(s->journal_->disk_bytes())},
+    log::Info("spool_recovered", {{"records", existing.size()},
+                                  {"bytes", s->journal_->disk_bytes()},
                                   {"dir", s->options_.dir}});
   }
   return s;
@@ -419,8 +419,8 @@ void Spool::DrainLoop() {
       if (failed) {
         ++counters_.retries;
         retry_at_ = now + backoff_;
-        log::Warn("spool_publish_retry", {{"records", std::to_string(records_.size())},
-                                          {"retry_in_ms", std::to_string(backoff_.count())}});
+        log::Warn("spool_publish_retry",
+                  {{"records", records_.size()}, {"retry_in_ms", backoff_.count()}});
         backoff_ = std::min(backoff_ * 2, options_.retry_backoff_max);
         continue;
       }

@@ -3,9 +3,13 @@
 // without an ack; a retry carries the same event id.
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include <thread>
+
+#include "bridge/http/admin_server.h"
 #include "bridge/kafka/rdkafka_publisher.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/providers/registry.h"
@@ -53,6 +57,37 @@ class MockClusterTest : public ::testing::Test {
   std::unique_ptr<Pipeline> pipeline_;
   Headers headers_;
 };
+
+TEST_F(MockClusterTest, AFatalProducerErrorFailsLivenessSoThePodIsRestarted) {
+  // librdkafka #4438: an idempotent producer can hit a fatal error after a
+  // "possibly persisted" failure, and never publish again.
+  Metrics metrics;
+  AdminServer admin(metrics, [] { return std::string(); });
+  admin.SetLivenessCheck([this] { return publisher_->LivenessProblem(); });
+  std::string error;
+  const int port = admin.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(port, 0) << error;
+  admin.Start();
+  httplib::Client client("127.0.0.1", port);
+  auto before = client.Get("/healthz");
+  ASSERT_TRUE(before);
+  EXPECT_EQ(before->status, 200);
+  ASSERT_EQ(rd_kafka_test_fatal_error(publisher_->c_handle(),
+                                      RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                      "injected by the test"),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  for (int i = 0; i < 100 && !publisher_->Fatal(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_TRUE(publisher_->Fatal());
+  EXPECT_FALSE(publisher_->Ready());
+  EXPECT_EQ(Send(CompactFixture("calcom/BOOKING_CREATED.json")).verdict, Verdict::kUnavailable);
+  auto after = client.Get("/healthz");
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 503);
+  EXPECT_EQ(after->body, R"({"status":"kafka_fatal_error"})");
+  admin.Stop();
+}
 
 TEST_F(MockClusterTest, HealthyClusterAcknowledges) {
   const IngestResult r = Send(CompactFixture("calcom/BOOKING_RESCHEDULED.json"));

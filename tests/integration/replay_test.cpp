@@ -88,10 +88,16 @@ TEST_F(ReplayTest, PublishesWhatNowNormalizesAndLeavesTheRest) {
   ASSERT_EQ(dry.Wait(), 0) << dry.Stderr();
   const std::string printed = dry.Stdout();
   EXPECT_EQ(std::count(printed.begin(), printed.end(), '\n'), 5) << printed;
+  EXPECT_NE(dry.Stderr().find("replay (dry run): read 6, would publish 4 record(s) as 5 event(s) "
+                              "to " +
+                              events_),
+            std::string::npos)
+      << dry.Stderr();
+  EXPECT_NE(dry.Stderr().find("nothing was published and no offset committed"), std::string::npos);
   EXPECT_EQ(MessageCount(brokers_, events_), 0);
   EXPECT_EQ(CommittedTotal(brokers_, dlq_, "ops-1"), 0);
 
-  Command run(Replay({"--group", "ops-1"}));
+  Command run(Replay({"--group", "ops-1"}), {{"SCHEDBRIDGE_REPLICA_ID", "replayer-1"}});
   ASSERT_EQ(run.Wait(), 0) << run.Stderr();
   EXPECT_NE(
       run.Stderr().find("replay: read 6, published 4 record(s) as 5 event(s), still failing 2 "
@@ -107,6 +113,9 @@ TEST_F(ReplayTest, PublishesWhatNowNormalizesAndLeavesTheRest) {
     EXPECT_EQ(m.headers.at("ce_subject"), m.key);
     EXPECT_NE(m.value.find("\"received_at\":\"" + received_at + "\""), std::string::npos);
     ids.insert(m.headers.at("ce_id"));
+    // Replayed events carry the replica header as live ones do.
+    ASSERT_TRUE(m.headers.count("schedbridge_replica")) << m.value;
+    EXPECT_EQ(m.headers.at("schedbridge_replica"), "replayer-1");
   }
   EXPECT_EQ(ids, expected_ids);  // the ids they would have had at ingest
   EXPECT_EQ(CommittedTotal(brokers_, dlq_, "ops-1"), 6);
@@ -125,9 +134,25 @@ TEST_F(ReplayTest, PublishesWhatNowNormalizesAndLeavesTheRest) {
                                    "requeued 0, skipped by filter 5"),
             std::string::npos)
       << filtered.Stderr();
+  // The group is never committed past a record the filter skipped: the same
+  // group without the filter still reaches every one of them.
+  EXPECT_NE(filtered.Stderr().find("offsets held at the first skipped record"), std::string::npos)
+      << filtered.Stderr();
+  EXPECT_LT(CommittedTotal(brokers_, dlq_, "ops-2"), 6);
+  Command rest(Replay({"--group", "ops-2"}));
+  ASSERT_EQ(rest.Wait(), 0) << rest.Stderr();
+  EXPECT_NE(rest.Stderr().find("skipped by filter 0"), std::string::npos) << rest.Stderr();
+  EXPECT_EQ(CommittedTotal(brokers_, dlq_, "ops-2"), 6);
+  // A filter naming nothing that exists is refused before reading anything.
+  Command typo(Replay({"--group", "ops-3", "--reason", "custom_templat"}));
+  EXPECT_EQ(typo.Wait(), 2);
+  EXPECT_NE(typo.Stderr().find("did you mean custom_template?"), std::string::npos)
+      << typo.Stderr();
+  EXPECT_EQ(CommittedTotal(brokers_, dlq_, "ops-3"), 0);
   // Replaying twice yields the same ids: consumers drop the copy by event_id.
   std::set<std::string> all;
-  for (const Consumed& m : Consume(brokers_, events_, 6)) all.insert(m.headers.at("ce_id"));
+  const size_t published = static_cast<size_t>(MessageCount(brokers_, events_));
+  for (const Consumed& m : Consume(brokers_, events_, published)) all.insert(m.headers.at("ce_id"));
   EXPECT_EQ(all, expected_ids);
 }
 
@@ -159,6 +184,13 @@ TEST_F(ReplayTest, TimeFiltersAndBadArguments) {
   EXPECT_NE(future.Stderr().find("skipped by filter 1"), std::string::npos) << future.Stderr();
   Command bad_time(Replay({"--since", "yesterday"}));
   EXPECT_EQ(bad_time.Wait(), 2);
+  // A date, RFC 3339 and epoch milliseconds are all times.
+  Command date(Replay({"--since", "2199-01-01", "--dry-run"}));
+  ASSERT_EQ(date.Wait(), 0) << date.Stderr();
+  EXPECT_NE(date.Stderr().find("skipped by filter 1"), std::string::npos) << date.Stderr();
+  Command epoch(Replay({"--until", "1000", "--dry-run"}));
+  ASSERT_EQ(epoch.Wait(), 0) << epoch.Stderr();
+  EXPECT_NE(epoch.Stderr().find("skipped by filter 1"), std::string::npos) << epoch.Stderr();
   Command no_group(Replay({"--transactional"}));
   EXPECT_EQ(no_group.Wait(), 1);
   EXPECT_NE(no_group.Stderr().find("--transactional needs --group"), std::string::npos);

@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
+#include "bridge/util/log.h"
+
 namespace bridge::json {
 namespace {
 
@@ -86,3 +91,41 @@ TEST(Json, Utf8Validation) {
 
 }  // namespace
 }  // namespace bridge::json
+
+namespace bridge {
+namespace {
+
+TEST(Log, ValuesKeepTheirJsonTypes) {
+  log::SetTextFormat(false);
+  const std::vector<std::string> ids = {"a", "b"};
+  const std::string line = log::Format(log::Level::kInfo, "webhook",
+                                       {{"status", 202},
+                                        {"latency_ms", 1.5},
+                                        {"tls", false},
+                                        {"event_ids", ids},
+                                        {"outcome", "ok"}});
+  rapidjson::Document doc;
+  ASSERT_TRUE(json::Parse(line, doc).ok) << line;
+  EXPECT_TRUE(doc["status"].IsInt64());
+  EXPECT_EQ(doc["status"].GetInt64(), 202);
+  EXPECT_TRUE(doc["latency_ms"].IsDouble());
+  EXPECT_TRUE(doc["tls"].IsBool());
+  ASSERT_TRUE(doc["event_ids"].IsArray());
+  EXPECT_EQ(doc["event_ids"].Size(), 2u);
+  EXPECT_STREQ(doc["outcome"].GetString(), "ok");
+  EXPECT_STREQ(doc["event"].GetString(), "webhook");
+}
+
+TEST(Log, TextFormatIsKeyValue) {
+  log::SetTextFormat(true);
+  const std::string line =
+      log::Format(log::Level::kWarn, "kafka_error",
+                  {{"client", "producer"}, {"error", "broker down"}, {"n", 3}});
+  log::SetTextFormat(false);
+  EXPECT_NE(line.find(" warn kafka_error client=producer error=\"broker down\" n=3\n"),
+            std::string::npos)
+      << line;
+}
+
+}  // namespace
+}  // namespace bridge
