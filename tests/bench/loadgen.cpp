@@ -11,6 +11,7 @@
 
 #include <httplib.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -71,29 +72,29 @@ double Percentile(std::vector<int64_t>& v, double p) {
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);  // a server that goes away is counted, not fatal
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--host")
-      o.host = v;
-    else if (k == "--port")
-      o.port = std::stoi(v);
-    else if (k == "--path")
-      o.path = v;
-    else if (k == "--secret")
-      o.secret = v;
-    else if (k == "--connections")
-      o.connections = std::stoi(v);
-    else if (k == "--seconds")
-      o.seconds = std::stod(v);
-    else if (k == "--rate")
-      o.rate = std::stod(v);
-    else if (k == "--run-id")
-      o.run_id = v;
-    else {
-      std::fprintf(stderr, "loadgen: unknown option %s\n", k.c_str());
-      return 2;
-    }
-  }
+  CLI::App app{
+      "schedbridge_loadgen: drives a webhook endpoint with distinct, validly signed Cal.com "
+      "deliveries over keep-alive connections and prints one JSON object of counts and latency "
+      "percentiles. Closed loop by default; --rate R is an open loop (latency from the time a "
+      "request was due)."};
+  app.add_option("--host", o.host, "server address")->capture_default_str();
+  app.add_option("--port", o.port, "server port")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 65535));
+  app.add_option("--path", o.path, "request path")->capture_default_str();
+  app.add_option("--secret", o.secret, "Cal.com signing secret of the source")
+      ->capture_default_str();
+  app.add_option("--connections", o.connections, "keep-alive connections")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--seconds", o.seconds, "how long to send")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--rate", o.rate, "requests per second in all (0: closed loop)")
+      ->capture_default_str()
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--run-id", o.run_id, "prefix of the booking uids (default: random)");
+  CLI11_PARSE(app, argc, argv);
   if (o.run_id.empty()) o.run_id = "r" + std::to_string(std::random_device{}());
 
   std::mutex mu;

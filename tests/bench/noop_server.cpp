@@ -4,13 +4,21 @@
 
 #include <httplib.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
 #include "bridge/http/admin_server.h"
 
 int main(int argc, char** argv) {
-  const int port = argc > 1 ? std::stoi(argv[1]) : 0;
+  int port = 0;
+  CLI::App app{
+      "schedbridge_noop_server: the benchmark's ceiling, a cpp-httplib server answering 202 to "
+      "POST /webhooks/... with no work at all. Prints the port it listens on."};
+  app.add_option("port", port, "port on 127.0.0.1 (0: a free one)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  CLI11_PARSE(app, argc, argv);
   httplib::Server s;
   s.new_task_queue = [] { return new httplib::ThreadPool(256); };
   s.set_tcp_nodelay(true);
