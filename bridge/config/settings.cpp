@@ -319,7 +319,8 @@ void ApplySetting(Config& c, const SettingSpec& s, const std::string& value,
 }
 
 std::string SettingDefault(const SettingSpec& s) {
-  std::string value = s.get(Config{});
+  static const Config kDefaults;  // the struct's own defaults
+  std::string value = s.get(kDefaults);
   if (*s.default_note != '\0') {
     value = value.empty() ? s.default_note : value + " (" + s.default_note + ")";
   }
@@ -332,7 +333,7 @@ bool IsToolVariable(std::string_view name) {
       "SCHEDBRIDGE_CACHE_DIR",     "SCHEDBRIDGE_SKIP_SANITIZE", "SCHEDBRIDGE_SKIP_FUZZ",
       "SCHEDBRIDGE_SKIP_KAFKA4",   "SCHEDBRIDGE_FUZZ_SECONDS",  "SCHEDBRIDGE_URL",
       "SCHEDBRIDGE_SAMPLE_SECRET", "SCHEDBRIDGE_PORT",          "SCHEDBRIDGE_ADMIN_PORT",
-      "SCHEDBRIDGE_HELM",          "SCHEDBRIDGE_HTTP_THREADS"};
+      "SCHEDBRIDGE_HELM"};
   if (std::find(kTools.begin(), kTools.end(), name) != kTools.end()) return true;
   // Kubernetes service links of Services named schedbridge*: <NAME>_SERVICE_HOST,
   // <NAME>_SERVICE_PORT[_<PORT>], <NAME>_PORT[_<N>_<PROTO>[_PROTO|_PORT|_ADDR]].
