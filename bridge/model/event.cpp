@@ -68,6 +68,7 @@ void WriteBooking(json::Writer& w, const Booking& b) {
   }
   Field(w, "previous_uid", b.previous_uid);
   Field(w, "rescheduled_to_uid", b.rescheduled_to_uid);
+  Field(w, "root_uid", b.root_uid);
   if (b.cancellation) {
     w.Key("cancellation");
     w.StartObject();

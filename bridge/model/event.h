@@ -45,6 +45,9 @@ struct Booking {
   std::vector<Person> attendees;
   std::optional<std::string> previous_uid;
   std::optional<std::string> rescheduled_to_uid;
+  /// The first booking of a reschedule chain (Cal.com `rootBookingUid`), so
+  /// consumers can group a chain: every booking in it carries the same root.
+  std::optional<std::string> root_uid;
   std::optional<Cancellation> cancellation;
   std::optional<std::string> metadata_json;  // raw JSON object
   std::optional<std::string> payment_json;   // raw JSON object

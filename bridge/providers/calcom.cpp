@@ -67,6 +67,7 @@ Booking ReadBooking(const Value* p, const std::string& provider_uid) {
     b.payment_json = pay.Finish();
   }
   if (auto from = json::StringAt(p, "fromReschedule")) b.previous_uid = Uid(*from);
+  if (auto root = json::StringAt(p, "rootBookingUid")) b.root_uid = Uid(*root);
   return b;
 }
 
@@ -86,6 +87,7 @@ const std::vector<std::pair<const char*, const char*>> kBookingExtensions = {
     {"rescheduled_by", "rescheduledBy"},
     {"rejection_reason", "rejectionReason"},
     {"creation_source", "creationSource"},
+    {"reschedule_uid", "rescheduleUid"},
 };
 
 /// What a trigger handler sees.
@@ -110,6 +112,30 @@ NormalizeResult SimpleBooking(const Input& in, std::string event_type, const cha
   return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
 }
 
+/// BOOKING_REQUESTED; with `rescheduleUid`, a reschedule that waits for the
+/// host's confirmation: the new booking names the one it would replace.
+NormalizeResult Requested(const Input& in) {
+  auto r = SimpleBooking(in, "booking.requested", "uid", "pending");
+  if (auto* events = std::get_if<std::vector<CanonicalEvent>>(&r)) {
+    auto old_uid = json::StringAt(in.data, "rescheduleUid");
+    auto uid = json::StringAt(in.data, "uid");
+    if (old_uid && *old_uid != uid.value_or(""))
+      events->front().booking->previous_uid = Uid(*old_uid);
+  }
+  return r;
+}
+
+/// Cal.com names (outside its webhook enum, in its API docs) a few more
+/// booking triggers: accepted as the canonical events they mean.
+NormalizeResult Reopened(const Input& in) {
+  auto r = SimpleBooking(in, "booking.updated", "uid");
+  if (auto* events = std::get_if<std::vector<CanonicalEvent>>(&r)) {
+    events->front().extensions_json = Extensions(
+        in.data, kBookingExtensions, [](ObjectBuilder& b) { b.Add("action", "reopened"); });
+  }
+  return r;
+}
+
 NormalizeResult Cancelled(const Input& in) {
   auto r = SimpleBooking(in, "booking.canceled", "uid", "canceled");
   if (auto* events = std::get_if<std::vector<CanonicalEvent>>(&r)) {
@@ -126,8 +152,17 @@ NormalizeResult Cancelled(const Input& in) {
 /// One delivery, two keys: the old booking is rescheduled, the new one created.
 NormalizeResult Rescheduled(const Input& in) {
   auto new_uid = json::StringAt(in.data, "uid");
-  if (!new_uid) return MissingId(in, "payload.uid");
   auto old_uid = json::StringAt(in.data, "rescheduleUid");
+  if (!new_uid && old_uid) {
+    // A seated event's attendee moved to another slot: Cal.com sends no `uid`
+    // for the seat's new booking. One event on the booking they left.
+    CanonicalEvent e = mapping::NewEvent(in.env, "booking.rescheduled");
+    e.booking = ReadBooking(in.data, *old_uid);
+    e.extensions_json = Extensions(in.data, kBookingExtensions,
+                                   [](ObjectBuilder& b) { b.Add("seat_reschedule", true); });
+    return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
+  }
+  if (!new_uid) return MissingId(in, "payload.uid");
   if (!old_uid) return MissingId(in, "payload.rescheduleUid (the booking it replaces)");
 
   CanonicalEvent old_event = mapping::NewEvent(in.env, "booking.rescheduled");
@@ -179,8 +214,9 @@ NormalizeResult VideoNoShow(const Input& in, std::string_view party) {
   if (!uid) return MissingId(in, "payload.bookingUid");
   CanonicalEvent e = mapping::NewEvent(in.env, "booking.no_show");
   e.booking = ReadBooking(in.data, *uid);
-  e.extensions_json = Extensions(in.data, {{"booking_id", "bookingId"}},
-                                 [&](ObjectBuilder& b) { b.Add("no_show_party", party); });
+  e.extensions_json = Extensions(in.data, {{"booking_id", "bookingId"}}, [&](ObjectBuilder& b) {
+    if (!party.empty()) b.Add("no_show_party", party);
+  });
   return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
 }
 
@@ -208,8 +244,13 @@ const std::map<std::string, Handler, std::less<>>& Triggers() {
   static const std::map<std::string, Handler, std::less<>> table = {
       {"BOOKING_CREATED",
        [](const Input& in) { return SimpleBooking(in, "booking.created", "uid"); }},
-      {"BOOKING_REQUESTED",
-       [](const Input& in) { return SimpleBooking(in, "booking.requested", "uid", "pending"); }},
+      {"BOOKING_REQUESTED", Requested},
+      {"BOOKING_CONFIRMED",
+       [](const Input& in) { return SimpleBooking(in, "booking.confirmed", "uid", "confirmed"); }},
+      {"BOOKING_COMPLETED",
+       [](const Input& in) { return SimpleBooking(in, "booking.updated", "uid", "completed"); }},
+      {"BOOKING_NO_SHOW", [](const Input& in) { return VideoNoShow(in, {}); }},
+      {"BOOKING_REOPENED", Reopened},
       {"BOOKING_REJECTED",
        [](const Input& in) { return SimpleBooking(in, "booking.rejected", "uid", "rejected"); }},
       {"BOOKING_CANCELLED", Cancelled},

@@ -132,6 +132,16 @@ NormalizeResult EventTypeChanged(const Value* p, const Envelope& env) {
   return std::vector<CanonicalEvent>{mapping::Finish(env, std::move(e))};
 }
 
+/// `user.updated` (named by Calendly integrations, not in its webhook list):
+/// a change to a user of the organization, keyed by the user.
+NormalizeResult UserUpdated(const Value* p, const Envelope& env) {
+  auto uuid = mapping::LastSegment(json::StringAt(p, "uri"));
+  if (!uuid) return mapping::MissingId(env, "Calendly", "payload.uri (the user)");
+  return std::vector<CanonicalEvent>{
+      mapping::SubjectEvent(env, "user.updated", std::string(kName) + ":user:" + *uuid, "user",
+                            json::StringAt(p, "uri"), RawObject(p))};
+}
+
 /// v1 values accepted in one signature header (Calendly sends one; rotation
 /// may add a second).
 constexpr size_t kMaxSignatures = 4;
@@ -220,6 +230,8 @@ class CalendlyProvider final : public Provider {
     } else if (*type == "event_type.created" || *type == "event_type.updated" ||
                *type == "event_type.deleted") {
       result = EventTypeChanged(payload, env);
+    } else if (*type == "user.updated") {
+      result = UserUpdated(payload, env);
     } else {
       return mapping::Fail(reason::kUnknownEventType, "unknown Calendly event \"" + *type + "\".",
                            *type, BookingUidGuess(payload));

@@ -23,6 +23,8 @@ class ObjectBuilder {
   ObjectBuilder& Add(const char* key, const Value* v);
   ObjectBuilder& Add(const char* key, std::string_view s);
   ObjectBuilder& Add(const char* key, bool b);
+  /// A string literal is a string (without this, it would convert to bool).
+  ObjectBuilder& Add(const char* key, const char* s) { return Add(key, std::string_view(s)); }
   /// Copies the listed members of `from` (output key, input key).
   ObjectBuilder& Pick(const Value* from,
                       const std::vector<std::pair<const char*, const char*>>& keys);

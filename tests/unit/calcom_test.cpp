@@ -197,6 +197,63 @@ TEST_F(CalcomTest, BookingCancelledWithRescheduleRequest) {
   EXPECT_EQ(c->canceled_by, "maya@northwind-clinic.example");
 }
 
+TEST_F(CalcomTest, TriggersFromTheApiDocsOutsideTheWebhookEnum) {
+  // Never a dead letter: each is the canonical event it means.
+  auto confirmed = Events(CompactFixture("calcom/BOOKING_CONFIRMED.json"));
+  ASSERT_EQ(confirmed.size(), 1u);
+  EXPECT_EQ(confirmed[0].event_type, "booking.confirmed");
+  EXPECT_EQ(confirmed[0].booking->status, "confirmed");
+  auto completed = Events(CompactFixture("calcom/BOOKING_COMPLETED.json"));
+  ASSERT_EQ(completed.size(), 1u);
+  EXPECT_EQ(completed[0].event_type, "booking.updated");
+  EXPECT_EQ(completed[0].booking->status, "completed");
+  auto no_show = Events(CompactFixture("calcom/BOOKING_NO_SHOW.json"));
+  ASSERT_EQ(no_show.size(), 1u);
+  EXPECT_EQ(no_show[0].event_type, "booking.no_show");
+  EXPECT_EQ(no_show[0].Key(), "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
+  EXPECT_EQ(no_show[0].booking->attendees[0].no_show, true);
+  auto reopened = Events(CompactFixture("calcom/BOOKING_REOPENED.json"));
+  ASSERT_EQ(reopened.size(), 1u);
+  EXPECT_EQ(reopened[0].event_type, "booking.updated");
+  EXPECT_NE(reopened[0].extensions_json.value_or("").find(R"("action":"reopened")"),
+            std::string::npos)
+      << reopened[0].extensions_json.value_or("");
+}
+
+TEST_F(CalcomTest, ARequestedRescheduleNamesTheBookingItWouldReplaceAndItsChain) {
+  auto events = Events(CompactFixture("calcom/BOOKING_REQUESTED_reschedule.json"));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event_type, "booking.requested");
+  EXPECT_EQ(events[0].Key(), "calcom:r8Np3WqK6yHc2VbXs9TfLm");
+  EXPECT_EQ(events[0].booking->status, "pending");
+  EXPECT_EQ(events[0].booking->previous_uid, "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
+  // rootBookingUid: the first booking of the chain, for grouping.
+  EXPECT_EQ(events[0].booking->root_uid, "calcom:a1Bc2De3Fg4Hi5Jk6Lm7No");
+  EXPECT_NE(ToJson(events[0]).find(R"("root_uid":"calcom:a1Bc2De3Fg4Hi5Jk6Lm7No")"),
+            std::string::npos);
+}
+
+TEST_F(CalcomTest, ACancellationAskingToRebookKeepsTheRescheduleUid) {
+  auto events = Events(CompactFixture("calcom/BOOKING_CANCELLED_request_reschedule_uid.json"));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event_type, "booking.canceled");
+  ASSERT_TRUE(events[0].booking->cancellation);
+  EXPECT_EQ(events[0].booking->cancellation->reschedule_requested, true);
+  EXPECT_NE(
+      events[0].extensions_json.value_or("").find(R"("reschedule_uid":"x7Kq2RmN9vTb4LpWc8ZdYe")"),
+      std::string::npos);
+}
+
+TEST_F(CalcomTest, ASeatedRescheduleWithoutUidIsOneRescheduleOfTheSeatLeft) {
+  auto events = Events(CompactFixture("calcom/BOOKING_RESCHEDULED_seated.json"));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event_type, "booking.rescheduled");
+  EXPECT_EQ(events[0].Key(), "calcom:x7Kq2RmN9vTb4LpWc8ZdYe");
+  EXPECT_EQ(events[0].booking->start_time, "2025-03-20T14:00:00Z");
+  EXPECT_NE(events[0].extensions_json.value_or("").find(R"("seat_reschedule":true)"),
+            std::string::npos);
+}
+
 TEST_F(CalcomTest, BookingRescheduledYieldsTwoLinkedMessages) {
   auto events = Events(CompactFixture("calcom/BOOKING_RESCHEDULED.json"));
   ASSERT_EQ(events.size(), 2u);

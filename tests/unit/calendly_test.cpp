@@ -211,6 +211,15 @@ TEST_F(CalendlyTest, EventTypeEvents) {
   }
 }
 
+TEST_F(CalendlyTest, UserUpdatedIsAUserSubjectEvent) {
+  auto events = EventsOf("calendly", CompactFixture("calendly/user.updated.json"));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].event_type, "user.updated");
+  ASSERT_TRUE(events[0].subject);
+  EXPECT_EQ(events[0].subject->type, "user");
+  EXPECT_EQ(events[0].Key(), "calendly:user:EDFA4C2B8E1F4A3B");
+}
+
 TEST_F(CalendlyTest, ToleratesMissingNullAndNonAscii) {
   auto events = EventsOf(
       "calendly",
