@@ -468,24 +468,36 @@ std::string ParseWindow(ReplayFlags& f) {
   return {};
 }
 
-int Replay(ReplayFlags f) {
+/// What replay and dlq share before reading: the configuration, the topics,
+/// the time window and filters checked. nullopt with the exit code set.
+std::optional<Config> PrepareRecordCommand(ReplayFlags& f, int& exit_code) {
   std::string error;
   std::optional<Config> config = ReplayConfig(f, error);
-  if (!config) return ConfigFailure(error);
+  if (!config) {
+    exit_code = ConfigFailure(error);
+    return std::nullopt;
+  }
   log::SetLevel(log::Level::kError);
   log::SetTextFormat(config->log_text);
   ReplayOptions& o = f.options;
   if (!f.from_set) o.from = config->pipeline.dlq_topic;
   if (!f.to_set) o.to = config->pipeline.events_topic;
   o.replica_id = config->pipeline.replica_id;
-  if (std::string problem = ParseWindow(f); !problem.empty()) {
+  std::string problem = ParseWindow(f);
+  if (problem.empty()) problem = FilterProblem(o, *config);
+  if (!problem.empty()) {
     std::cerr << "schedbridge: " << problem << "\n";
-    return kExitUsage;
+    exit_code = kExitUsage;
+    return std::nullopt;
   }
-  if (std::string problem = FilterProblem(o, *config); !problem.empty()) {
-    std::cerr << "schedbridge: " << problem << "\n";
-    return kExitUsage;
-  }
+  return config;
+}
+
+int Replay(ReplayFlags f) {
+  int exit_code = 0;
+  std::optional<Config> config = PrepareRecordCommand(f, exit_code);
+  if (!config) return exit_code;
+  ReplayOptions& o = f.options;
   o.progress = isatty(STDERR_FILENO) != 0;
   const ReplaySummary summary =
       RunReplay(o, config->kafka, ProviderRegistry::BuiltIn(), std::cout, std::cerr);
@@ -541,20 +553,11 @@ int Normalize(const std::string& provider_name, const std::string& source,
 /// (filters as replay's) or from a file of records one per line (`--input`,
 /// e.g. `kcat -C -e -t scheduling.dlq.v1 -f '%s\n'`).
 int Dlq(ReplayFlags f, bool normalize, const std::string& input) {
+  int exit_code = 0;
+  std::optional<Config> config = PrepareRecordCommand(f, exit_code);
+  if (!config) return exit_code;
+  const ReplayOptions& o = f.options;
   std::string error;
-  std::optional<Config> config = ReplayConfig(f, error);
-  if (!config) return ConfigFailure(error);
-  log::SetLevel(log::Level::kError);
-  ReplayOptions& o = f.options;
-  if (!f.from_set) o.from = config->pipeline.dlq_topic;
-  if (std::string problem = ParseWindow(f); !problem.empty()) {
-    std::cerr << "schedbridge: " << problem << "\n";
-    return kExitUsage;
-  }
-  if (std::string problem = FilterProblem(o, *config); !problem.empty()) {
-    std::cerr << "schedbridge: " << problem << "\n";
-    return kExitUsage;
-  }
   int64_t shown = 0, unreadable = 0, still_failing = 0;
   const auto one = [&](const std::string& value, int64_t timestamp_ms) {
     if ((o.since_ms && timestamp_ms >= 0 && timestamp_ms < *o.since_ms) ||
@@ -568,11 +571,7 @@ int Dlq(ReplayFlags f, bool normalize, const std::string& input) {
       std::cerr << "not a dead-letter record: " << parse_error << "\n";
       return;
     }
-    if ((!o.reason.empty() && r->reason != o.reason) ||
-        (!o.provider.empty() && r->provider != o.provider) ||
-        (!o.source.empty() && r->source != o.source)) {
-      return;
-    }
+    if (!MatchesFilters(*r, o)) return;
     ++shown;
     std::cout << (shown > 1 ? "\n" : "") << DescribeDeadLetter(*r);
     if (normalize) {

@@ -65,6 +65,11 @@ std::string DescribeDeadLetter(const DeadLetterRecord& r) {
   return s.str();
 }
 
+bool MatchesFilters(const DeadLetterRecord& r, const ReplayOptions& o) {
+  return (o.provider.empty() || r.provider == o.provider) &&
+         (o.reason.empty() || r.reason == o.reason) && (o.source.empty() || r.source == o.source);
+}
+
 const std::vector<std::string>& DeadLetterReasons() {
   static const std::vector<std::string> kReasons = {
       std::string(reason::kInvalidJson),      std::string(reason::kNotAnObject),
@@ -117,11 +122,7 @@ ReplayDecision DecideReplay(const std::string& json, int64_t timestamp_ms,
     d.detail = error;
     return d;
   }
-  if ((!options.provider.empty() && record->provider != options.provider) ||
-      (!options.reason.empty() && record->reason != options.reason) ||
-      (!options.source.empty() && record->source != options.source)) {
-    return d;  // kSkip
-  }
+  if (!MatchesFilters(*record, options)) return d;  // kSkip
   const Provider* provider = providers.Find(record->provider);
   if (provider == nullptr) {
     d.kind = ReplayDecision::Kind::kUnreadable;

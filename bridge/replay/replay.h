@@ -69,6 +69,9 @@ std::optional<int64_t> ParseReplayTime(std::string_view text, bool end_of_day);
 /// (base64 bodies too) and pretty-printed when it is JSON.
 std::string DescribeDeadLetter(const DeadLetterRecord& record);
 
+/// True when the record passes --provider, --reason and --source.
+bool MatchesFilters(const DeadLetterRecord& record, const ReplayOptions& options);
+
 /// The dead-letter reasons a record can carry (schemas/dead-letter.v1.json).
 const std::vector<std::string>& DeadLetterReasons();
 
