@@ -45,17 +45,20 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
+// strimziMetadata is the metadata of Strimzi's custom resources, the fields we use.
+type strimziMetadata struct {
+	Name        string            `json:"name"`
+	Namespace   string            `json:"namespace,omitempty"`
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
 // KafkaTopic is Strimzi's kafka.strimzi.io/v1beta2 KafkaTopic, the fields we use.
 type KafkaTopic struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name        string            `json:"name"`
-		Namespace   string            `json:"namespace,omitempty"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations,omitempty"`
-	} `json:"metadata"`
-	Spec struct {
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Metadata   strimziMetadata `json:"metadata"`
+	Spec       struct {
 		TopicName  string                 `json:"topicName,omitempty"`
 		Partitions int32                  `json:"partitions"`
 		Replicas   int32                  `json:"replicas"`
@@ -65,15 +68,10 @@ type KafkaTopic struct {
 
 // KafkaUser is Strimzi's kafka.strimzi.io/v1beta2 KafkaUser, the fields we use.
 type KafkaUser struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name        string            `json:"name"`
-		Namespace   string            `json:"namespace,omitempty"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations,omitempty"`
-	} `json:"metadata"`
-	Spec struct {
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Metadata   strimziMetadata `json:"metadata"`
+	Spec       struct {
 		Authentication struct {
 			Type string `json:"type"`
 		} `json:"authentication"`
