@@ -103,12 +103,6 @@ std::string Upper(std::string s) {
   return s;
 }
 
-bool ValidSourceName(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
-
 SourceConfig& SourceFor(Config& config, const std::string& provider, const std::string& name) {
   for (SourceConfig& s : config.sources) {
     if (s.provider == provider && s.name == name) return s;
@@ -170,7 +164,7 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
     throw ConfigError(where + ".provider: unknown provider \"" + provider + "\".");
   }
   const std::string name = node["name"] ? Scalar(node["name"], where + ".name") : "default";
-  if (!ValidSourceName(name)) {
+  if (!ValidToken(name)) {
     throw ConfigError(where + ".name must be 1-64 characters of letters, digits, - _ or ..");
   }
   for (const SourceConfig& s : c.sources) {
@@ -441,6 +435,12 @@ const SourceConfig* Config::FindSource(std::string_view provider, std::string_vi
     if (s.provider == provider && s.name == name) return &s;
   }
   return nullptr;
+}
+
+bool ValidToken(const std::string& name) {
+  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+  });
 }
 
 void ParseListen(const std::string& listen, std::string& host, int& port,

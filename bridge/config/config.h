@@ -146,6 +146,9 @@ std::map<std::string, std::string> ProcessEnvironment();
 /// surrounding whitespace trimmed, blank lines skipped.
 std::vector<std::string> ReadSecretFile(const std::string& path);
 
+/// A source name or replica id: 1-64 letters, digits, - _ or .
+bool ValidToken(const std::string& name);
+
 /// "host:port" → parts. Throws ConfigError naming `where`.
 void ParseListen(const std::string& listen, std::string& host, int& port,
                  const std::string& where = "listen address");

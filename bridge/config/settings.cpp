@@ -21,28 +21,6 @@ bool ToBool(const std::string& v) {
 
 std::string Address(const std::string& host, int port) { return host + ":" + std::to_string(port); }
 
-bool ValidToken(const std::string& name) {
-  return !name.empty() && name.size() <= 64 && std::all_of(name.begin(), name.end(), [](char c) {
-    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
-  });
-}
-
-const char* LevelName(log::Level l) {
-  switch (l) {
-    case log::Level::kDebug:
-      return "debug";
-    case log::Level::kInfo:
-      return "info";
-    case log::Level::kWarn:
-      return "warn";
-    case log::Level::kError:
-      return "error";
-    case log::Level::kOff:
-      return "off";
-  }
-  return "info";
-}
-
 // clang-format off
 #define SB_MS(field) [](Config& c, const std::string& v, const std::string&) { c.field = milliseconds(ToInt(v)); }, \
                      [](const Config& c) { return std::to_string(c.field.count()); }
@@ -182,7 +160,7 @@ const std::vector<SettingSpec> kSettings = {
     {"log_level", "SCHEDBRIDGE_LOG_LEVEL", "--log-level", SettingKind::kChoice, 0, 0,
      "debug|info|warn|error|off", "", "the least severe log line written", "",
      [](Config& c, const std::string& v, const std::string&) { log::ParseLevel(v, c.log_level); },
-     [](const Config& c) { return std::string(LevelName(c.log_level)); }},
+     [](const Config& c) { return std::string(log::LevelName(c.log_level)); }},
     {"log_format", "SCHEDBRIDGE_LOG_FORMAT", "--log-format", SettingKind::kChoice, 0, 0,
      "json|text", "",
      "`json`: one JSON object per line (for log pipelines); `text`: the same fields as "

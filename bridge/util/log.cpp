@@ -11,7 +11,9 @@ namespace {
 
 std::atomic<int> g_level{static_cast<int>(Level::kInfo)};
 
-const char* Name(Level l) {
+}  // namespace
+
+const char* LevelName(Level l) {
   switch (l) {
     case Level::kDebug:
       return "debug";
@@ -27,13 +29,11 @@ const char* Name(Level l) {
   return "info";
 }
 
-}  // namespace
-
 void SetLevel(Level level) { g_level = static_cast<int>(level); }
 
 bool ParseLevel(std::string_view t, Level& out) {
   for (Level l : {Level::kDebug, Level::kInfo, Level::kWarn, Level::kError, Level::kOff}) {
-    if (t == Name(l)) {
+    if (t == LevelName(l)) {
       out = l;
       return true;
     }
@@ -96,7 +96,7 @@ void SetTextFormat(bool text) { g_text = text; }
 std::string Format(Level level, std::string_view event, Fields fields) {
   const std::string ts = FormatTimestamp(std::chrono::system_clock::now());
   if (g_text.load()) {
-    std::string line = ts + " " + Name(level) + " " + std::string(event);
+    std::string line = ts + " " + LevelName(level) + " " + std::string(event);
     for (const auto& [k, v] : fields) {
       line += " " + std::string(k) + "=" + TextValue(v);
     }
@@ -108,7 +108,7 @@ std::string Format(Level level, std::string_view event, Fields fields) {
   w.Key("ts");
   w.String(ts.data(), static_cast<rapidjson::SizeType>(ts.size()));
   w.Key("level");
-  w.String(Name(level));
+  w.String(LevelName(level));
   w.Key("event");
   w.String(event.data(), static_cast<rapidjson::SizeType>(event.size()));
   for (const auto& [k, v] : fields) {

@@ -50,6 +50,8 @@ using Fields = std::initializer_list<std::pair<std::string_view, Value>>;
 void SetLevel(Level level);
 /// key=value lines instead of JSON.
 void SetTextFormat(bool text);
+/// "debug", "info", "warn", "error", "off".
+const char* LevelName(Level level);
 /// "debug", "info", "warn", "error", "off"; false for anything else.
 bool ParseLevel(std::string_view text, Level& out);
 bool Enabled(Level level);
