@@ -16,6 +16,7 @@
 #include <thread>
 #include <tuple>
 
+#include "bridge/api/commands.h"
 #include "bridge/config/config.h"
 #include "bridge/config/settings.h"
 #include "bridge/http/admin_server.h"
@@ -633,8 +634,54 @@ void AddRecordOptions(CLI::App* cmd, ReplayFlags& f) {
   cmd->add_option("--kafka", f.kafka, "librdkafka property name=value (repeatable)");
 }
 
-const std::vector<std::string> kCommands = {"serve",     "replay",   "dlq",
-                                            "normalize", "settings", "version"};
+const std::vector<std::string> kCommands = {"serve",    "replay",  "dlq",       "normalize",
+                                            "settings", "version", "reconcile", "subscriptions"};
+
+/// Configuration for the provider-API commands: sources (secrets optional:
+/// SavvyCal issues its own), public_url and Kafka.
+std::optional<Config> ApiConfig(const std::string& config_file, const std::string& public_url,
+                                int& exit_code) {
+  ConfigInputs in;
+  if (!config_file.empty()) in.file = config_file;
+  in.env = ProcessEnvironment();
+  in.known_providers = ProviderNames();
+  if (!public_url.empty()) in.flags["SCHEDBRIDGE_PUBLIC_URL"] = public_url;
+  in.require_secrets = false;
+  in.check_source = [](const SourceConfig& s) {
+    const Provider* p = ProviderRegistry::BuiltIn().Find(s.provider);
+    return p == nullptr ? "unknown provider." : p->CheckSource(s);
+  };
+  try {
+    Config config = LoadConfig(in);
+    log::SetLevel(log::Level::kWarn);
+    log::SetTextFormat(config.log_text);
+    return config;
+  } catch (const ConfigError& e) {
+    exit_code = ConfigFailure(e.what());
+    return std::nullopt;
+  }
+}
+
+/// A --since/--until/--horizon style duration: 90d, 6h, 30m, 45s.
+std::optional<int64_t> ParseDurationMs(const std::string& text) {
+  if (text.size() < 2) return std::nullopt;
+  const char unit = text.back();
+  const std::string number = text.substr(0, text.size() - 1);
+  if (number.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  const int64_t n = std::stoll(number);
+  switch (unit) {
+    case 'd':
+      return n * 86400000;
+    case 'h':
+      return n * 3600000;
+    case 'm':
+      return n * 60000;
+    case 's':
+      return n * 1000;
+    default:
+      return std::nullopt;
+  }
+}
 
 }  // namespace
 
@@ -745,6 +792,61 @@ int main(int argc, char** argv) {
     AddRecordOptions(cmd, dlq);
   }
 
+  SubscriptionsFlags subs;
+  std::string subs_config, subs_public_url;
+  CLI::App* subs_cmd = app.add_subcommand(
+      "subscriptions",
+      "The providers' webhook subscriptions for the configured sources, through their APIs "
+      "(api_key_file, api_url, public_url).");
+  subs_cmd->require_subcommand(1);
+  for (const auto& [name, help] :
+       {std::pair{"list", "List each source's subscriptions at its provider."},
+        std::pair{"diff", "Show what apply would change."},
+        std::pair{"apply", "Create or fix each source's subscription (idempotent)."}}) {
+    CLI::App* c = subs_cmd->add_subcommand(name, help);
+    c->add_option("--source", subs.source, "only this source: provider, provider/name or name");
+    c->add_option("--config", subs_config, "YAML config file (or SCHEDBRIDGE_CONFIG)");
+    c->add_option("--public-url", subs_public_url,
+                  "where the providers reach the webhook port (SCHEDBRIDGE_PUBLIC_URL)");
+    if (std::string(name) != "list") {
+      c->add_flag("--update-secret", subs.update_secret,
+                  "also send the current secret where it cannot be compared (Calendly re-creates "
+                  "its subscription), or have SavvyCal issue a new one (secret rotation)");
+    }
+  }
+
+  ReconcileFlags rec;
+  std::string rec_config, rec_since, rec_until, rec_horizon = "90d", rec_lookback = "7d";
+  CLI::App* rec_cmd = app.add_subcommand(
+      "reconcile",
+      "Publish what a provider's API shows and the events topic lacks: bookings never announced, "
+      "cancellations and reschedules that never arrived (marked extensions.reconciled).");
+  rec_cmd->add_option("--source", rec.source, "provider, provider/name or name")->required();
+  rec_cmd
+      ->add_option("--since", rec_since,
+                   "window start: a date, an RFC 3339 time, epoch ms, or a duration before "
+                   "now (6h, 2d)")
+      ->required();
+  rec_cmd->add_option("--until", rec_until, "window end (default now); as --since");
+  rec_cmd->add_flag("--dry-run", rec.options.dry_run,
+                    "print the events that would be published; publish nothing");
+  rec_cmd->add_option("--horizon", rec_horizon,
+                      "providers that filter by start time only (Calendly): bookings starting up "
+                      "to this long after --until (default 90d)");
+  rec_cmd->add_option("--lookback", rec_lookback,
+                      "read the events topic from this long before --since (default 7d)");
+  rec_cmd
+      ->add_option("--max-bookings", rec.options.max_bookings,
+                   "stop (publishing nothing) past this many bookings (default 10000)")
+      ->check(CLI::Range(int64_t{1}, int64_t{10000000}));
+  rec_cmd->add_option("--page-size", rec.options.page_size, "API page size (default 100)")
+      ->check(CLI::Range(1, 100));
+  rec_cmd->add_option("--pushgateway", rec.pushgateway,
+                      "push the run's metrics to this Prometheus Pushgateway (a CronJob)");
+  rec_cmd->add_option("--metrics-file", rec.metrics_file,
+                      "write the run's metrics to this file (node-exporter textfile collector)");
+  rec_cmd->add_option("--config", rec_config, "YAML config file (or SCHEDBRIDGE_CONFIG)");
+
   CLI::App* settings_cmd = app.add_subcommand(
       "settings",
       "Print every setting (environment, flag, file key, default) as a Markdown table.");
@@ -785,6 +887,41 @@ int main(int argc, char** argv) {
   if (*dlq_cmd) {
     dlq.from_set = dlq_from[0]->count() + dlq_from[1]->count() > 0;
     return Dlq(dlq, dlq_norm->parsed(), dlq_input);
+  }
+  if (*subs_cmd) {
+    int exit_code = 0;
+    std::optional<Config> config = ApiConfig(subs_config, subs_public_url, exit_code);
+    if (!config) return exit_code;
+    subs.action = subs_cmd->get_subcommands().front()->get_name();
+    return SubscriptionsCommand(*config, subs, std::cout, std::cerr);
+  }
+  if (*rec_cmd) {
+    const int64_t now_ms = UnixMillis(std::chrono::system_clock::now());
+    const auto when = [now_ms](const std::string& text, bool end) -> std::optional<int64_t> {
+      if (auto d = ParseDurationMs(text)) return now_ms - *d;
+      return ParseReplayTime(text, end);
+    };
+    const auto since = when(rec_since, false);
+    const auto until = rec_until.empty() ? std::optional<int64_t>(now_ms) : when(rec_until, true);
+    const auto horizon = ParseDurationMs(rec_horizon), lookback = ParseDurationMs(rec_lookback);
+    if (!since || !until || *since > *until) {
+      std::cerr << "schedbridge: --since and --until take a date (2026-11-23), an RFC 3339 time, "
+                   "epoch milliseconds or a duration before now (6h, 2d), with --since first.\n";
+      return kExitUsage;
+    }
+    if (!horizon || !lookback) {
+      std::cerr << "schedbridge: --horizon and --lookback take a duration: 90d, 6h, 30m.\n";
+      return kExitUsage;
+    }
+    rec.options.since_ms = *since;
+    rec.options.until_ms = *until;
+    rec.options.horizon_ms = *horizon;
+    rec.options.lookback_ms = *lookback;
+    rec.options.progress = true;
+    int exit_code = 0;
+    std::optional<Config> config = ApiConfig(rec_config, "", exit_code);
+    if (!config) return exit_code;
+    return ReconcileCommand(*config, rec, std::cout, std::cerr);
   }
   if (*settings_cmd) {
     std::cout << SettingsMarkdown();

@@ -145,9 +145,9 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
                         const std::vector<std::string>& known_providers) {
   const std::string where = "sources[" + std::to_string(index) + "]";
   if (!node.IsMap()) throw ConfigError(where + " must be a mapping.");
-  static const std::set<std::string> kKeys = {"provider",   "name",           "secret_files",
-                                              "secret_env", "allow_unsigned", "tolerance_seconds",
-                                              "ack",        "options"};
+  static const std::set<std::string> kKeys = {
+      "provider",          "name", "secret_files", "secret_env", "allow_unsigned",
+      "tolerance_seconds", "ack",  "options",      "api_url",    "api_key_file"};
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
     if (key == "secret" || key == "secrets") {
@@ -178,7 +178,7 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
     for (const auto& f : files) {
       const std::string path = Scalar(f, where + ".secret_files");
       s.secret_files.push_back(path);
-      for (std::string& v : ReadSecretFile(path)) {
+      for (std::string& v : ReadSecretFile(path, /*allow_empty=*/true)) {
         s.secrets.push_back(std::move(v));
       }
     }
@@ -195,6 +195,8 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
         ParseInt(where + ".tolerance_seconds", Scalar(node["tolerance_seconds"], where), 1, 86400));
   }
   if (node["ack"]) s.ack = ParseAck(where + ".ack", Scalar(node["ack"], where + ".ack"));
+  if (node["api_url"]) s.api_url = Scalar(node["api_url"], where + ".api_url");
+  if (node["api_key_file"]) s.api_key_file = Scalar(node["api_key_file"], where + ".api_key_file");
   if (const YAML::Node opts = node["options"]) {
     if (!opts.IsMap()) throw ConfigError(where + ".options must be a mapping.");
     for (const auto& kv : opts) {
@@ -284,10 +286,14 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
     const std::string allow = "SCHEDBRIDGE_ALLOW_UNSIGNED_" + up;
     const std::string tolerance = "SCHEDBRIDGE_TOLERANCE_SECONDS_" + up;
     const std::string ack = "SCHEDBRIDGE_ACK_" + up;
-    handled.insert({secret, secret_file, allow, tolerance, ack});
+    const std::string api_url = "SCHEDBRIDGE_API_URL_" + up;
+    const std::string api_key = "SCHEDBRIDGE_API_KEY_FILE_" + up;
+    handled.insert({secret, secret_file, allow, tolerance, ack, api_url, api_key});
     const auto s = env.find(secret), f = env.find(secret_file), a = env.find(allow),
-               t = env.find(tolerance), k = env.find(ack);
-    if (s == env.end() && f == env.end() && a == env.end() && t == env.end() && k == env.end()) {
+               t = env.find(tolerance), k = env.find(ack), u = env.find(api_url),
+               key = env.find(api_key);
+    if (s == env.end() && f == env.end() && a == env.end() && t == env.end() && k == env.end() &&
+        u == env.end() && key == env.end()) {
       continue;
     }
     SourceConfig& src = SourceFor(c, provider, "default");
@@ -298,13 +304,17 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
       if (s != env.end()) src.secrets = SplitEnvSecrets(s->second);
       if (f != env.end()) {
         src.secret_files.push_back(f->second);
-        for (std::string& v : ReadSecretFile(f->second)) src.secrets.push_back(std::move(v));
+        for (std::string& v : ReadSecretFile(f->second, /*allow_empty=*/true)) {
+          src.secrets.push_back(std::move(v));
+        }
       }
     }
     if (a != env.end()) src.allow_unsigned = ParseBool(allow, a->second);
     if (t != env.end())
       src.tolerance = std::chrono::seconds(ParseInt(tolerance, t->second, 1, 86400));
     if (k != env.end()) src.ack = ParseAck(ack, k->second);
+    if (u != env.end()) src.api_url = u->second;
+    if (key != env.end()) src.api_key_file = key->second;
   }
   // Any other SCHEDBRIDGE_* variable is a typo (or a provider not built in),
   // except librdkafka passthrough and the project's tool variables.
@@ -316,6 +326,12 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
       continue;
     }
     std::string message = "unknown environment variable " + name;
+    if (name.rfind("SCHEDBRIDGE_API_KEY_", 0) == 0) {
+      throw ConfigError(message +
+                        ": a provider's API key is read from a file, never the "
+                        "environment; set SCHEDBRIDGE_API_KEY_FILE_" +
+                        name.substr(20) + " to its path.");
+    }
     if (std::string near = DidYouMean(name, known); !near.empty()) {
       message += "; did you mean " + near + "?";
     } else {
@@ -370,7 +386,17 @@ void Validate(Config& c, const ConfigInputs& in) {
                           " bytes (SCHEDBRIDGE_MIN_SECRET_BYTES); use a longer random secret.");
       }
     }
-    if (s.secrets.empty() && !s.allow_unsigned) {
+    for (const auto& [what, url] : {std::pair{"api_url", &s.api_url}}) {
+      if (!url->empty() && url->rfind("https://", 0) != 0 && url->rfind("http://", 0) != 0) {
+        throw ConfigError("source " + s.provider + "/" + s.name + ": " + what +
+                          " must start with https:// (or http:// for a local test server).");
+      }
+    }
+    if (s.secrets.empty() && !s.allow_unsigned && in.require_secrets) {
+      // An empty file is allowed only until `subscriptions apply` fills it (SavvyCal).
+      if (!s.secret_files.empty()) {
+        throw ConfigError("secret file " + s.secret_files.front() + " is empty.");
+      }
       throw ConfigError("source " + s.provider + "/" + s.name +
                         " has no secret; set SCHEDBRIDGE_SECRET_" + Upper(s.provider) +
                         "[_FILE] or secret_files, or allow_unsigned: true.");
@@ -399,6 +425,12 @@ void Validate(Config& c, const ConfigInputs& in) {
     throw ConfigError("topic names must not be empty.");
   }
   if (c.kafka.brokers.empty()) throw ConfigError("SCHEDBRIDGE_KAFKA_BROKERS must not be empty.");
+  if (!c.public_url.empty() && c.public_url.rfind("https://", 0) != 0 &&
+      c.public_url.rfind("http://", 0) != 0) {
+    throw ConfigError(
+        "SCHEDBRIDGE_PUBLIC_URL must start with https:// (e.g. https://hooks.example.com).");
+  }
+  while (!c.public_url.empty() && c.public_url.back() == '/') c.public_url.pop_back();
   if (c.http.port != 0 && c.http.port == c.http.admin_port) {
     throw ConfigError("SCHEDBRIDGE_LISTEN and SCHEDBRIDGE_ADMIN_LISTEN must use different ports (" +
                       std::to_string(c.http.port) + ").");
@@ -455,7 +487,7 @@ void ParseListen(const std::string& listen, std::string& host, int& port,
   port = static_cast<int>(ParseInt(where + " port", listen.substr(colon + 1), 0, 65535));
 }
 
-std::vector<std::string> ReadSecretFile(const std::string& path) {
+std::vector<std::string> ReadSecretFile(const std::string& path, bool allow_empty) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw ConfigError("cannot read secret file " + path + ".");
   std::vector<std::string> secrets;
@@ -464,7 +496,7 @@ std::vector<std::string> ReadSecretFile(const std::string& path) {
     std::string_view t = provider_util::Trim(line);
     if (!t.empty()) secrets.emplace_back(t);
   }
-  if (secrets.empty()) throw ConfigError("secret file " + path + " is empty.");
+  if (secrets.empty() && !allow_empty) throw ConfigError("secret file " + path + " is empty.");
   return secrets;
 }
 

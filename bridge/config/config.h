@@ -88,6 +88,9 @@ struct Config {
   /// Log lines as key=value text instead of JSON (log_format: text).
   bool log_text = false;
   std::string config_file;  // the YAML file read, if any
+  /// Where the providers reach the webhook port from the internet, without a
+  /// trailing slash: `subscriptions` subscribes <public_url>/webhooks/<provider>[/<source>].
+  std::string public_url;
   /// How often secret files and the config file are checked for changes
   /// (0 = only on SIGHUP).
   std::chrono::milliseconds reload_interval{2000};
@@ -112,6 +115,8 @@ struct ConfigInputs {
   std::vector<std::string> known_providers;  // for validation
   /// `serve` needs at least one source; `replay` reads only Kafka settings.
   bool require_sources = false;
+  /// `subscriptions` may run before a source has a secret (SavvyCal issues it).
+  bool require_secrets = true;
   /// Provider-specific source checks: an error sentence, or "".
   std::function<std::string(const SourceConfig&)> check_source;
 };
@@ -143,8 +148,10 @@ class SourceTable {
 std::map<std::string, std::string> ProcessEnvironment();
 
 /// Reads secrets from a file: one per line (commas are part of a secret),
-/// surrounding whitespace trimmed, blank lines skipped.
-std::vector<std::string> ReadSecretFile(const std::string& path);
+/// surrounding whitespace trimmed, blank lines skipped. An empty file is an
+/// error unless `allow_empty` (a source whose provider issues the secret,
+/// before `subscriptions apply` stored it).
+std::vector<std::string> ReadSecretFile(const std::string& path, bool allow_empty = false);
 
 /// A source name or replica id: 1-64 letters, digits, - _ or .
 bool ValidToken(const std::string& name);

@@ -51,6 +51,10 @@ const std::vector<SettingSpec> kSettings = {
      "", "the events topic", "", SB_STR(pipeline.events_topic)},
     {"topics.dead_letter", "SCHEDBRIDGE_TOPIC_DLQ", "--topic-dlq", SettingKind::kString, 0, 0, "",
      "", "the dead-letter topic", "", SB_STR(pipeline.dlq_topic)},
+    {"public_url", "SCHEDBRIDGE_PUBLIC_URL", "--public-url", SettingKind::kString, 0, 0, "", "",
+     "the webhook port's address as the providers reach it (`https://hooks.example.com`); "
+     "`subscriptions` subscribes `<public_url>/webhooks/<provider>[/<source>]`",
+     "", SB_STR(public_url)},
     {"ack_timeout_ms", "SCHEDBRIDGE_ACK_TIMEOUT_MS", "--ack-timeout-ms", SettingKind::kInteger, 1,
      600000, "", "ms",
      "how long a webhook waits for the Kafka ack before 503 (Calendly's read timeout is 15 s)", "",

@@ -43,7 +43,7 @@ std::map<std::string, std::string> ConsumerConnectionProperties(const KafkaSetti
 
 std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings,
                                              const std::string& topic, const std::string& group,
-                                             std::string& error) {
+                                             std::string& error, std::optional<int64_t> start_ms) {
   std::unique_ptr<DlqReader> self(new DlqReader());
   self->topic_ = topic;
   std::map<std::string, std::string> props = {
@@ -99,6 +99,16 @@ std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings,
       if (tp->offset() >= 0) start[tp->partition()] = tp->offset();
     }
   }
+  std::map<int32_t, int64_t> at_time;
+  if (start_ms) {
+    PartitionList times = OffsetsFor(topic, start);
+    for (auto* tp : times.items) tp->set_offset(*start_ms);
+    if (self->consumer_->offsetsForTimes(times.items, 10000) != RdKafka::ERR_NO_ERROR) {
+      error = "cannot look up the offsets of " + topic + " for the start time";
+      return nullptr;
+    }
+    for (const auto* tp : times.items) at_time[tp->partition()] = tp->offset();
+  }
   for (auto& [p, offset] : start) {
     int64_t low = 0, high = 0;
     if (self->consumer_->query_watermark_offsets(topic, p, &low, &high, 10000) !=
@@ -107,6 +117,7 @@ std::unique_ptr<DlqReader> DlqReader::Create(const KafkaSettings& settings,
       return nullptr;
     }
     if (offset < 0 || offset < low) offset = low;
+    if (auto at = at_time.find(p); at != at_time.end()) offset = at->second < 0 ? high : at->second;
     self->end_[p] = high;
     self->position_[p] = offset;
     self->done_[p] = offset >= high;

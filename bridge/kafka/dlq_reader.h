@@ -33,9 +33,11 @@ struct ConsumedRecord {
 
 class DlqReader {
  public:
-  /// `group` empty = an anonymous group that never commits.
+  /// `group` empty = an anonymous group that never commits. With `start_ms`,
+  /// reading starts at the first record written at or after that time.
   static std::unique_ptr<DlqReader> Create(const KafkaSettings& settings, const std::string& topic,
-                                           const std::string& group, std::string& error);
+                                           const std::string& group, std::string& error,
+                                           std::optional<int64_t> start_ms = std::nullopt);
   ~DlqReader();
 
   /// The next record, or nullopt once every partition reached its end.

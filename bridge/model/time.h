@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +19,14 @@ std::optional<TimePoint> ParseTimestamp(std::string_view text);
 /// RFC 3339 UTC with a `Z`: whole seconds when the fraction is zero, else
 /// milliseconds, else microseconds ("2025-03-18T14:00:00Z", "...:00.318Z").
 std::string FormatTimestamp(TimePoint t);
+
+/// Unix milliseconds of a time point, and back.
+inline int64_t UnixMillis(TimePoint t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+inline TimePoint FromUnixMillis(int64_t ms) {
+  return TimePoint(std::chrono::duration_cast<TimePoint::duration>(std::chrono::milliseconds(ms)));
+}
 
 /// Parse-then-format: the canonical spelling of a provider time, or nullopt.
 std::optional<std::string> CanonicalTimestamp(std::string_view text);

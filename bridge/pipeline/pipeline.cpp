@@ -63,14 +63,6 @@ DeadLetterRecord MakeDeadLetter(const Provider& provider, const std::string& sou
   return r;
 }
 
-namespace {
-
-int64_t UnixMillis(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-}  // namespace
-
 NormalizeResult NormalizeSafely(const Provider& provider, const Delivery& delivery,
                                 const NormalizeContext& context) {
   try {
@@ -202,7 +194,23 @@ void Pipeline::ProcessAt(const std::shared_ptr<IngestCall>& call, const Provider
                    received_ms);
   }
 
-  auto& events = std::get<std::vector<CanonicalEvent>>(normalized);
+  EventsAt(call, provider, source, std::get<std::vector<CanonicalEvent>>(normalized), received_ms,
+           ack, live);
+}
+
+IngestResult Pipeline::PublishEvents(const Provider& provider, const std::string& source,
+                                     const std::vector<CanonicalEvent>& events) {
+  const int64_t received_ms = UnixMillisNow();
+  return Blocking([&](IngestCallback done) {
+    std::shared_ptr<IngestCall> call = NewCall(std::move(done));
+    EventsAt(call, provider, source, events, received_ms, AckMode::kKafka, /*live=*/false);
+    return call;
+  });
+}
+
+void Pipeline::EventsAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
+                        const std::string& source, const std::vector<CanonicalEvent>& events,
+                        int64_t received_ms, AckMode ack, bool live) {
   IngestResult result;
   result.verdict = Verdict::kAccepted;
   std::vector<OutgoingMessage> messages;

@@ -158,6 +158,12 @@ class Pipeline {
                        const Delivery& delivery, const std::string& received_at,
                        AckMode ack = AckMode::kKafka);
 
+  /// Publish canonical events made outside a provider's normalizer (the
+  /// providers' APIs: `reconcile`), with the same duplicate check, message
+  /// format and producer guarantees as a delivery's, and wait for the answer.
+  IngestResult PublishEvents(const Provider& provider, const std::string& source,
+                             const std::vector<CanonicalEvent>& events);
+
   /// Where `ack: spool` sources go. Without one, they are published directly.
   void AttachSpool(DurableSpool* spool) { spool_ = spool; }
 
@@ -172,6 +178,10 @@ class Pipeline {
   void ProcessAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
                  const std::string& source, const Delivery& delivery,
                  const std::string& received_at, int64_t received_ms, AckMode ack, bool live);
+  /// Duplicate check, staleness (live only) and delivery of normalized events.
+  void EventsAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
+                const std::string& source, const std::vector<CanonicalEvent>& events,
+                int64_t received_ms, AckMode ack, bool live);
   /// The sentence refusing a live delivery older than max_delivery_age, or "".
   std::string Staleness(const Provider& provider, const std::vector<CanonicalEvent>& events,
                         int64_t received_ms) const;

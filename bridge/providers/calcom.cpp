@@ -240,7 +240,7 @@ NormalizeResult FormSubmitted(const Input& in) {
 
 using Handler = std::function<NormalizeResult(const Input&)>;
 
-const std::map<std::string, Handler, std::less<>>& Triggers() {
+const std::map<std::string, Handler, std::less<>>& CalcomTriggers() {
   static const std::map<std::string, Handler, std::less<>> table = {
       {"BOOKING_CREATED",
        [](const Input& in) { return SimpleBooking(in, "booking.created", "uid"); }},
@@ -303,6 +303,11 @@ const std::map<std::string, Handler, std::less<>>& Triggers() {
 class CalcomProvider final : public Provider {
  public:
   std::string_view Name() const override { return kName; }
+  std::vector<std::string> Triggers() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, handler] : CalcomTriggers()) names.push_back(name);
+    return names;
+  }
 
   bool AcceptsMediaType(std::string_view media_type) const override {
     // x-www-form-urlencoded: what Cal.com sends for a non-JSON payload template.
@@ -345,7 +350,7 @@ class CalcomProvider final : public Provider {
                            "payload template; clear the template in Cal.com.",
                            std::nullopt, BookingUidGuess(&doc));
     }
-    const auto& table = Triggers();
+    const auto& table = CalcomTriggers();
     const auto handler = table.find(*trigger);
     if (handler == table.end()) {
       return mapping::Fail(reason::kUnknownEventType,

@@ -149,6 +149,17 @@ constexpr size_t kMaxSignatures = 4;
 class CalendlyProvider final : public Provider {
  public:
   std::string_view Name() const override { return kName; }
+  std::vector<std::string> Triggers() const override {
+    return {"invitee.created",
+            "invitee.canceled",
+            "invitee_no_show.created",
+            "invitee_no_show.deleted",
+            "routing_form_submission.created",
+            "event_type.created",
+            "event_type.updated",
+            "event_type.deleted",
+            "user.updated"};
+  }
 
   std::vector<std::string_view> KeptHeaders() const override {
     return {"Content-Type", "User-Agent"};

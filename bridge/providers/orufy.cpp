@@ -105,6 +105,7 @@ CanonicalEvent MeetingEvent(const Envelope& env, std::string type, Booking b, co
 class OrufyProvider final : public Provider {
  public:
   std::string_view Name() const override { return kName; }
+  std::vector<std::string> Triggers() const override { return {"BOOK", "CANCEL", "RESCHEDULE"}; }
 
   std::vector<std::string_view> KeptHeaders() const override {
     return {"Content-Type", "User-Agent"};

@@ -62,6 +62,10 @@ struct SourceConfig {
   std::chrono::seconds tolerance{180};
   AckMode ack = AckMode::kKafka;
   std::map<std::string, std::string> options;  // provider-specific settings
+  /// The provider's API, for `subscriptions` and `reconcile`: its base URL
+  /// (empty = the provider's public API) and a file holding the credential.
+  std::string api_url;
+  std::string api_key_file;
 };
 
 enum class VerifyStatus {
@@ -126,6 +130,10 @@ class Provider {
   /// tolerance (Calendly's t=). Otherwise a replay is bounded only by duplicate
   /// detection and, when set, max_delivery_age on the signed body's time.
   virtual bool SignsDeliveryTime() const { return false; }
+  /// The provider event types (triggers) the normalizer maps to canonical
+  /// events: what `subscriptions apply` subscribes to, where the provider's
+  /// API accepts them.
+  virtual std::vector<std::string> Triggers() const = 0;
   virtual NormalizeResult Normalize(const Delivery& delivery,
                                     const NormalizeContext& context) const = 0;
 };

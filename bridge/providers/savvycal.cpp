@@ -156,6 +156,15 @@ NormalizeResult OtherEvent(const Value* payload, const std::string& kind, std::s
 class SavvyCalProvider final : public Provider {
  public:
   std::string_view Name() const override { return kName; }
+  std::vector<std::string> Triggers() const override {
+    std::vector<std::string> names;
+    for (const auto& [name, mapping] : BookingTypes()) names.push_back(name);
+    for (const char* other :
+         {"poll.response.created", "poll.response.updated", "workflow.action.triggered"}) {
+      names.emplace_back(other);
+    }
+    return names;
+  }
 
   std::vector<std::string_view> KeptHeaders() const override {
     return {"Content-Type", "User-Agent", "x-savvycal-webhook-id"};

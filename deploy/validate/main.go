@@ -37,6 +37,7 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -112,6 +113,7 @@ type rendered struct {
 	alertRules   []monitoringv1.PrometheusRule
 	ingresses    []networkingv1.Ingress
 	dashboards   []string // Grafana dashboard JSON of each ConfigMap that has one
+	cronJobs     []batchv1.CronJob
 }
 
 func strict(doc []byte, into interface{}) error {
@@ -215,6 +217,12 @@ func decode(doc []byte, r *rendered) error {
 			return wrap(err)
 		}
 		r.ingresses = append(r.ingresses, in)
+	case "batch/v1/CronJob":
+		var c batchv1.CronJob
+		if err := strict(doc, &c); err != nil {
+			return wrap(err)
+		}
+		r.cronJobs = append(r.cronJobs, c)
 	case "kafka.strimzi.io/v1beta2/KafkaUser":
 		var u KafkaUser
 		if err := strict(doc, &u); err != nil {
@@ -235,7 +243,7 @@ func decode(doc []byte, r *rendered) error {
 
 // rules are the operational expectations; each returns problems found.
 func rules(r *rendered) []string {
-	var problems []string
+	problems := reconcileRules(r)
 	add := func(format string, args ...interface{}) { problems = append(problems, fmt.Sprintf(format, args...)) }
 	// The workload: one Deployment, or one StatefulSet (the spool overlay).
 	var (
@@ -774,6 +782,7 @@ var refusals = []struct {
 }{
 	{"spool.yaml", "autoscaling.enabled=true", "strand journals"},
 	{"production.yaml", "sources[0].ack=spool", "set spool.enabled"},
+	{"development.yaml", "reconcile.enabled=true", "no source has an apiKeyKey"},
 }
 
 // standInCertificate is a self-signed PEM certificate, for mounted CA files.
@@ -814,6 +823,104 @@ func podEnv(r *rendered) map[string]string {
 		}
 	}
 	return env
+}
+
+// reconcileRules: each reconcile CronJob runs one at a time, over a window
+// longer than its interval (the next run covers a failed one), for a source
+// whose API key the rendered config names, in pods no Service selects.
+func reconcileRules(r *rendered) []string {
+	var problems []string
+	add := func(format string, args ...interface{}) { problems = append(problems, fmt.Sprintf(format, args...)) }
+	keyed := map[string]bool{} // provider/name of the sources with an api_key_file
+	for _, cfg := range r.configs {
+		var parsed struct {
+			Sources []struct {
+				Provider   string `json:"provider"`
+				Name       string `json:"name"`
+				APIKeyFile string `json:"api_key_file"`
+			} `json:"sources"`
+		}
+		yaml.Unmarshal([]byte(cfg), &parsed)
+		for _, s := range parsed.Sources {
+			name := s.Name
+			if name == "" {
+				name = "default"
+			}
+			if s.APIKeyFile != "" {
+				keyed[s.Provider+"/"+name] = true
+			}
+		}
+	}
+	every := regexp.MustCompile(`^\*/([0-9]+) \* \* \* \*$`)
+	for _, c := range r.cronJobs {
+		if c.Spec.ConcurrencyPolicy != batchv1.ForbidConcurrent {
+			add("CronJob %s: concurrencyPolicy must be Forbid (two runs of one window at once)", c.Name)
+		}
+		pod := c.Spec.JobTemplate.Spec.Template
+		if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+			add("CronJob %s: enableServiceLinks must be false (SCHEDBRIDGE_KAFKA_* injection)", c.Name)
+		}
+		for _, svc := range r.services {
+			if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+				add("CronJob %s: Service %s selects its pods (they serve no webhooks)", c.Name, svc.Name)
+			}
+		}
+		if len(pod.Spec.Containers) != 1 || len(pod.Spec.Containers[0].Args) == 0 || pod.Spec.Containers[0].Args[0] != "reconcile" {
+			add("CronJob %s: want one container running `schedbridge reconcile`", c.Name)
+			continue
+		}
+		args := map[string]string{}
+		for _, a := range pod.Spec.Containers[0].Args[1:] {
+			if k, v, ok := strings.Cut(a, "="); ok {
+				args[k] = v
+			}
+		}
+		if !keyed[args["--source"]] {
+			add("CronJob %s: source %q has no api_key_file in config.yaml", c.Name, args["--source"])
+		}
+		window, err := time.ParseDuration(strings.Replace(args["--since"], "d", "h", 1))
+		if strings.HasSuffix(args["--since"], "d") {
+			window *= 24
+		}
+		if m := every.FindStringSubmatch(c.Spec.Schedule); m != nil && err == nil {
+			interval := time.Duration(atoi(m[1])) * time.Minute
+			if window <= interval {
+				add("CronJob %s: the window --since=%s must be longer than the schedule's interval (%s), so the next run covers a failed one", c.Name, args["--since"], interval)
+			}
+		} else if err != nil {
+			add("CronJob %s: --since=%q is not a duration", c.Name, args["--since"])
+		}
+	}
+	return problems
+}
+
+func atoi(s string) int {
+	n := 0
+	fmt.Sscanf(s, "%d", &n)
+	return n
+}
+
+// checkReconcileArgs: every flag a CronJob passes is one `schedbridge reconcile` knows.
+func checkReconcileArgs(bin string, r *rendered) []string {
+	var problems []string
+	if len(r.cronJobs) == 0 {
+		return nil
+	}
+	help, err := exec.Command(bin, "reconcile", "--help").CombinedOutput()
+	if err != nil {
+		return []string{"schedbridge reconcile --help: " + err.Error()}
+	}
+	for _, c := range r.cronJobs {
+		for _, container := range c.Spec.JobTemplate.Spec.Template.Spec.Containers {
+			for _, a := range container.Args[1:] {
+				flagName, _, _ := strings.Cut(a, "=")
+				if !strings.Contains(string(help), flagName+" ") {
+					problems = append(problems, fmt.Sprintf("CronJob %s: schedbridge reconcile has no flag %s", c.Name, flagName))
+				}
+			}
+		}
+	}
+	return problems
 }
 
 // checkConfig runs `schedbridge serve --check-config` on a rendered config
@@ -904,6 +1011,7 @@ func main() {
 		}
 		problems := rules(r)
 		if *binary != "" {
+			problems = append(problems, checkReconcileArgs(*binary, r)...)
 			for _, cfg := range r.configs {
 				if err := checkConfig(*binary, cfg, podEnv(r)); err != nil {
 					problems = append(problems, "schedbridge --check-config refuses the rendered config.yaml: "+err.Error())
@@ -917,9 +1025,9 @@ func main() {
 			failed++
 			continue
 		}
-		fmt.Printf("ok   %s: %d deployment, %d statefulset, %d service, %d hpa, %d topic, %d user, %d ingress, %d servicemonitor, %d rule, %d dashboard\n",
+		fmt.Printf("ok   %s: %d deployment, %d statefulset, %d service, %d hpa, %d topic, %d user, %d ingress, %d servicemonitor, %d rule, %d dashboard, %d cronjob\n",
 			name, len(r.deployments), len(r.statefulsets), len(r.services), len(r.hpas), len(r.topics), len(r.users),
-			len(r.ingresses), len(r.monitors), len(r.alertRules), len(r.dashboards))
+			len(r.ingresses), len(r.monitors), len(r.alertRules), len(r.dashboards), len(r.cronJobs))
 	}
 	for _, refusal := range refusals {
 		checks++

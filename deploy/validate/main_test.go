@@ -197,3 +197,51 @@ func TestTheRenderedConfigIsCheckedByTheBinary(t *testing.T) {
 		t.Fatal("without the pod's environment the check must fail")
 	}
 }
+
+func TestTheReconcileCronJob(t *testing.T) {
+	r := renderExample(t, "production.yaml")
+	if len(r.cronJobs) != 3 {
+		t.Fatalf("want one reconcile CronJob per source with an API key, got %d", len(r.cronJobs))
+	}
+	r.cronJobs[0].Spec.ConcurrencyPolicy = "Allow"
+	expectProblem(t, r, "concurrencyPolicy must be Forbid")
+
+	r = renderExample(t, "production.yaml")
+	r.cronJobs[1].Spec.Schedule = "*/30 * * * *"
+	args := r.cronJobs[1].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args
+	for i := range args {
+		if strings.HasPrefix(args[i], "--since=") {
+			args[i] = "--since=20m"
+		}
+	}
+	expectProblem(t, r, "must be longer than the schedule's interval")
+
+	r = renderExample(t, "production.yaml")
+	args = r.cronJobs[2].Spec.JobTemplate.Spec.Template.Spec.Containers[0].Args
+	for i := range args {
+		if strings.HasPrefix(args[i], "--source=") {
+			args[i] = "--source=orufy/default"
+		}
+	}
+	expectProblem(t, r, `source "orufy/default" has no api_key_file`)
+
+	r = renderExample(t, "production.yaml")
+	r.cronJobs[0].Spec.JobTemplate.Spec.Template.Labels["app.kubernetes.io/component"] = "ingress"
+	expectProblem(t, r, "selects its pods")
+}
+
+func TestReconcileFlagsAreCheckedByTheBinary(t *testing.T) {
+	bin := os.Getenv("SCHEDBRIDGE_BINARY")
+	if bin == "" {
+		t.Skip("SCHEDBRIDGE_BINARY not set (ctest sets it)")
+	}
+	r := renderExample(t, "production.yaml")
+	if p := checkReconcileArgs(bin, r); len(p) > 0 {
+		t.Fatalf("clean render refused: %v", p)
+	}
+	c := &r.cronJobs[0].Spec.JobTemplate.Spec.Template.Spec.Containers[0]
+	c.Args = append(c.Args, "--window=6h")
+	if p := checkReconcileArgs(bin, r); len(p) != 1 || !strings.Contains(p[0], "no flag --window") {
+		t.Fatalf("want the unknown flag refused, got %v", p)
+	}
+}

@@ -214,6 +214,42 @@ TEST_F(ConfigTest, ClearErrors) {
   EXPECT_NE(ErrorOf({}, Write("e.yaml", "listen: [1\n")).find("not valid YAML"), std::string::npos);
 }
 
+TEST_F(ConfigTest, ProviderApiSettingsPerSourceAndThePublicUrl) {
+  const std::string file = Write("api.yaml",
+                                 "public_url: https://hooks.example.com/\n"
+                                 "sources:\n"
+                                 "  - provider: calendly\n"
+                                 "    name: sales\n"
+                                 "    allow_unsigned: true\n"
+                                 "    api_url: http://127.0.0.1:9999/calendly\n"
+                                 "    api_key_file: /var/run/secrets/calendly-api\n");
+  Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret},
+                   {"SCHEDBRIDGE_API_KEY_FILE_CALCOM", "/keys/calcom"},
+                   {"SCHEDBRIDGE_API_URL_CALCOM", "https://cal.internal"}},
+                  file);
+  EXPECT_EQ(c.public_url, "https://hooks.example.com");  // no trailing slash
+  const SourceConfig* sales = c.FindSource("calendly", "sales");
+  ASSERT_NE(sales, nullptr);
+  EXPECT_EQ(sales->api_url, "http://127.0.0.1:9999/calendly");
+  EXPECT_EQ(sales->api_key_file, "/var/run/secrets/calendly-api");
+  const SourceConfig* calcom = c.FindSource("calcom", "default");
+  ASSERT_NE(calcom, nullptr);
+  EXPECT_EQ(calcom->api_key_file, "/keys/calcom");
+  EXPECT_EQ(calcom->api_url, "https://cal.internal");
+
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret},
+                     {"SCHEDBRIDGE_PUBLIC_URL", "hooks.example.com"}})
+                .find("SCHEDBRIDGE_PUBLIC_URL must start with https://"),
+            std::string::npos);
+  EXPECT_NE(
+      ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_API_URL_CALCOM", "ftp://x"}})
+          .find("api_url must start with https://"),
+      std::string::npos);
+  EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_API_KEY_CALCOM", "k"}})
+                .find("set SCHEDBRIDGE_API_KEY_FILE_CALCOM to its path"),
+            std::string::npos);
+}
+
 TEST_F(ConfigTest, UnexpectedYamlShapesAreConfigErrors) {
   // Found by fuzzing: a sequence as a mapping key threw past the loader.
   for (const char* text : {"? - provider: calcom\n: x\n", "sources:\n  - ? [a]\n    : b\n",

@@ -5,6 +5,7 @@
 
 #include <regex>
 
+#include "bridge/api/reconcile.h"
 #include "bridge/config/config.h"
 #include "bridge/config/settings.h"
 #include "bridge/http/webhook_server.h"
@@ -116,6 +117,11 @@ TEST(Docs, EveryLimitAndMetricIsInTheReadme) {
     EXPECT_NE(readme.find("`" + (*it)[1].str() + "`"), std::string::npos) << (*it)[1].str();
   }
   EXPECT_GE(families, 10);
+  // And those a reconcile run pushes (a CronJob has no port to scrape).
+  const std::string pushed = ReconcileMetricsText(ReconcileSummary{}, 0);
+  for (std::sregex_iterator it(pushed.begin(), pushed.end(), type_line), end; it != end; ++it) {
+    EXPECT_NE(readme.find("`" + (*it)[1].str() + "`"), std::string::npos) << (*it)[1].str();
+  }
 }
 
 }  // namespace

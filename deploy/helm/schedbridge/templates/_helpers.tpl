@@ -17,10 +17,22 @@ app.kubernetes.io/component: ingress
 
 {{- define "schedbridge.labels" -}}
 {{ include "schedbridge.selectorLabels" . }}
+{{ include "schedbridge.releaseLabels" . }}
+{{- end -}}
+
+{{- define "schedbridge.releaseLabels" -}}
 app.kubernetes.io/part-of: schedbridge
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{/* The reconcile CronJob's pods: never selected by the ingress's Services,
+disruption budget or network policy. */}}
+{{- define "schedbridge.reconcileLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: reconcile
 {{- end -}}
 
 {{- define "schedbridge.kafkaNamespace" -}}
@@ -65,4 +77,58 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- $shutdown := include "schedbridge.seconds" (.Values.config.shutdown_timeout_ms | default 5000) | int -}}
 {{- $phases := ternary 2 1 .Values.spool.enabled -}}
 {{- add (int .Values.preStopSeconds) $ack (mul $shutdown $phases) 10 -}}
+{{- end -}}
+
+{{/* The Kafka client's environment, mounts and volumes: the service and the
+reconcile CronJob connect alike. */}}
+{{- define "schedbridge.kafkaEnv" -}}
+{{- if include "schedbridge.passwordSecret" . -}}
+env:
+  # A file from the mounted Secret, never an environment value
+  # (visible in the pod spec and /proc/<pid>/environ).
+  - name: SCHEDBRIDGE_KAFKA_SASL_PASSWORD_FILE
+    value: /var/run/secrets/kafka-user/{{ .Values.kafka.passwordSecret.key }}
+{{- end -}}
+{{- end -}}
+
+{{- define "schedbridge.kafkaMounts" -}}
+{{- if include "schedbridge.passwordSecret" . }}
+- name: kafka-user
+  mountPath: /var/run/secrets/kafka-user
+  readOnly: true
+{{- end }}
+{{- if include "schedbridge.caSecret" . }}
+- name: kafka-ca
+  mountPath: /var/run/secrets/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{- define "schedbridge.kafkaVolumes" -}}
+{{- with include "schedbridge.passwordSecret" . }}
+- name: kafka-user
+  secret:
+    secretName: {{ . }}
+    defaultMode: 0400
+    items:
+      - key: {{ $.Values.kafka.passwordSecret.key }}
+        path: {{ $.Values.kafka.passwordSecret.key }}
+{{- end }}
+{{- with include "schedbridge.caSecret" . }}
+- name: kafka-ca
+  secret:
+    secretName: {{ . }}
+    items:
+      - key: {{ $.Values.kafka.caSecret.key }}
+        path: {{ $.Values.kafka.caSecret.key }}
+{{- end }}
+{{- end -}}
+
+{{/* The sources with a provider API key: the reconcile CronJob's sources. */}}
+{{- define "schedbridge.reconcileSources" -}}
+{{- range .Values.sources -}}
+{{- if and .apiKeyKey (ne .provider "orufy") -}}
+{{ .provider }}/{{ .name | default "default" }}
+{{ end -}}
+{{- end -}}
 {{- end -}}

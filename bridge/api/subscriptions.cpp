@@ -1,0 +1,205 @@
+#include "bridge/api/subscriptions.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "bridge/config/config.h"
+
+namespace bridge {
+namespace {
+
+std::string Join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const std::string& i : items) out += (out.empty() ? "" : ", ") + i;
+  return out;
+}
+
+/// "+A, +B, -C" between two sorted lists.
+std::string EventDelta(const std::vector<std::string>& have, const std::vector<std::string>& want) {
+  std::vector<std::string> add, drop, delta;
+  std::set_difference(want.begin(), want.end(), have.begin(), have.end(), std::back_inserter(add));
+  std::set_difference(have.begin(), have.end(), want.begin(), want.end(), std::back_inserter(drop));
+  for (const std::string& a : add) delta.push_back("+" + a);
+  for (const std::string& d : drop) delta.push_back("-" + d);
+  return Join(delta);
+}
+
+const char* KindText(SubscriptionChange::Kind k) {
+  switch (k) {
+    case SubscriptionChange::Kind::kCreate:
+      return "create";
+    case SubscriptionChange::Kind::kUpdate:
+      return "update";
+    case SubscriptionChange::Kind::kRecreate:
+      return "re-create";
+    case SubscriptionChange::Kind::kDeleteDuplicate:
+      return "delete duplicate";
+    case SubscriptionChange::Kind::kStoreSecret:
+      return "store secret";
+  }
+  return "?";
+}
+
+}  // namespace
+
+SubscriptionPlan PlanSubscription(const ProviderApi& api, const SubscriptionTarget& target,
+                                  const std::vector<Subscription>& existing,
+                                  const PlanOptions& options) {
+  SubscriptionPlan plan;
+  plan.target = target;
+  for (const Subscription& s : existing)
+    (s.url == target.url ? plan.ours : plan.others).push_back(s);
+  const ProviderApi::SecretMode mode = api.secret_mode();
+  if (plan.ours.empty()) {
+    SubscriptionChange c;
+    c.kind = SubscriptionChange::Kind::kCreate;
+    c.reasons.push_back("no subscription to " + target.url);
+    plan.changes.push_back(c);
+    return plan;
+  }
+  const Subscription& mine = plan.ours.front();
+  SubscriptionChange c;
+  c.existing = mine;
+  if (mine.events != target.events)
+    c.reasons.push_back("events " + EventDelta(mine.events, target.events));
+  if (!mine.active) c.reasons.push_back("inactive (disabled)");
+  if (!mine.payload_template.empty()) c.reasons.push_back("has a payload template");
+  if (!mine.scope.empty() && mine.scope != "organization") {
+    c.reasons.push_back("scope " + mine.scope + " (routing forms need organization)");
+  }
+  bool new_secret = false;
+  if (mode == ProviderApi::SecretMode::kReadable) {
+    if (!target.secret.empty() &&
+        (options.update_secret || !mine.secret || *mine.secret != target.secret)) {
+      c.reasons.push_back(mine.secret ? "secret is not the source's current secret"
+                                      : "secret set to the source's current secret");
+    }
+  } else if (mode == ProviderApi::SecretMode::kWriteOnly) {
+    if (options.update_secret)
+      c.reasons.push_back("signing key set to the source's current secret");
+  } else if (options.update_secret) {
+    c.reasons.push_back("a new secret issued by the provider");
+    new_secret = true;
+  }
+  if (!c.reasons.empty()) {
+    const bool in_place = api.updates_in_place() && !new_secret;
+    c.kind = in_place ? SubscriptionChange::Kind::kUpdate : SubscriptionChange::Kind::kRecreate;
+    plan.changes.push_back(c);
+  } else if (mode == ProviderApi::SecretMode::kIssued && mine.secret &&
+             std::find(options.local_secrets.begin(), options.local_secrets.end(), *mine.secret) ==
+                 options.local_secrets.end()) {
+    SubscriptionChange store;
+    store.kind = SubscriptionChange::Kind::kStoreSecret;
+    store.existing = mine;
+    store.reasons.push_back("the secret the provider issued is not in the source's secret file");
+    plan.changes.push_back(store);
+  }
+  for (size_t i = 1; i < plan.ours.size(); ++i) {
+    SubscriptionChange d;
+    d.kind = SubscriptionChange::Kind::kDeleteDuplicate;
+    d.existing = plan.ours[i];
+    d.reasons.push_back("a second subscription to the same URL delivers everything twice");
+    plan.changes.push_back(d);
+  }
+  return plan;
+}
+
+void ApplyPlan(ProviderApi& api, const SubscriptionPlan& plan, const std::string& secret_file,
+               std::ostream& out) {
+  const bool issued = api.secret_mode() == ProviderApi::SecretMode::kIssued;
+  const auto store = [&](const Subscription& s) {
+    if (!issued || !s.secret) return;
+    StoreIssuedSecret(secret_file, *s.secret);
+    out << "  stored the issued secret as the current one in " << secret_file
+        << " (the previous ones kept after it)\n";
+  };
+  for (const SubscriptionChange& c : plan.changes) {
+    switch (c.kind) {
+      case SubscriptionChange::Kind::kCreate: {
+        const Subscription made = api.Create(plan.target);
+        out << "  created " << (made.id.empty() ? plan.target.url : made.id) << "\n";
+        store(made);
+        break;
+      }
+      case SubscriptionChange::Kind::kUpdate:
+        if (api.Update(c.existing, plan.target)) {
+          out << "  updated " << c.existing.id << "\n";
+          break;
+        }
+        [[fallthrough]];
+      case SubscriptionChange::Kind::kRecreate: {
+        api.Delete(c.existing);
+        const Subscription made = api.Create(plan.target);
+        out << "  re-created " << c.existing.id << " as " << made.id << "\n";
+        store(made);
+        break;
+      }
+      case SubscriptionChange::Kind::kDeleteDuplicate:
+        api.Delete(c.existing);
+        out << "  deleted duplicate " << c.existing.id << "\n";
+        break;
+      case SubscriptionChange::Kind::kStoreSecret:
+        store(c.existing);
+        break;
+    }
+  }
+}
+
+void StoreIssuedSecret(const std::string& path, const std::string& secret) {
+  if (path.empty()) {
+    throw std::runtime_error(
+        "the provider issues this webhook's secret: give the source a secret file "
+        "(secret_files, or SCHEDBRIDGE_SECRET_<PROVIDER>_FILE) so apply can store it.");
+  }
+  std::vector<std::string> lines{secret};
+  if (std::ifstream in(path); in) {
+    for (std::string line : ReadSecretFile(path, /*allow_empty=*/true)) {
+      if (line != secret) lines.push_back(line);
+    }
+  }
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    if (!f) throw std::runtime_error("cannot write " + tmp + ".");
+    ::chmod(tmp.c_str(), 0600);
+    for (const std::string& l : lines) f << l << "\n";
+    f.flush();
+    if (!f) throw std::runtime_error("cannot write " + tmp + ".");
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("cannot replace " + path + ".");
+  }
+}
+
+std::string DescribeSubscription(const Subscription& s) {
+  std::ostringstream out;
+  out << (s.id.empty() ? "(no id)" : s.id) << "  " << s.url << "  "
+      << (s.active ? "active" : "inactive") << "  " << s.events.size() << " event(s)";
+  if (!s.scope.empty()) out << "  scope " << s.scope;
+  if (!s.payload_template.empty()) out << "  payload template set";
+  return out.str();
+}
+
+std::string DescribePlan(const SubscriptionPlan& plan) {
+  std::ostringstream out;
+  if (plan.in_sync()) {
+    out << "  in sync: " << DescribeSubscription(plan.ours.front()) << "\n";
+  }
+  for (const SubscriptionChange& c : plan.changes) {
+    out << "  " << KindText(c.kind);
+    if (!c.existing.id.empty()) out << " " << c.existing.id;
+    out << ": " << Join(c.reasons) << "\n";
+  }
+  if (!plan.others.empty()) {
+    out << "  left alone: " << plan.others.size() << " other subscription(s) of this account\n";
+  }
+  return out.str();
+}
+
+}  // namespace bridge

@@ -1,0 +1,530 @@
+// The provider-API layer against fake API servers (tests/support/fake_apis):
+// retries (429 with Retry-After, 5xx), credentials, pagination, a booking
+// changed between pages, subscriptions planned and applied (twice: the
+// second changes nothing), secret rotation, and the reconcile comparison.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <set>
+
+#include "bridge/api/reconcile.h"
+#include "bridge/api/subscriptions.h"
+#include "bridge/config/config.h"
+#include "bridge/model/time.h"
+#include "bridge/providers/registry.h"
+#include "bridge/util/clock.h"
+#include "bridge/util/json.h"
+#include "fake_apis.h"
+#include "support.h"
+
+namespace bridge {
+namespace {
+
+using testing::FakeApis;
+
+/// A session on the fake, recording the waits instead of sleeping.
+struct Client {
+  explicit Client(FakeApis& fake, std::string provider, std::string key = {}) {
+    std::string error;
+    transport = MakeHttpTransport(fake.url(), std::chrono::seconds(5), error);
+    RetryPolicy policy;
+    policy.max_attempts = 4;
+    policy.sleep = [this](std::chrono::milliseconds d) { waits.push_back(d); };
+    session = std::make_unique<ApiSession>(
+        *transport, provider, "Bearer " + (key.empty() ? fake.api_key() : key), policy);
+    normalizer = ProviderRegistry::BuiltIn().Find(provider);
+    api = MakeProviderApi(provider, *session, *normalizer);
+  }
+  std::unique_ptr<HttpTransport> transport;
+  std::unique_ptr<ApiSession> session;
+  std::unique_ptr<ProviderApi> api;
+  const Provider* normalizer = nullptr;
+  std::vector<std::chrono::milliseconds> waits;
+};
+
+std::string Iso(int minutes) {
+  // Minutes after 2026-12-01T00:00:00Z.
+  const int64_t base = 1796083200000LL;
+  return FormatTimestamp(FromUnixMillis(base + int64_t{minutes} * 60000));
+}
+
+TEST(ApiSession, WaitsAsRetryAfterSaysOn429) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) {
+    s.rate_limited_requests = 2;
+    s.retry_after = "3";
+  });
+  Client c(fake, "calcom");
+  EXPECT_NO_THROW(c.api->ListSubscriptions());
+  ASSERT_EQ(c.waits.size(), 2u);
+  EXPECT_EQ(c.waits[0], std::chrono::seconds(3));
+  EXPECT_EQ(c.session->stats().rate_limited, 2);
+  EXPECT_EQ(c.session->stats().requests, 3);
+}
+
+TEST(ApiSession, RetryAfterAsAnHttpDate) {
+  const auto now = std::chrono::system_clock::from_time_t(1796083200);  // 2026-12-01T00:00:00Z
+  EXPECT_EQ(ParseRetryAfter("Tue, 01 Dec 2026 00:00:07 GMT", now), std::chrono::seconds(7));
+  EXPECT_EQ(ParseRetryAfter("12", now), std::chrono::seconds(12));
+  EXPECT_FALSE(ParseRetryAfter("soon", now));
+  EXPECT_FALSE(ParseRetryAfter("", now));
+}
+
+TEST(ApiSession, AnExpiredKeyIsACredentialErrorAtOnceAndNeverEchoesTheKey) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) { s.key_expired = true; });
+  Client c(fake, "calcom");
+  try {
+    c.api->ListSubscriptions();
+    FAIL() << "no error";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ApiError::Kind::kCredentials);
+    EXPECT_NE(std::string(e.what()).find("expired"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("api_key_file"), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).find(fake.api_key()), std::string::npos);
+  }
+  EXPECT_EQ(c.session->stats().requests, 1);
+  EXPECT_TRUE(c.waits.empty());
+}
+
+TEST(ApiSession, ServerErrorsAreRetriedThenGivenUp) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) { s.fail_list_request[1] = 2; });
+  Client c(fake, "calcom");
+  int seen = 0;
+  BookingWindow window{0, UnixMillis(*ParseTimestamp(Iso(100000))), 0, 100};
+  EXPECT_NO_THROW(c.api->ListBookings(
+      window, "default", [&](ApiBooking) { ++seen; }, [](const ListProgress&) {}));
+  EXPECT_EQ(c.session->stats().server_errors, 2);
+  EXPECT_EQ(c.waits.size(), 2u);
+
+  fake.With([](FakeApis::State& s) {
+    s.list_requests = 0;
+    s.fail_list_request[1] = 100;
+  });
+  Client again(fake, "calcom");
+  try {
+    again.api->ListBookings(
+        window, "default", [&](ApiBooking) {}, [](const ListProgress&) {});
+    FAIL() << "no error";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ApiError::Kind::kFailed);
+    EXPECT_NE(std::string(e.what()).find("HTTP 503"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(again.session->stats().requests, 4);  // max_attempts
+}
+
+TEST(CalcomApi, PagesThroughEveryBookingAndSeesOneChangedBetweenPagesOnceInItsLatestState) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) {
+    for (int i = 0; i < 250; ++i) {
+      testing::FakeCalBooking b;
+      b.uid = "bk" + std::to_string(i);
+      b.start = Iso(10000 + i);
+      b.end = Iso(10030 + i);
+      b.created_at = Iso(i);
+      b.updated_at = Iso(i);
+      s.calcom_bookings.push_back(b);
+    }
+    // After the first page, bk3 (already read) is cancelled: it moves to the
+    // end of the updatedAt order. Paging by number would skip a booking here.
+    s.after_list_page = nullptr;
+  });
+  fake.With([&fake](FakeApis::State& s) {
+    s.after_list_page = [&fake](int page) {
+      if (page != 1) return;
+      fake.With([](FakeApis::State& st) {
+        st.calcom_bookings[3].status = "cancelled";
+        st.calcom_bookings[3].updated_at = Iso(400);
+      });
+    };
+  });
+  Client c(fake, "calcom");
+  std::map<std::string, std::vector<std::string>> seen;  // uid → event types, in order
+  ListProgress last;
+  BookingWindow window{0, UnixMillis(*ParseTimestamp(Iso(500))), 0, 100};
+  c.api->ListBookings(
+      window, "default",
+      [&](ApiBooking b) { seen[b.event.booking->uid].push_back(b.event.event_type); },
+      [&](const ListProgress& p) { last = p; });
+  EXPECT_EQ(seen.size(), 250u);
+  EXPECT_GE(last.pages, 3);
+  ASSERT_EQ(seen["calcom:bk3"].size(), 2u);
+  EXPECT_EQ(seen["calcom:bk3"].back(), "booking.canceled");
+  // Every request asked for at most 100 and carried the API version.
+  for (const std::string& r : fake.Snapshot().requests) {
+    if (r.find("/v2/bookings") != std::string::npos) {
+      EXPECT_NE(r.find("take=100"), std::string::npos) << r;
+    }
+  }
+}
+
+TEST(CalcomApi, MapsApiStatesToTheCanonicalEvents) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) {
+    const std::vector<std::pair<std::string, std::string>> states = {{"a", "accepted"},
+                                                                     {"p", "pending"},
+                                                                     {"c", "cancelled"},
+                                                                     {"r", "rejected"},
+                                                                     {"old", "cancelled"}};
+    int i = 0;
+    for (const auto& [uid, status] : states) {
+      testing::FakeCalBooking b;
+      b.uid = uid;
+      b.status = status;
+      b.start = Iso(1000);
+      b.end = Iso(1030);
+      b.created_at = b.updated_at = Iso(++i);
+      if (uid == "old") b.rescheduled_to = "a";
+      s.calcom_bookings.push_back(b);
+    }
+    s.calcom_bookings[0].rescheduled_from = "old";
+  });
+  Client c(fake, "calcom");
+  std::map<std::string, CanonicalEvent> got;
+  c.api->ListBookings(
+      BookingWindow{0, UnixMillis(*ParseTimestamp(Iso(100000))), 0, 100}, "default",
+      [&](ApiBooking b) { got[b.event.booking->uid] = b.event; }, [](const ListProgress&) {});
+  EXPECT_EQ(got["calcom:a"].event_type, "booking.created");
+  EXPECT_EQ(got["calcom:a"].booking->previous_uid, "calcom:old");
+  EXPECT_EQ(got["calcom:p"].event_type, "booking.requested");
+  EXPECT_EQ(got["calcom:c"].event_type, "booking.canceled");
+  EXPECT_EQ(got["calcom:r"].event_type, "booking.rejected");
+  EXPECT_EQ(got["calcom:old"].event_type, "booking.rescheduled");
+  EXPECT_EQ(got["calcom:old"].booking->rescheduled_to_uid, "calcom:a");
+  EXPECT_EQ(got["calcom:a"].booking->start_time, Iso(1000));
+  ASSERT_FALSE(got["calcom:a"].booking->attendees.empty());
+  EXPECT_EQ(got["calcom:a"].booking->attendees[0].email, "ana@example.com");
+}
+
+TEST(CalendlyApi, ReadsInviteesOfEveryEventAcrossPagesWithinTheWindow) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) {
+    for (int e = 0; e < 5; ++e) {
+      s.calendly_events.push_back({"EV" + std::to_string(e), "active", Iso(2000 + e * 60),
+                                   Iso(2030 + e * 60), Iso(e), Iso(e)});
+      for (int i = 0; i < 3; ++i) {
+        testing::FakeCalendlyInvitee inv;
+        inv.uuid = "INV" + std::to_string(e) + std::to_string(i);
+        inv.event_uuid = "EV" + std::to_string(e);
+        inv.created_at = inv.updated_at = Iso(10 + e * 3 + i);
+        s.calendly_invitees.push_back(inv);
+      }
+    }
+    // One rescheduled (old invitee canceled, pointing at a new one), one outside the window.
+    s.calendly_invitees[0].status = "canceled";
+    s.calendly_invitees[0].rescheduled = true;
+    s.calendly_invitees[0].new_invitee = "INV01";
+    s.calendly_invitees[14].updated_at = Iso(900);
+  });
+  Client c(fake, "calendly");
+  std::map<std::string, CanonicalEvent> got;
+  BookingWindow window{UnixMillis(*ParseTimestamp(Iso(0))), UnixMillis(*ParseTimestamp(Iso(100))),
+                       30LL * 86400000, 2};
+  c.api->ListBookings(
+      window, "default", [&](ApiBooking b) { got[b.event.booking->uid] = b.event; },
+      [](const ListProgress&) {});
+  EXPECT_EQ(got.size(), 14u);
+  EXPECT_FALSE(got.count("calendly:INV42"));
+  EXPECT_EQ(got["calendly:INV00"].event_type, "booking.rescheduled");
+  EXPECT_EQ(got["calendly:INV10"].event_type, "booking.created");
+  EXPECT_EQ(got["calendly:INV10"].booking->start_time, Iso(2060));
+  int with_token = 0;
+  for (const std::string& r : fake.Snapshot().requests)
+    with_token += r.find("page_token=") != std::string::npos;
+  EXPECT_GE(with_token, 2);  // 5 events in pages of 2
+}
+
+TEST(SavvyCalApi, SeesChangesOnlyThroughCreatedCanceledAndRescheduledTimes) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) {
+    for (int i = 0; i < 5; ++i) {
+      testing::FakeSavvyEvent e;
+      e.id = "ev" + std::to_string(i);
+      e.start_at = Iso(5000 + i * 60);
+      e.end_at = Iso(5030 + i * 60);
+      e.created_at = Iso(i);
+      s.savvycal_events.push_back(e);
+    }
+    s.savvycal_events[1].state = "canceled";
+    s.savvycal_events[1].canceled_at = Iso(50);
+    s.savvycal_events[2].rescheduled_at = Iso(60);
+    s.savvycal_events[3].created_at = Iso(-500);  // before the window, unchanged since
+  });
+  Client c(fake, "savvycal");
+  std::map<std::string, ApiBooking> got;
+  BookingWindow window{UnixMillis(*ParseTimestamp(Iso(0))), UnixMillis(*ParseTimestamp(Iso(100))),
+                       0, 2};
+  c.api->ListBookings(
+      window, "default", [&](ApiBooking b) { got[b.event.booking->uid] = b; },
+      [](const ListProgress&) {});
+  EXPECT_EQ(got.size(), 4u);
+  EXPECT_EQ(got["savvycal:ev1"].event.event_type, "booking.canceled");
+  EXPECT_EQ(got["savvycal:ev1"].changed_at, Iso(50));
+  EXPECT_EQ(got["savvycal:ev2"].event.event_type, "booking.rescheduled");
+  EXPECT_EQ(got["savvycal:ev0"].event.event_type, "booking.created");
+}
+
+// ---- subscriptions ----
+
+SubscriptionTarget Target(const Client& c, const std::string& url, const std::string& secret) {
+  return SubscriptionTarget{url, SubscribedEvents(*c.api, *c.normalizer), secret};
+}
+
+TEST(Subscriptions, CalcomApplyCreatesEverythingOnceAndTheSecondRunChangesNothing) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) {
+    s.calcom_webhooks.push_back(
+        {"7", "https://zapier.example/hook", {"BOOKING_CREATED"}, true, "", "", ""});
+  });
+  Client c(fake, "calcom");
+  const SubscriptionTarget target =
+      Target(c, "https://hooks.example.com/webhooks/calcom", "current-secret-1234");
+  std::ostringstream out;
+  SubscriptionPlan plan = PlanSubscription(*c.api, target, c.api->ListSubscriptions(), {});
+  ASSERT_EQ(plan.changes.size(), 1u);
+  EXPECT_EQ(plan.changes[0].kind, SubscriptionChange::Kind::kCreate);
+  EXPECT_EQ(plan.others.size(), 1u);
+  ApplyPlan(*c.api, plan, "", out);
+
+  auto state = fake.Snapshot();
+  ASSERT_EQ(state.calcom_webhooks.size(), 2u);
+  const testing::FakeWebhook& made = state.calcom_webhooks[1];
+  EXPECT_EQ(made.url, target.url);
+  EXPECT_EQ(made.secret, "current-secret-1234");
+  EXPECT_TRUE(made.payload_template.empty());
+  EXPECT_TRUE(made.active);
+  EXPECT_NE(std::find(made.events.begin(), made.events.end(), "BOOKING_CANCELLED"),
+            made.events.end());
+  EXPECT_NE(std::find(made.events.begin(), made.events.end(), "MEETING_ENDED"), made.events.end());
+  // The normalizer also maps BOOKING_CONFIRMED, but the API refuses it.
+  EXPECT_EQ(std::find(made.events.begin(), made.events.end(), "BOOKING_CONFIRMED"),
+            made.events.end());
+
+  const size_t requests = fake.Snapshot().requests.size();
+  SubscriptionPlan again = PlanSubscription(*c.api, target, c.api->ListSubscriptions(), {});
+  EXPECT_TRUE(again.in_sync()) << DescribePlan(again);
+  ApplyPlan(*c.api, again, "", out);
+  EXPECT_EQ(fake.Snapshot().requests.size(), requests + 1);  // the list only
+  EXPECT_EQ(fake.Snapshot().calcom_webhooks[0].url, "https://zapier.example/hook");  // left alone
+}
+
+TEST(Subscriptions, CalcomDriftIsFixedInPlaceAndDuplicatesDeleted) {
+  FakeApis fake;
+  const std::string url = "https://hooks.example.com/webhooks/calcom/sales";
+  fake.With([&](FakeApis::State& s) {
+    s.calcom_webhooks.push_back(
+        {"1", url, {"BOOKING_CREATED"}, false, "old-secret-123456", "{\"x\":1}", ""});
+    s.calcom_webhooks.push_back(
+        {"2", url, {"BOOKING_CREATED"}, true, "current-secret-1234", "", ""});
+  });
+  Client c(fake, "calcom");
+  const SubscriptionTarget target = Target(c, url, "current-secret-1234");
+  SubscriptionPlan plan = PlanSubscription(*c.api, target, c.api->ListSubscriptions(), {});
+  ASSERT_EQ(plan.changes.size(), 2u);
+  EXPECT_EQ(plan.changes[0].kind, SubscriptionChange::Kind::kUpdate);
+  const std::string text = DescribePlan(plan);
+  for (const char* part :
+       {"events +", "inactive", "payload template", "secret", "delete duplicate 2"}) {
+    EXPECT_NE(text.find(part), std::string::npos) << part << " in\n" << text;
+  }
+  EXPECT_EQ(text.find("old-secret"), std::string::npos) << "a secret was printed";
+  std::ostringstream out;
+  ApplyPlan(*c.api, plan, "", out);
+  auto state = fake.Snapshot();
+  ASSERT_EQ(state.calcom_webhooks.size(), 1u);
+  EXPECT_EQ(state.calcom_webhooks[0].id, "1");
+  EXPECT_TRUE(state.calcom_webhooks[0].active);
+  EXPECT_TRUE(state.calcom_webhooks[0].payload_template.empty());
+  EXPECT_EQ(state.calcom_webhooks[0].secret, "current-secret-1234");
+  EXPECT_TRUE(PlanSubscription(*c.api, target, c.api->ListSubscriptions(), {}).in_sync());
+}
+
+/// The documented rotation: the new secret goes first in the secret file (the
+/// old one kept after it, so the service accepts both), apply gives the
+/// provider the new one, then the old line is dropped.
+TEST(Subscriptions, SecretRotationFlowForCalcom) {
+  FakeApis fake;
+  const std::string dir = testing::TempDir("rotation");
+  const std::string file = dir + "/calcom.secret";
+  std::ofstream(file) << "old-secret-0123456789\n";
+  Client c(fake, "calcom");
+  const std::string url = "https://hooks.example.com/webhooks/calcom";
+  const auto apply = [&] {
+    const std::vector<std::string> secrets = ReadSecretFile(file);
+    SubscriptionPlan plan =
+        PlanSubscription(*c.api, Target(c, url, secrets.front()), c.api->ListSubscriptions(), {});
+    std::ostringstream out;
+    ApplyPlan(*c.api, plan, file, out);
+    return plan;
+  };
+  apply();
+  EXPECT_EQ(fake.Snapshot().calcom_webhooks.at(0).secret, "old-secret-0123456789");
+
+  std::ofstream(file) << "new-secret-9876543210\nold-secret-0123456789\n";
+  SubscriptionPlan rotated = apply();
+  ASSERT_EQ(rotated.changes.size(), 1u);
+  EXPECT_NE(DescribePlan(rotated).find("secret is not the source's current secret"),
+            std::string::npos);
+  EXPECT_EQ(fake.Snapshot().calcom_webhooks.at(0).secret, "new-secret-9876543210");
+
+  // Meanwhile the service verifies either secret.
+  SourceConfig source{"calcom", "default", ReadSecretFile(file)};
+  const std::string body =
+      R"({"triggerEvent":"PING","createdAt":"2026-11-30T00:00:00Z","payload":{}})";
+  for (const std::string secret : {"old-secret-0123456789", "new-secret-9876543210"}) {
+    Headers h;
+    h.Add("X-Cal-Signature-256", testing::HmacSha256Hex(secret, body));
+    SystemClock clock;
+    EXPECT_TRUE(ProviderRegistry::BuiltIn()
+                    .Find("calcom")
+                    ->Verify(Delivery{body, &h, {}}, source, clock)
+                    .ok());
+  }
+  std::ofstream(file) << "new-secret-9876543210\n";
+  EXPECT_TRUE(apply().in_sync());
+}
+
+TEST(Subscriptions, CalendlyHasNoUpdateSoTheSigningKeyIsSentByRecreating) {
+  FakeApis fake;
+  Client c(fake, "calendly");
+  const std::string url = "https://hooks.example.com/webhooks/calendly";
+  std::ostringstream out;
+  ApplyPlan(*c.api,
+            PlanSubscription(*c.api, Target(c, url, "first-key-0123456789"),
+                             c.api->ListSubscriptions(), {}),
+            "", out);
+  auto state = fake.Snapshot();
+  ASSERT_EQ(state.calendly_subscriptions.size(), 1u);
+  EXPECT_EQ(state.calendly_subscriptions[0].scope, "organization");
+  EXPECT_EQ(state.calendly_subscriptions[0].secret, "first-key-0123456789");
+  EXPECT_NE(
+      std::find(state.calendly_subscriptions[0].events.begin(),
+                state.calendly_subscriptions[0].events.end(), "routing_form_submission.created"),
+      state.calendly_subscriptions[0].events.end());
+  // The key is write-only: a rotation cannot be seen, only asked for.
+  const SubscriptionTarget rotated = Target(c, url, "second-key-0123456789");
+  EXPECT_TRUE(PlanSubscription(*c.api, rotated, c.api->ListSubscriptions(), {}).in_sync());
+  SubscriptionPlan plan = PlanSubscription(*c.api, rotated, c.api->ListSubscriptions(), {true, {}});
+  ASSERT_EQ(plan.changes.size(), 1u);
+  EXPECT_EQ(plan.changes[0].kind, SubscriptionChange::Kind::kRecreate);
+  ApplyPlan(*c.api, plan, "", out);
+  state = fake.Snapshot();
+  ASSERT_EQ(state.calendly_subscriptions.size(), 1u);
+  EXPECT_EQ(state.calendly_subscriptions[0].secret, "second-key-0123456789");
+}
+
+TEST(Subscriptions, SavvyCalIssuesTheSecretAndApplyStoresItFirstInTheSourceFile) {
+  FakeApis fake;
+  const std::string file = testing::TempDir("savvy") + "/savvycal.secret";
+  Client c(fake, "savvycal");
+  const std::string url = "https://hooks.example.com/webhooks/savvycal";
+  std::ostringstream out;
+  SubscriptionPlan plan =
+      PlanSubscription(*c.api, Target(c, url, ""), c.api->ListSubscriptions(), {});
+  ApplyPlan(*c.api, plan, file, out);
+  const std::string issued = fake.Snapshot().savvycal_webhooks.at(0).secret;
+  EXPECT_EQ(ReadSecretFile(file), std::vector<std::string>{issued});
+  EXPECT_TRUE(PlanSubscription(*c.api, Target(c, url, issued), c.api->ListSubscriptions(),
+                               {false, ReadSecretFile(file)})
+                  .in_sync());
+  // A file that lost the secret gets it back without touching the webhook.
+  std::ofstream(file) << "something-else-0123456\n";
+  plan = PlanSubscription(*c.api, Target(c, url, "something-else-0123456"),
+                          c.api->ListSubscriptions(), {false, ReadSecretFile(file)});
+  ASSERT_EQ(plan.changes.size(), 1u);
+  EXPECT_EQ(plan.changes[0].kind, SubscriptionChange::Kind::kStoreSecret);
+  ApplyPlan(*c.api, plan, file, out);
+  EXPECT_EQ(ReadSecretFile(file), (std::vector<std::string>{issued, "something-else-0123456"}));
+  // Rotation: a new webhook, a new issued secret first, the old one kept.
+  plan = PlanSubscription(*c.api, Target(c, url, issued), c.api->ListSubscriptions(),
+                          {true, ReadSecretFile(file)});
+  ApplyPlan(*c.api, plan, file, out);
+  const std::string renewed = fake.Snapshot().savvycal_webhooks.at(0).secret;
+  EXPECT_NE(renewed, issued);
+  EXPECT_EQ(ReadSecretFile(file).front(), renewed);
+  EXPECT_EQ(ReadSecretFile(file).at(1), issued);
+  EXPECT_EQ(fake.Snapshot().savvycal_webhooks.size(), 1u);
+}
+
+// ---- the reconcile comparison ----
+
+ApiBooking Booked(const std::string& uid, const std::string& type, const std::string& status,
+                  const std::string& start, const std::string& changed) {
+  ApiBooking b;
+  b.event.event_type = type;
+  b.event.provider = "calcom";
+  b.event.source = "default";
+  b.event.received_at = Iso(100);
+  b.event.booking.emplace();
+  b.event.booking->uid = uid;
+  b.event.booking->status = status;
+  b.event.booking->start_time = start;
+  b.changed_at = changed;
+  return b;
+}
+
+TEST(Reconcile, PublishesOnlyTheStatesTheTopicLacksWithStableIds) {
+  std::map<std::string, ApiBooking> api = {
+      {"calcom:new", Booked("calcom:new", "booking.created", "confirmed", Iso(10), Iso(1))},
+      {"calcom:same", Booked("calcom:same", "booking.created", "confirmed", Iso(10), Iso(1))},
+      {"calcom:gone", Booked("calcom:gone", "booking.canceled", "canceled", Iso(10), Iso(2))},
+      {"calcom:moved", Booked("calcom:moved", "booking.created", "confirmed", Iso(20), Iso(3))},
+  };
+  std::map<std::string, TopicBooking> topic;
+  const std::set<std::string> wanted = {"calcom:same", "calcom:gone", "calcom:moved"};
+  for (
+      const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+          {"calcom:same",
+           R"({"event_id":"a","event_type":"booking.created","booking":{"uid":"calcom:same","start_time":")" +
+               Iso(10) + R"("}})"},
+          {"calcom:gone",
+           R"({"event_id":"b","event_type":"booking.created","booking":{"uid":"calcom:gone","status":"confirmed","start_time":")" +
+               Iso(10) + R"("}})"},
+          {"calcom:moved",
+           R"({"event_id":"c","event_type":"booking.created","booking":{"uid":"calcom:moved","start_time":")" +
+               Iso(10) + R"("}})"},
+          {"calcom:other", R"({"event_id":"d","event_type":"booking.canceled"})"}}) {
+    FoldTopicRecord(key, value, wanted, topic);
+  }
+  EXPECT_FALSE(topic.count("calcom:other"));
+  ReconcileSummary summary;
+  std::vector<CanonicalEvent> out = MissingEvents(api, topic, summary);
+  std::map<std::string, CanonicalEvent> by_uid;
+  for (const CanonicalEvent& e : out) by_uid[e.booking->uid] = e;
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(by_uid["calcom:new"].event_type, "booking.created");
+  EXPECT_EQ(by_uid["calcom:gone"].event_type, "booking.canceled");
+  EXPECT_EQ(by_uid["calcom:moved"].event_type, "booking.rescheduled");  // same id, new time
+  EXPECT_EQ(summary.in_topic, 1);
+  for (const CanonicalEvent& e : out) {
+    EXPECT_EQ(e.provider_event_type, "reconcile");
+    rapidjson::Document ext;
+    ASSERT_TRUE(json::Parse(*e.extensions_json, ext).ok);
+    EXPECT_TRUE(json::Bool(json::Get(&ext, "reconciled")).value_or(false));
+    EXPECT_EQ(json::StringAt(&ext, "updated_at"), e.occurred_at);
+    EXPECT_EQ(testing::SchemaErrors("scheduling-event.v1.json", ToJson(e)), "");
+  }
+  // Deterministic: the same state gives the same ids, and an id in the topic is not published
+  // again.
+  ReconcileSummary again;
+  std::vector<CanonicalEvent> second = MissingEvents(api, topic, again);
+  ASSERT_EQ(second.size(), 3u);
+  for (size_t i = 0; i < second.size(); ++i) EXPECT_EQ(second[i].event_id, out[i].event_id);
+  for (const CanonicalEvent& e : out) {
+    FoldTopicRecord(e.booking->uid, ToJson(e), {"calcom:new", "calcom:gone", "calcom:moved"},
+                    topic);
+  }
+  ReconcileSummary third;
+  EXPECT_TRUE(MissingEvents(api, topic, third).empty());
+  // A later change is a new state with a new id.
+  api["calcom:new"] = Booked("calcom:new", "booking.canceled", "canceled", Iso(10), Iso(9));
+  ReconcileSummary fourth;
+  std::vector<CanonicalEvent> later = MissingEvents(api, topic, fourth);
+  ASSERT_EQ(later.size(), 1u);
+  EXPECT_NE(later[0].event_id, by_uid["calcom:new"].event_id);
+}
+
+}  // namespace
+}  // namespace bridge
