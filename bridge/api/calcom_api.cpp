@@ -177,18 +177,19 @@ class CalcomApi final : public ProviderApi {
   std::vector<std::string> SubscribableEvents() const override { return ApiTriggers(); }
 
   std::vector<Subscription> ListSubscriptions() override {
+    // Until an empty page: the API may cap `take` below what was asked.
     std::vector<Subscription> out;
-    constexpr int kTake = 250;
-    for (int skip = 0;; skip += kTake) {
-      rapidjson::Document doc = session_.Call(
-          "GET", "/v2/webhooks?take=" + std::to_string(kTake) + "&skip=" + std::to_string(skip));
+    for (size_t skip = 0;;) {
+      rapidjson::Document doc =
+          session_.Call("GET", "/v2/webhooks?take=100&skip=" + std::to_string(skip));
       const Value* data = json::Get(&doc, "data");
       if (data == nullptr || !data->IsArray()) {
         throw ApiError(ApiError::Kind::kBadResponse,
                        "calcom API GET /v2/webhooks: the answer has no data array.");
       }
+      if (data->Empty()) return out;
       for (const Value& w : data->GetArray()) out.push_back(ReadWebhook(w));
-      if (data->Size() < static_cast<rapidjson::SizeType>(kTake)) return out;
+      skip += data->Size();
     }
   }
 

@@ -57,19 +57,24 @@ class CalendlyApi final : public ProviderApi {
             "invitee_no_show.deleted", "routing_form_submission.created"};
   }
 
+  /// Organization-scoped subscriptions, and the key owner's user-scoped ones
+  /// (one of those on our URL is moved to organization scope by apply).
   std::vector<Subscription> ListSubscriptions() override {
     std::vector<Subscription> out;
-    std::string token;
-    do {
-      rapidjson::Document doc =
-          session_.Call("GET", "/webhook_subscriptions?organization=" + UrlEncode(Organization()) +
-                                   "&scope=organization&count=100" +
-                                   (token.empty() ? "" : "&page_token=" + UrlEncode(token)));
-      for (const Value& w : Collection(doc, "/webhook_subscriptions").GetArray()) {
-        out.push_back(ReadSubscription(w));
-      }
-      token = NextToken(doc);
-    } while (!token.empty());
+    const std::string org = UrlEncode(Organization());
+    for (const std::string& scope :
+         {std::string("organization"), "user&user=" + UrlEncode(user_)}) {
+      std::string token;
+      do {
+        rapidjson::Document doc = session_.Call(
+            "GET", "/webhook_subscriptions?organization=" + org + "&scope=" + scope + "&count=100" +
+                       (token.empty() ? "" : "&page_token=" + UrlEncode(token)));
+        for (const Value& w : Collection(doc, "/webhook_subscriptions").GetArray()) {
+          out.push_back(ReadSubscription(w));
+        }
+        token = NextToken(doc);
+      } while (!token.empty());
+    }
     return out;
   }
 
@@ -132,6 +137,7 @@ class CalendlyApi final : public ProviderApi {
     if (organization_.empty()) {
       rapidjson::Document me = session_.Call("GET", "/users/me");
       organization_ = json::StringAt(&me, "resource.current_organization").value_or("");
+      user_ = json::StringAt(&me, "resource.uri").value_or("");
       if (organization_.empty()) {
         throw ApiError(ApiError::Kind::kBadResponse,
                        "calendly API GET /users/me: no resource.current_organization.");
@@ -183,6 +189,7 @@ class CalendlyApi final : public ProviderApi {
   ApiSession& session_;
   const Provider& normalizer_;
   std::string organization_;
+  std::string user_;  // the API key's owner
 };
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "bridge/kafka/dlq_reader.h"
@@ -181,7 +182,9 @@ ReconcileSummary RunReconcile(ProviderApi& api, Pipeline* pipeline, const Provid
     std::set<std::string> wanted;
     for (const auto& [uid, b] : bookings) wanted.insert(uid);
     std::string error;
-    auto reader = DlqReader::Create(kafka, o.events_topic, "", error, o.since_ms - o.lookback_ms);
+    // Never below 0: negative times are Kafka's "latest"/"earliest" markers.
+    const int64_t from_ms = std::max<int64_t>(0, o.since_ms - o.lookback_ms);
+    auto reader = DlqReader::Create(kafka, o.events_topic, "", error, from_ms);
     if (!reader) {
       summary.error = "cannot read " + o.events_topic + ": " + error + " Nothing was published.";
       summary.exit_code = 1;

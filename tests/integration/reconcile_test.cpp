@@ -135,11 +135,18 @@ TEST_F(ReconcileTest, FillsExactlyTheWithheldWebhooksOnceAndADryRunPublishesNoth
     s.list_requests = 0;
     s.fail_list_request[2] = 1;
   });
-  ASSERT_EQ(Run({"reconcile", "--source", "calcom", "--since", "2h", "--page-size", "2"}, out, err),
+  const std::string metrics = dir_ + "/reconcile.prom";
+  ASSERT_EQ(Run({"reconcile", "--source", "calcom", "--since", "2h", "--page-size", "2",
+                 "--metrics-file", metrics},
+                out, err),
             0)
       << err;
   EXPECT_NE(err.find("published 3 (1 booking.canceled, 2 booking.created)"), std::string::npos)
       << err;
+  const std::string pushed = ReadFile(metrics);
+  EXPECT_NE(pushed.find("schedbridge_reconcile_success 1\n"), std::string::npos) << pushed;
+  EXPECT_NE(pushed.find("schedbridge_reconcile_published_events 3\n"), std::string::npos) << pushed;
+  EXPECT_NE(pushed.find("schedbridge_reconcile_api_rate_limited 1\n"), std::string::npos) << pushed;
   EXPECT_NE(err.find("2 retried, 1 rate-limited"), std::string::npos) << err;
   EXPECT_NE(err.find("page(s)"), std::string::npos) << err;  // progress
   const std::vector<Consumed> all = Consume(brokers_, events_, 7);
@@ -202,10 +209,10 @@ TEST_F(ReconcileTest, SubscriptionsApplyTwiceChangesTheProviderOnce) {
   EXPECT_TRUE(fake_.Snapshot().calcom_webhooks.empty());  // diff changes nothing
   ASSERT_EQ(Run({"subscriptions", "apply"}, out, err), 0) << err;
   EXPECT_NE(out.find("created"), std::string::npos) << out;
-  const size_t writes = fake_.Snapshot().requests.size();
+  const size_t writes = Writes(fake_.Snapshot());
   ASSERT_EQ(Run({"subscriptions", "apply"}, out, err), 0) << err;
   EXPECT_NE(out.find("in sync"), std::string::npos) << out;
-  EXPECT_EQ(fake_.Snapshot().requests.size(), writes + 1);  // one list, no write
+  EXPECT_EQ(Writes(fake_.Snapshot()), writes);  // listed, nothing written
   ASSERT_EQ(fake_.Snapshot().calcom_webhooks.size(), 1u);
   EXPECT_EQ(fake_.Snapshot().calcom_webhooks[0].secret, kSecret);
   ASSERT_EQ(Run({"subscriptions", "list"}, out, err), 0) << err;

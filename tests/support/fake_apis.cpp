@@ -106,6 +106,12 @@ void SavvyWebhook(W& w, const FakeWebhook& h) {
 
 }  // namespace
 
+size_t Writes(const FakeApis::State& state) {
+  return static_cast<size_t>(
+      std::count_if(state.requests.begin(), state.requests.end(),
+                    [](const std::string& r) { return r.rfind("GET ", 0) != 0; }));
+}
+
 FakeApis::FakeApis(std::string api_key, int port)
     : api_key_(std::move(api_key)), server_(std::make_unique<httplib::Server>()) {
   const auto handler = [this](const httplib::Request& req, httplib::Response& res) {
@@ -189,7 +195,7 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
     W w(buf);
     // ---- Cal.com v2 ----
     if (path == "/v2/webhooks" && req.method == "GET") {
-      const int take = IntParam(req, "take", 250), skip = IntParam(req, "skip", 0);
+      const int take = std::min(IntParam(req, "take", 10), 50), skip = IntParam(req, "skip", 0);
       w.StartObject();
       Str(w, "status", "success");
       w.Key("data");
@@ -334,17 +340,26 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
       w.EndObject();
       return Json(res, 200, buf);
     } else if (path == "/webhook_subscriptions" && req.method == "GET") {
-      if (req.get_param_value("organization") != kCalendlyOrg)
+      if (req.get_param_value("organization") != kCalendlyOrg) {
         return Error(res, 400, "organization is required");
+      }
+      const std::string scope = req.get_param_value("scope");
+      if (scope == "user" &&
+          req.get_param_value("user") != "https://api.calendly.com/users/USER1") {
+        return Error(res, 400, "user is required with scope user");
+      }
       const int count = IntParam(req, "count", 20);
       const int token =
           req.has_param("page_token") ? std::stoi(req.get_param_value("page_token")) : 0;
       w.StartObject();
       w.Key("collection");
       w.StartArray();
-      const int n = static_cast<int>(state_.calendly_subscriptions.size());
-      for (int i = token; i < n && i < token + count; ++i)
-        CalendlySub(w, state_.calendly_subscriptions[i]);
+      std::vector<FakeWebhook> match;
+      for (const FakeWebhook& h : state_.calendly_subscriptions) {
+        if (scope.empty() || h.scope == scope) match.push_back(h);
+      }
+      const int n = static_cast<int>(match.size());
+      for (int i = token; i < n && i < token + count; ++i) CalendlySub(w, match[i]);
       w.EndArray();
       w.Key("pagination");
       w.StartObject();

@@ -115,4 +115,7 @@ class FakeApis {
   int port_ = 0;
 };
 
+/// Requests that were not GETs (creates, updates, deletes).
+size_t Writes(const FakeApis::State& state);
+
 }  // namespace bridge::testing

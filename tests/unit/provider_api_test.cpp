@@ -4,9 +4,11 @@
 // second changes nothing), secret rotation, and the reconcile comparison.
 
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "bridge/api/reconcile.h"
 #include "bridge/api/subscriptions.h"
@@ -302,12 +304,65 @@ TEST(Subscriptions, CalcomApplyCreatesEverythingOnceAndTheSecondRunChangesNothin
   EXPECT_EQ(std::find(made.events.begin(), made.events.end(), "BOOKING_CONFIRMED"),
             made.events.end());
 
-  const size_t requests = fake.Snapshot().requests.size();
+  const size_t writes = testing::Writes(fake.Snapshot());
   SubscriptionPlan again = PlanSubscription(*c.api, target, c.api->ListSubscriptions(), {});
   EXPECT_TRUE(again.in_sync()) << DescribePlan(again);
   ApplyPlan(*c.api, again, "", out);
-  EXPECT_EQ(fake.Snapshot().requests.size(), requests + 1);  // the list only
+  EXPECT_EQ(testing::Writes(fake.Snapshot()), writes);                               // listed only
   EXPECT_EQ(fake.Snapshot().calcom_webhooks[0].url, "https://zapier.example/hook");  // left alone
+}
+
+TEST(Subscriptions, ListsEveryPageEvenWhenTheApiCapsThePageSize) {
+  FakeApis fake;  // answers at most 50 webhooks per page, whatever `take` asks
+  fake.With([](FakeApis::State& s) {
+    for (int i = 0; i < 120; ++i) {
+      s.calcom_webhooks.push_back({std::to_string(i + 1),
+                                   "https://other.example/" + std::to_string(i),
+                                   {"BOOKING_CREATED"},
+                                   true,
+                                   "",
+                                   "",
+                                   ""});
+    }
+  });
+  Client c(fake, "calcom");
+  EXPECT_EQ(c.api->ListSubscriptions().size(), 120u);
+}
+
+TEST(Reconcile, MetricsForAPushgatewayOrATextfile) {
+  ReconcileSummary summary;
+  summary.provider = "calcom";
+  summary.source = "sales";
+  summary.api_bookings = 7;
+  summary.published = 2;
+  summary.api.retries = 3;
+  const std::string text = ReconcileMetricsText(summary, 1796083200);
+  for (const char* line :
+       {"schedbridge_reconcile_success 1\n", "schedbridge_reconcile_bookings 7\n",
+        "schedbridge_reconcile_published_events 2\n", "schedbridge_reconcile_api_retries 3\n",
+        "schedbridge_reconcile_last_run_timestamp_seconds 1796083200\n"}) {
+    EXPECT_NE(text.find(line), std::string::npos) << line << " in\n" << text;
+  }
+  // The Pushgateway API: PUT /metrics/job/<job>/<label>/<value>, text format.
+  httplib::Server gateway;
+  std::string path, body;
+  gateway.Put(R"(/metrics/.*)", [&](const httplib::Request& req, httplib::Response& res) {
+    path = req.path;
+    body = req.body;
+    res.status = 200;
+  });
+  const int port = gateway.bind_to_any_port("127.0.0.1");
+  std::thread t([&] { gateway.listen_after_bind(); });
+  gateway.wait_until_ready();
+  EXPECT_EQ(PushMetrics("http://127.0.0.1:" + std::to_string(port), summary, text), "");
+  gateway.stop();
+  t.join();
+  EXPECT_EQ(path, "/metrics/job/schedbridge_reconcile/source/calcom_sales");
+  EXPECT_EQ(body, text);
+  summary.exit_code = 1;
+  EXPECT_NE(ReconcileMetricsText(summary, 0).find("schedbridge_reconcile_success 0\n"),
+            std::string::npos);
+  EXPECT_NE(PushMetrics("http://127.0.0.1:" + std::to_string(port), summary, text), "");  // gone
 }
 
 TEST(Subscriptions, CalcomDriftIsFixedInPlaceAndDuplicatesDeleted) {
@@ -384,6 +439,27 @@ TEST(Subscriptions, SecretRotationFlowForCalcom) {
   }
   std::ofstream(file) << "new-secret-9876543210\n";
   EXPECT_TRUE(apply().in_sync());
+}
+
+TEST(Subscriptions, CalendlyMovesAUserScopedSubscriptionToOrganizationScope) {
+  FakeApis fake;
+  const std::string url = "https://hooks.example.com/webhooks/calendly";
+  fake.With([&](FakeApis::State& s) {
+    s.calendly_subscriptions.push_back(
+        {"SUBU", url, {"invitee.created"}, true, "k-0123456789abc", "", "user"});
+  });
+  Client c(fake, "calendly");
+  SubscriptionPlan plan =
+      PlanSubscription(*c.api, Target(c, url, "k-0123456789abc"), c.api->ListSubscriptions(), {});
+  ASSERT_EQ(plan.changes.size(), 1u) << DescribePlan(plan);
+  EXPECT_EQ(plan.changes[0].kind, SubscriptionChange::Kind::kRecreate);
+  EXPECT_NE(DescribePlan(plan).find("scope user"), std::string::npos);
+  std::ostringstream out;
+  ApplyPlan(*c.api, plan, "", out);
+  auto state = fake.Snapshot();
+  ASSERT_EQ(state.calendly_subscriptions.size(), 1u);
+  EXPECT_EQ(state.calendly_subscriptions[0].scope, "organization");
+  EXPECT_EQ(state.calendly_subscriptions[0].events.size(), 5u);
 }
 
 TEST(Subscriptions, CalendlyHasNoUpdateSoTheSigningKeyIsSentByRecreating) {
