@@ -149,8 +149,17 @@ int SubscriptionsCommand(const Config& config, const SubscriptionsFlags& f, std:
       SubscriptionTarget target{SubscriberUrl(config.public_url, *s),
                                 SubscribedEvents(*api.api, normalizer),
                                 s->secrets.empty() ? std::string() : s->secrets.front()};
-      if (api.api->secret_mode() != ProviderApi::SecretMode::kIssued && target.secret.empty()) {
+      const bool issued = api.api->secret_mode() == ProviderApi::SecretMode::kIssued;
+      if (!issued && target.secret.empty()) {
         err << Name(*s) << ": the source has no secret to give the provider; set one first.\n";
+        worst = std::max(worst, kExitConfig);
+        continue;
+      }
+      if (issued && s->secret_files.empty()) {
+        // Checked before any change: the issued secret must have somewhere to go.
+        err << Name(*s) << ": " << s->provider
+            << " issues the webhook's secret: give the source a secret file (secret_files, or "
+               "SCHEDBRIDGE_SECRET_<PROVIDER>_FILE; it may be empty) so apply can store it.\n";
         worst = std::max(worst, kExitConfig);
         continue;
       }

@@ -227,6 +227,27 @@ TEST_F(ReconcileTest, SubscriptionsApplyTwiceChangesTheProviderOnce) {
   EXPECT_NE(out.find("Orufy documents no API"), std::string::npos) << out;
   EXPECT_NE(out.find("https://hooks.example.com/webhooks/orufy"), std::string::npos) << out;
 
+  // SavvyCal issues the secret: without a file to store it in, nothing is created.
+  EXPECT_EQ(Run({"subscriptions", "apply", "--source", "savvycal"}, out, err,
+                {{"SCHEDBRIDGE_SECRET_SAVVYCAL", "savvy-secret-0123456789"},
+                 {"SCHEDBRIDGE_API_URL_SAVVYCAL", fake_.url()},
+                 {"SCHEDBRIDGE_API_KEY_FILE_SAVVYCAL", key_file_}}),
+            78);
+  EXPECT_NE(err.find("issues the webhook's secret"), std::string::npos) << err;
+  EXPECT_TRUE(fake_.Snapshot().savvycal_webhooks.empty());
+  // With one (empty at first), apply stores the issued secret there.
+  const std::string savvy_file = dir_ + "/savvycal.secret";
+  std::ofstream(savvy_file).close();
+  const std::map<std::string, std::string> savvy = {
+      {"SCHEDBRIDGE_SECRET_SAVVYCAL_FILE", savvy_file},
+      {"SCHEDBRIDGE_API_URL_SAVVYCAL", fake_.url()},
+      {"SCHEDBRIDGE_API_KEY_FILE_SAVVYCAL", key_file_}};
+  ASSERT_EQ(Run({"subscriptions", "apply", "--source", "savvycal"}, out, err, savvy), 0) << err;
+  ASSERT_EQ(fake_.Snapshot().savvycal_webhooks.size(), 1u);
+  EXPECT_EQ(ReadFile(savvy_file), fake_.Snapshot().savvycal_webhooks[0].secret + "\n");
+  ASSERT_EQ(Run({"subscriptions", "diff", "--source", "savvycal"}, out, err, savvy), 0) << err;
+  EXPECT_NE(out.find("in sync"), std::string::npos) << out;
+
   // Without public_url there is nothing to compare with.
   EXPECT_EQ(Run({"subscriptions", "apply"}, out, err, {{"SCHEDBRIDGE_PUBLIC_URL", ""}}), 78);
 }
