@@ -88,15 +88,8 @@ std::string WebhookBody(const SubscriptionTarget& t, bool clear_template) {
   return buf.GetString();
 }
 
-std::optional<Person> ReadPerson(const Value* p, const char* timezone_key) {
-  if (p == nullptr || !p->IsObject()) return std::nullopt;
-  Person person;
-  person.name = json::StringAt(p, "name");
-  person.email = json::StringAt(p, "email");
-  person.timezone = json::StringAt(p, timezone_key);
-  if (auto absent = json::Bool(json::Get(p, "absent"))) person.no_show = absent;
-  return person;
-}
+/// Where an API v2 booking keeps a host's or an attendee's fields.
+const mapping::PersonFields kApiPerson{"name", "email", "timeZone", "absent"};
 
 /// One API booking as the event that announces its current state.
 std::optional<ApiBooking> ReadBooking(const Value& b, const std::string& source,
@@ -137,22 +130,18 @@ std::optional<ApiBooking> ReadBooking(const Value& b, const std::string& source,
   bk.title = json::StringAt(&b, "title");
   bk.start_time = mapping::Time(&b, "start");
   bk.end_time = mapping::Time(&b, "end");
-  if (auto id = IdText(json::Get(&b, "eventTypeId")); !id.empty()) {
-    bk.event_type = EventTypeRef{id, json::StringAt(&b, "eventType.slug"), std::nullopt};
-  } else if (auto et = IdText(json::Path(&b, "eventType.id")); !et.empty()) {
-    bk.event_type = EventTypeRef{et, json::StringAt(&b, "eventType.slug"), std::nullopt};
+  std::string type_id = IdText(json::Get(&b, "eventTypeId"));
+  if (type_id.empty()) type_id = IdText(json::Path(&b, "eventType.id"));
+  if (!type_id.empty()) {
+    bk.event_type = EventTypeRef{type_id, json::StringAt(&b, "eventType.slug"), std::nullopt};
   }
   bk.location = json::StringAt(&b, "location");
-  if (const Value* hosts = json::Get(&b, "hosts");
-      hosts != nullptr && hosts->IsArray() && !hosts->Empty()) {
-    bk.organizer = ReadPerson(&(*hosts)[0], "timeZone");
-    if (bk.organizer && !bk.timezone) bk.timezone = bk.organizer->timezone;
+  if (std::vector<Person> hosts = mapping::ReadPeople(json::Get(&b, "hosts"), kApiPerson);
+      !hosts.empty()) {
+    bk.organizer = hosts.front();
+    bk.timezone = bk.organizer->timezone;
   }
-  if (const Value* attendees = json::Get(&b, "attendees"); attendees && attendees->IsArray()) {
-    for (const Value& a : attendees->GetArray()) {
-      if (auto p = ReadPerson(&a, "timeZone")) bk.attendees.push_back(*p);
-    }
-  }
+  bk.attendees = mapping::ReadPeople(json::Get(&b, "attendees"), kApiPerson);
   if (auto from = json::StringAt(&b, "rescheduledFromUid")) bk.previous_uid = "calcom:" + *from;
   if (rescheduled_to) bk.rescheduled_to_uid = "calcom:" + *rescheduled_to;
   if (bk.status == "canceled") {
