@@ -197,31 +197,38 @@ int CheckConfig(const Config& config, RdKafkaPublisher& publisher, bool connect)
       return ConfigFailure(problem + " (spool_dir).");
     }
   }
+  // With --connect, Kafka is checked before anything is called OK: a failure
+  // is never printed after a success.
+  std::string reached;
+  if (connect) {
+    std::map<std::string, int> partitions;
+    if (!publisher.DescribeTopics({config.pipeline.events_topic, config.pipeline.dlq_topic},
+                                  std::chrono::seconds(10), partitions, error)) {
+      std::cerr << "schedbridge: Kafka: " << error << "\n";
+      return kExitRuntime;
+    }
+    bool missing = false;
+    for (const std::string& topic : {config.pipeline.events_topic, config.pipeline.dlq_topic}) {
+      if (partitions[topic] < 0) {
+        std::cerr << "schedbridge: configuration error: topic " << topic
+                  << " does not exist (create it, or fix topics in the configuration).\n";
+        missing = true;
+      } else {
+        reached += "kafka: topic " + topic + ": " + std::to_string(partitions[topic]) +
+                   " partition(s)\n";
+      }
+    }
+    if (missing) return kExitConfig;
+  }
   std::string sources;
   for (const SourceConfig& s : config.sources) {
     sources += (sources.empty() ? "" : ", ") + s.provider + "/" + s.name;
   }
   std::cout << "configuration OK: " << config.sources.size() << " source(s) (" << sources
             << "), brokers " << config.kafka.brokers << ", topics " << config.pipeline.events_topic
-            << " / " << config.pipeline.dlq_topic << "\n";
-  if (!connect) return 0;
-  std::map<std::string, int> partitions;
-  if (!publisher.DescribeTopics({config.pipeline.events_topic, config.pipeline.dlq_topic},
-                                std::chrono::seconds(10), partitions, error)) {
-    std::cerr << "schedbridge: Kafka: " << error << "\n";
-    return kExitRuntime;
-  }
-  bool missing = false;
-  for (const std::string& topic : {config.pipeline.events_topic, config.pipeline.dlq_topic}) {
-    if (partitions[topic] < 0) {
-      std::cerr << "schedbridge: configuration error: topic " << topic
-                << " does not exist (create it, or fix topics in the configuration).\n";
-      missing = true;
-    } else {
-      std::cout << "kafka: topic " << topic << ": " << partitions[topic] << " partition(s)\n";
-    }
-  }
-  return missing ? kExitConfig : 0;
+            << " / " << config.pipeline.dlq_topic << "\n"
+            << reached;
+  return 0;
 }
 
 int Serve(const ServeFlags& f) {
@@ -713,11 +720,14 @@ int main(int argc, char** argv) {
       "Run the webhook ingress. Every setting below is also a config-file key and a "
       "SCHEDBRIDGE_* environment variable (precedence: file < environment < flag).");
   serve_cmd->add_option("--config", serve.config_file, "YAML config file (or SCHEDBRIDGE_CONFIG)");
-  serve_cmd->add_flag("--check-config", serve.check_config,
-                      "check the configuration (files, secrets, TLS pair, spool directory, "
-                      "librdkafka settings) and exit");
-  serve_cmd->add_flag("--connect", serve.connect,
-                      "with --check-config: also reach Kafka and check both topics exist");
+  CLI::Option* check_opt = serve_cmd->add_flag(
+      "--check-config", serve.check_config,
+      "check the configuration (files, secrets, TLS pair, spool directory, librdkafka settings) "
+      "and exit");
+  serve_cmd
+      ->add_flag("--connect", serve.connect,
+                 "with --check-config: also reach Kafka and check both topics exist")
+      ->needs(check_opt);
   serve_cmd->add_option("--kafka", serve.kafka,
                         "librdkafka property name=value (repeatable; SCHEDBRIDGE_KAFKA_<NAME>)");
   std::map<std::string, std::string> setting_values;
@@ -750,7 +760,7 @@ int main(int argc, char** argv) {
       "--from", ro.from, "dead-letter topic to read (default SCHEDBRIDGE_TOPIC_DLQ)");
   auto* to_opt = replay_cmd->add_option(
       "--to", ro.to, "events topic to publish to (default SCHEDBRIDGE_TOPIC_EVENTS)");
-  replay_cmd->add_option("--group", ro.group,
+  CLI::Option* group_opt = replay_cmd->add_option("--group", ro.group,
                          "consumer group: start where it left off, commit after publishing, "
                          "never past a record a filter skipped (without: read everything, "
                          "commit nothing)");
@@ -758,9 +768,11 @@ int main(int argc, char** argv) {
   replay_cmd->add_flag(
       "--dry-run", ro.dry_run,
       "print what would be published (topic, key, value); publish and commit nothing");
-  replay_cmd->add_flag("--transactional", ro.transactional,
-                       "publish and commit offsets in Kafka transactions (exactly once for "
-                       "read_committed consumers)");
+  replay_cmd
+      ->add_flag("--transactional", ro.transactional,
+                 "publish and commit offsets in Kafka transactions (exactly once for "
+                 "read_committed consumers); needs --group")
+      ->needs(group_opt);
   replay_cmd->add_flag(
       "--requeue-failed", ro.requeue_failed,
       "write records that still fail back to the dead-letter topic with attempt + 1");

@@ -141,42 +141,67 @@ AckMode ParseAck(const std::string& where, const std::string& value) {
   throw ConfigError(where + " must be kafka or spool.");
 }
 
-void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
+/// "config.yaml:12: sources[0].secret_file": where a source's key is, for errors.
+std::string SourceWhere(const std::string& path, const YAML::Node& node, const std::string& key) {
+  return path + ":" + std::to_string(node.Mark().line + 1) + ": " + key;
+}
+
+std::string WithSuggestion(std::string message, const std::string& typed,
+                           const std::vector<std::string>& candidates) {
+  if (std::string near = DidYouMean(typed, candidates); !near.empty()) {
+    return message + "; did you mean " + near + "?";
+  }
+  return message + ".";
+}
+
+void LoadSourceFromFile(Config& c, const std::string& file, const YAML::Node& node, size_t index,
                         const std::vector<std::string>& known_providers) {
-  const std::string where = "sources[" + std::to_string(index) + "]";
-  if (!node.IsMap()) throw ConfigError(where + " must be a mapping.");
-  static const std::set<std::string> kKeys = {
+  const std::string at = "sources[" + std::to_string(index) + "]";
+  const std::string here = SourceWhere(file, node, at);
+  if (!node.IsMap()) throw ConfigError(here + " must be a mapping.");
+  static const std::vector<std::string> kKeys = {
       "provider",          "name", "secret_files", "secret_env", "allow_unsigned",
       "tolerance_seconds", "ack",  "options",      "api_url",    "api_key_file"};
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
+    const std::string key_where = SourceWhere(file, kv.first, at + "." + key);
     if (key == "secret" || key == "secrets") {
-      throw ConfigError(where + "." + key +
+      throw ConfigError(key_where +
                         ": secrets are not written in the config file; use secret_files "
                         "(paths) or secret_env (an environment variable name).");
     }
-    if (!kKeys.count(key)) throw ConfigError("unknown key " + where + "." + key + ".");
+    if (std::find(kKeys.begin(), kKeys.end(), key) == kKeys.end()) {
+      throw ConfigError(WithSuggestion(key_where + ": unknown key", key, kKeys));
+    }
   }
-  if (!node["provider"]) throw ConfigError(where + " needs a provider.");
-  const std::string provider = Scalar(node["provider"], where + ".provider");
+  // "config.yaml:14: sources[0].ack": the position of a key's value.
+  const auto where = [&](const char* key) {
+    return SourceWhere(file, node[key], at + "." + key);
+  };
+  if (!node["provider"]) throw ConfigError(here + " needs a provider.");
+  const std::string provider = Scalar(node["provider"], where("provider"));
   if (std::find(known_providers.begin(), known_providers.end(), provider) ==
       known_providers.end()) {
-    throw ConfigError(where + ".provider: unknown provider \"" + provider + "\".");
+    std::string known;
+    for (const std::string& p : known_providers) known += (known.empty() ? "" : ", ") + p;
+    throw ConfigError(WithSuggestion(where("provider") + ": unknown provider \"" + provider +
+                                         "\" (expected one of: " + known + ")",
+                                     provider, known_providers));
   }
-  const std::string name = node["name"] ? Scalar(node["name"], where + ".name") : "default";
+  const std::string name = node["name"] ? Scalar(node["name"], where("name")) : "default";
   if (!ValidToken(name)) {
-    throw ConfigError(where + ".name must be 1-64 characters of letters, digits, - _ or ..");
+    throw ConfigError(where("name") + " must be 1-64 characters of letters, digits, - _ or ..");
   }
   for (const SourceConfig& s : c.sources) {
     if (s.provider == provider && s.name == name) {
-      throw ConfigError(where + ": source " + provider + "/" + name + " is defined twice.");
+      throw ConfigError(here + ": source " + provider + "/" + name + " is defined twice.");
     }
   }
   SourceConfig& s = SourceFor(c, provider, name);
   if (const YAML::Node files = node["secret_files"]) {
-    if (!files.IsSequence()) throw ConfigError(where + ".secret_files must be a list of paths.");
+    if (!files.IsSequence()) throw ConfigError(where("secret_files") + " must be a list of paths.");
     for (const auto& f : files) {
-      const std::string path = Scalar(f, where + ".secret_files");
+      const std::string path = Scalar(f, where("secret_files"));
       s.secret_files.push_back(path);
       for (std::string& v : ReadSecretFile(path, /*allow_empty=*/true)) {
         s.secrets.push_back(std::move(v));
@@ -184,23 +209,24 @@ void LoadSourceFromFile(Config& c, const YAML::Node& node, size_t index,
     }
   }
   if (const YAML::Node env_name = node["secret_env"]) {
-    s.options["secret_env"] = Scalar(env_name, where + ".secret_env");
+    s.options["secret_env"] = Scalar(env_name, where("secret_env"));
   }
   if (node["allow_unsigned"]) {
-    s.allow_unsigned = ParseBool(where + ".allow_unsigned",
-                                 Scalar(node["allow_unsigned"], where + ".allow_unsigned"));
+    s.allow_unsigned = ParseBool(where("allow_unsigned"),
+                                 Scalar(node["allow_unsigned"], where("allow_unsigned")));
   }
   if (node["tolerance_seconds"]) {
     s.tolerance = std::chrono::seconds(
-        ParseInt(where + ".tolerance_seconds", Scalar(node["tolerance_seconds"], where), 1, 86400));
+        ParseInt(where("tolerance_seconds"),
+                 Scalar(node["tolerance_seconds"], where("tolerance_seconds")), 1, 86400));
   }
-  if (node["ack"]) s.ack = ParseAck(where + ".ack", Scalar(node["ack"], where + ".ack"));
-  if (node["api_url"]) s.api_url = Scalar(node["api_url"], where + ".api_url");
-  if (node["api_key_file"]) s.api_key_file = Scalar(node["api_key_file"], where + ".api_key_file");
+  if (node["ack"]) s.ack = ParseAck(where("ack"), Scalar(node["ack"], where("ack")));
+  if (node["api_url"]) s.api_url = Scalar(node["api_url"], where("api_url"));
+  if (node["api_key_file"]) s.api_key_file = Scalar(node["api_key_file"], where("api_key_file"));
   if (const YAML::Node opts = node["options"]) {
-    if (!opts.IsMap()) throw ConfigError(where + ".options must be a mapping.");
+    if (!opts.IsMap()) throw ConfigError(where("options") + " must be a mapping.");
     for (const auto& kv : opts) {
-      s.options[kv.first.as<std::string>()] = Scalar(kv.second, where + ".options");
+      s.options[kv.first.as<std::string>()] = Scalar(kv.second, where("options"));
     }
   }
 }
@@ -256,7 +282,7 @@ void LoadFile(Config& c, const std::string& path, const std::vector<std::string>
       }
     } else if (key == "sources") {
       if (!value.IsSequence()) throw ConfigError(where(value, key) + " must be a list.");
-      for (size_t i = 0; i < value.size(); ++i) LoadSourceFromFile(c, value[i], i, known_providers);
+      for (size_t i = 0; i < value.size(); ++i) LoadSourceFromFile(c, path, value[i], i, known_providers);
     } else {
       std::string message = where(kv.first, key) + ": unknown key";
       if (std::string near = DidYouMean(key, keys); !near.empty()) {
@@ -335,7 +361,7 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
     if (std::string near = DidYouMean(name, known); !near.empty()) {
       message += "; did you mean " + near + "?";
     } else {
-      message += " (the settings are listed by `schedbridge serve --help`).";
+      message += " (`schedbridge settings` lists every variable).";
     }
     throw ConfigError(message);
   }
@@ -418,22 +444,26 @@ void Validate(Config& c, const ConfigInputs& in) {
   c.spool.topics = {c.pipeline.events_topic, c.pipeline.dlq_topic};
   if (c.pipeline.max_delivery_age > c.pipeline.dedup_window) {
     throw ConfigError(
-        "SCHEDBRIDGE_MAX_DELIVERY_AGE_SECONDS must not exceed SCHEDBRIDGE_DEDUP_WINDOW_SECONDS: a "
-        "delivery older than the window but younger than the bound could be published twice.");
+        c.Origin("max_delivery_age_seconds") + " (" +
+        std::to_string(c.pipeline.max_delivery_age.count() / 1000) + ") must not exceed " +
+        c.Origin("dedup_window_seconds") + " (" +
+        std::to_string(c.pipeline.dedup_window.count() / 1000) +
+        "): a delivery older than the window but younger than the bound could be published "
+        "twice.");
   }
   if (c.pipeline.events_topic.empty() || c.pipeline.dlq_topic.empty()) {
     throw ConfigError("topic names must not be empty.");
   }
-  if (c.kafka.brokers.empty()) throw ConfigError("SCHEDBRIDGE_KAFKA_BROKERS must not be empty.");
+  if (c.kafka.brokers.empty()) throw ConfigError(c.Origin("kafka.brokers") + " must not be empty.");
   if (!c.public_url.empty() && c.public_url.rfind("https://", 0) != 0 &&
       c.public_url.rfind("http://", 0) != 0) {
-    throw ConfigError(
-        "SCHEDBRIDGE_PUBLIC_URL must start with https:// (e.g. https://hooks.example.com).");
+    throw ConfigError(c.Origin("public_url") +
+                      " must start with https:// (e.g. https://hooks.example.com).");
   }
   while (!c.public_url.empty() && c.public_url.back() == '/') c.public_url.pop_back();
   if (c.http.port != 0 && c.http.port == c.http.admin_port) {
-    throw ConfigError("SCHEDBRIDGE_LISTEN and SCHEDBRIDGE_ADMIN_LISTEN must use different ports (" +
-                      std::to_string(c.http.port) + ").");
+    throw ConfigError(c.Origin("listen") + " and " + c.Origin("admin_listen") +
+                      " must use different ports (" + std::to_string(c.http.port) + ").");
   }
   if (c.http.tls_cert_file.empty() != c.http.tls_key_file.empty()) {
     throw ConfigError(
@@ -450,6 +480,12 @@ void Validate(Config& c, const ConfigInputs& in) {
 }
 
 }  // namespace
+
+std::string Config::Origin(std::string_view key) const {
+  if (auto it = origins.find(key); it != origins.end()) return it->second;
+  const SettingSpec* spec = FindSettingByKey(key);
+  return spec != nullptr ? spec->env : std::string(key);
+}
 
 bool Config::AnySpooledSource() const {
   return std::any_of(sources.begin(), sources.end(),

@@ -94,7 +94,13 @@ struct Config {
   /// How often secret files and the config file are checked for changes
   /// (0 = only on SIGHUP).
   std::chrono::milliseconds reload_interval{2000};
+  /// Where each setting that was given came from, by its key: a file
+  /// position ("config.yaml:4: listen"), a variable or a flag.
+  std::map<std::string, std::string, std::less<>> origins;
 
+  /// How to name a setting in an error: where it was given, else its
+  /// environment variable.
+  std::string Origin(std::string_view key) const;
   bool AnySpooledSource() const;
   static SpoolOptions DefaultSpoolOptions();
   /// The source for `provider` named `name`, or nullptr.

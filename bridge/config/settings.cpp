@@ -298,6 +298,7 @@ void ApplySetting(Config& c, const SettingSpec& s, const std::string& value,
       break;  // ParseListen names where
   }
   s.set(c, value, where);
+  c.origins[s.key] = where;
 }
 
 std::string SettingDefault(const SettingSpec& s) {

@@ -191,9 +191,12 @@ TEST_F(ReplayTest, TimeFiltersAndBadArguments) {
   Command epoch(Replay({"--until", "1000", "--dry-run"}));
   ASSERT_EQ(epoch.Wait(), 0) << epoch.Stderr();
   EXPECT_NE(epoch.Stderr().find("skipped by filter 1"), std::string::npos) << epoch.Stderr();
+  // A usage error: exit 2, before anything is read or summarised.
   Command no_group(Replay({"--transactional"}));
-  EXPECT_EQ(no_group.Wait(), 1);
-  EXPECT_NE(no_group.Stderr().find("--transactional needs --group"), std::string::npos);
+  EXPECT_EQ(no_group.Wait(), 2);
+  EXPECT_NE(no_group.Stderr().find("--transactional requires --group"), std::string::npos)
+      << no_group.Stderr();
+  EXPECT_EQ(no_group.Stderr().find("replay: read"), std::string::npos) << no_group.Stderr();
   Command missing_topic({"replay", "--brokers", brokers_, "--from", RandomName("no-such-topic")});
   EXPECT_EQ(missing_topic.Wait(), 1);
 }

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <sstream>
+#include <variant>
 
 #include "bridge/config/settings.h"
 #include "bridge/model/dead_letter.h"
@@ -110,6 +112,12 @@ TEST(Cli, ExitCodesFollowSysexits) {
   const CommandResult typo = Shell(kBinary + " serv 2>&1");
   EXPECT_NE(typo.out.find("(did you mean serve?)"), std::string::npos) << typo.out;
   EXPECT_EQ(Shell(kBinary + " serve --no-such-flag 2>&1").exit_code, 2);
+  // A flag that only means something with another is refused without it.
+  const CommandResult connect = Shell(kBinary + " serve --connect 2>&1");
+  EXPECT_EQ(connect.exit_code, 2);
+  EXPECT_NE(connect.out.find("--connect requires --check-config"), std::string::npos)
+      << connect.out;
+  EXPECT_EQ(Shell(kBinary + " replay --transactional 2>&1").exit_code, 2);
   // 0: --version and --help.
   const CommandResult version = Shell(kBinary + " --version");
   EXPECT_EQ(version.exit_code, 0);
@@ -219,5 +227,41 @@ TEST(Cli, DlqShowAndNormalizeReadRecordsWithoutJq) {
       << typo.out;
 }
 
+
+// scripts/send-sample --list names an example for every trigger; each one's
+// body (--print) normalizes to canonical events of the trigger it names, and
+// --list without a provider gives every provider under a heading.
+TEST(Cli, EverySampleTriggerNormalizes) {
+  const std::string script = std::string(SCHEDBRIDGE_SOURCE_DIR) + "/scripts/send-sample";
+  const CommandResult all = Shell(script + " --list");
+  ASSERT_EQ(all.exit_code, 0) << all.out;
+  for (const char* heading : {"calcom:\n", "calendly:\n", "savvycal:\n", "orufy:\n"}) {
+    EXPECT_NE(all.out.find(heading), std::string::npos) << heading;
+  }
+  size_t checked = 0;
+  for (const char* provider : {"calcom", "calendly", "savvycal", "orufy"}) {
+    const CommandResult list = Shell(script + " " + provider + " --list");
+    ASSERT_EQ(list.exit_code, 0) << list.out;
+    std::istringstream lines(list.out);
+    for (std::string line; std::getline(lines, line);) {
+      const std::string trigger = line.substr(0, line.find(' '));
+      const CommandResult body = Shell(script + " " + provider + " " + trigger + " --print");
+      ASSERT_EQ(body.exit_code, 0) << provider << " " << trigger << ": " << body.out;
+      if (trigger.find("payloadTemplate") != std::string::npos) {
+        EXPECT_EQ(testing::FailureOf(provider, body.out).reason, "custom_template");
+        continue;
+      }
+      const NormalizeResult r = testing::NormalizeWith(provider, body.out);
+      const auto* events = std::get_if<std::vector<CanonicalEvent>>(&r);
+      ASSERT_NE(events, nullptr) << provider << " " << trigger << " was dead-lettered";
+      ASSERT_FALSE(events->empty());
+      // The event names its trigger (a file's name starts with its trigger).
+      const std::string& sent = events->front().provider_event_type;
+      EXPECT_EQ(trigger.rfind(sent, 0), 0u) << provider << " " << trigger << " became " << sent;
+      ++checked;
+    }
+  }
+  EXPECT_GE(checked, 48u);
+}
 }  // namespace
 }  // namespace bridge

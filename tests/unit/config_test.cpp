@@ -392,6 +392,60 @@ TEST_F(ConfigTest, FileErrorsNameTheFileAndLine) {
             typo + ":2: ack_timeout: unknown key; did you mean ack_timeout_ms?");
 }
 
+TEST_F(ConfigTest, SourceErrorsNameTheFileLineAndASuggestion) {
+  const std::string typo = Write("sources.yaml",
+                                 "listen: 0.0.0.0:8080\n"
+                                 "sources:\n"
+                                 "  - provider: calcom\n"
+                                 "    secret_file: /run/secrets/calcom\n");
+  EXPECT_EQ(ErrorOf({}, typo),
+            typo + ":4: sources[0].secret_file: unknown key; did you mean secret_files?");
+  const std::string allow = Write("allow.yaml",
+                                  "sources:\n"
+                                  "  - provider: calcom\n"
+                                  "    alow_unsigned: true\n");
+  EXPECT_EQ(ErrorOf({}, allow),
+            allow + ":3: sources[0].alow_unsigned: unknown key; did you mean allow_unsigned?");
+  const std::string provider = Write("provider.yaml",
+                                     "sources:\n"
+                                     "  - provider: calcom\n"
+                                     "    allow_unsigned: true\n"
+                                     "  - provider: calendy\n"
+                                     "    allow_unsigned: true\n");
+  EXPECT_EQ(ErrorOf({}, provider),
+            provider +
+                ":4: sources[1].provider: unknown provider \"calendy\" (expected one of: calcom, "
+                "calendly, savvycal, orufy); did you mean calendly?");
+  const std::string ack = Write("ack.yaml",
+                                "sources:\n"
+                                "  - provider: calcom\n"
+                                "    allow_unsigned: true\n"
+                                "    ack: later\n");
+  EXPECT_EQ(ErrorOf({}, ack), ack + ":4: sources[0].ack must be kafka or spool.");
+}
+
+TEST_F(ConfigTest, CrossChecksNameTheSettingAsItWasGiven) {
+  // Given as a flag: the flag is named, not the variable.
+  try {
+    Load({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}}, {},
+         {{"SCHEDBRIDGE_MAX_DELIVERY_AGE_SECONDS", "90000"}});
+    ADD_FAILURE() << "a bound above the dedup window was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--max-delivery-age-seconds (90000) must not exceed "
+                                          "SCHEDBRIDGE_DEDUP_WINDOW_SECONDS (86400)",
+                                          0),
+              0u)
+        << e.what();
+  }
+  // Given in a file: the file and line.
+  const std::string file = Write("age.yaml", "dedup_window_seconds: 3600\nmax_delivery_age_seconds: 7200\n");
+  EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}}, file)
+                .rfind(file + ":2: max_delivery_age_seconds (7200) must not exceed " + file +
+                           ":1: dedup_window_seconds (3600)",
+                       0),
+            0u);
+}
+
 TEST_F(ConfigTest, UnknownEnvironmentVariablesAreErrorsWithASuggestion) {
   EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_LISTN", ":8080"}}),
             "unknown environment variable SCHEDBRIDGE_LISTN; did you mean SCHEDBRIDGE_LISTEN?");
@@ -400,7 +454,8 @@ TEST_F(ConfigTest, UnknownEnvironmentVariablesAreErrorsWithASuggestion) {
             "unknown environment variable SCHEDBRIDGE_SECRET_CALENDY; did you mean "
             "SCHEDBRIDGE_SECRET_CALENDLY?");
   EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_WHATEVER_THIS_IS", "1"}})
-                .find("unknown environment variable SCHEDBRIDGE_WHATEVER_THIS_IS (the settings"),
+                .find("unknown environment variable SCHEDBRIDGE_WHATEVER_THIS_IS (`schedbridge "
+                      "settings` lists every variable)"),
             std::string::npos);
   // librdkafka passthrough, the scripts' own variables and Kubernetes'
   // service links are not settings of the service and pass.
