@@ -214,8 +214,8 @@ int CheckConfig(const Config& config, RdKafkaPublisher& publisher, bool connect)
                   << " does not exist (create it, or fix topics in the configuration).\n";
         missing = true;
       } else {
-        reached += "kafka: topic " + topic + ": " + std::to_string(partitions[topic]) +
-                   " partition(s)\n";
+        reached +=
+            "kafka: topic " + topic + ": " + std::to_string(partitions[topic]) + " partition(s)\n";
       }
     }
     if (missing) return kExitConfig;
@@ -760,10 +760,11 @@ int main(int argc, char** argv) {
       "--from", ro.from, "dead-letter topic to read (default SCHEDBRIDGE_TOPIC_DLQ)");
   auto* to_opt = replay_cmd->add_option(
       "--to", ro.to, "events topic to publish to (default SCHEDBRIDGE_TOPIC_EVENTS)");
-  CLI::Option* group_opt = replay_cmd->add_option("--group", ro.group,
-                         "consumer group: start where it left off, commit after publishing, "
-                         "never past a record a filter skipped (without: read everything, "
-                         "commit nothing)");
+  CLI::Option* group_opt =
+      replay_cmd->add_option("--group", ro.group,
+                             "consumer group: start where it left off, commit after publishing, "
+                             "never past a record a filter skipped (without: read everything, "
+                             "commit nothing)");
   AddRecordOptions(replay_cmd, replay);
   replay_cmd->add_flag(
       "--dry-run", ro.dry_run,

@@ -175,9 +175,7 @@ void LoadSourceFromFile(Config& c, const std::string& file, const YAML::Node& no
     }
   }
   // "config.yaml:14: sources[0].ack": the position of a key's value.
-  const auto where = [&](const char* key) {
-    return SourceWhere(file, node[key], at + "." + key);
-  };
+  const auto where = [&](const char* key) { return SourceWhere(file, node[key], at + "." + key); };
   if (!node["provider"]) throw ConfigError(here + " needs a provider.");
   const std::string provider = Scalar(node["provider"], where("provider"));
   if (std::find(known_providers.begin(), known_providers.end(), provider) ==
@@ -212,8 +210,8 @@ void LoadSourceFromFile(Config& c, const std::string& file, const YAML::Node& no
     s.options["secret_env"] = Scalar(env_name, where("secret_env"));
   }
   if (node["allow_unsigned"]) {
-    s.allow_unsigned = ParseBool(where("allow_unsigned"),
-                                 Scalar(node["allow_unsigned"], where("allow_unsigned")));
+    s.allow_unsigned =
+        ParseBool(where("allow_unsigned"), Scalar(node["allow_unsigned"], where("allow_unsigned")));
   }
   if (node["tolerance_seconds"]) {
     s.tolerance = std::chrono::seconds(
@@ -282,7 +280,8 @@ void LoadFile(Config& c, const std::string& path, const std::vector<std::string>
       }
     } else if (key == "sources") {
       if (!value.IsSequence()) throw ConfigError(where(value, key) + " must be a list.");
-      for (size_t i = 0; i < value.size(); ++i) LoadSourceFromFile(c, path, value[i], i, known_providers);
+      for (size_t i = 0; i < value.size(); ++i)
+        LoadSourceFromFile(c, path, value[i], i, known_providers);
     } else {
       std::string message = where(kv.first, key) + ": unknown key";
       if (std::string near = DidYouMean(key, keys); !near.empty()) {

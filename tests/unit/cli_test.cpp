@@ -227,7 +227,6 @@ TEST(Cli, DlqShowAndNormalizeReadRecordsWithoutJq) {
       << typo.out;
 }
 
-
 // scripts/send-sample --list names an example for every trigger; each one's
 // body (--print) normalizes to canonical events of the trigger it names, and
 // --list without a provider gives every provider under a heading.

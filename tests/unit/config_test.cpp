@@ -438,7 +438,8 @@ TEST_F(ConfigTest, CrossChecksNameTheSettingAsItWasGiven) {
         << e.what();
   }
   // Given in a file: the file and line.
-  const std::string file = Write("age.yaml", "dedup_window_seconds: 3600\nmax_delivery_age_seconds: 7200\n");
+  const std::string file =
+      Write("age.yaml", "dedup_window_seconds: 3600\nmax_delivery_age_seconds: 7200\n");
   EXPECT_EQ(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}}, file)
                 .rfind(file + ":2: max_delivery_age_seconds (7200) must not exceed " + file +
                            ":1: dedup_window_seconds (3600)",
