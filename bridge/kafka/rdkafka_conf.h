@@ -46,12 +46,17 @@ inline bool LogKafkaEvent(std::string_view client, RdKafka::Event& event) {
     case RdKafka::Event::EVENT_LOG: {
       // GETPID: the idempotent producer asking for its id before a broker is
       // up, at every start; not a problem unless it lasts (kafka_ready says).
+      // FAIL: a broker connection failed; the error event that follows says
+      // the same (kafka_error), so this line is debug: one line per failure.
       const bool quiet = event.fac() == "GETPID";
+      const bool repeated = event.fac() == "FAIL";
+      const int severity = event.severity();
       const log::Level level =
-          event.severity() <= RdKafka::Event::EVENT_SEVERITY_ERROR ? log::Level::kError
-          : event.severity() <= RdKafka::Event::EVENT_SEVERITY_WARNING && !quiet ? log::Level::kWarn
-          : event.severity() <= RdKafka::Event::EVENT_SEVERITY_NOTICE            ? log::Level::kInfo
-                                                                      : log::Level::kDebug;
+          repeated                                                       ? log::Level::kDebug
+          : severity <= RdKafka::Event::EVENT_SEVERITY_ERROR             ? log::Level::kError
+          : severity <= RdKafka::Event::EVENT_SEVERITY_WARNING && !quiet ? log::Level::kWarn
+          : severity <= RdKafka::Event::EVENT_SEVERITY_NOTICE            ? log::Level::kInfo
+                                                                         : log::Level::kDebug;
       log::Write(level, "kafka_log",
                  {{"client", client}, {"facility", event.fac()}, {"message", event.str()}});
       return false;

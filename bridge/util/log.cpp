@@ -1,6 +1,7 @@
 #include "bridge/util/log.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstdio>
 
 #include "bridge/model/time.h"
@@ -60,7 +61,11 @@ void WriteValue(json::Writer& w, const Value& v) {
       w.Int64(v.integer());
       break;
     case Value::Type::kNumber:
-      w.Double(v.number());
+      // Latencies and durations: three decimals say enough (0.06, not
+      // 0.060171999999999999). A value that would round to 0 keeps its digits.
+      w.Double(std::abs(v.number()) >= 0.001 || v.number() == 0
+                   ? std::round(v.number() * 1000.0) / 1000.0
+                   : v.number());
       break;
     case Value::Type::kBoolean:
       w.Bool(v.integer() != 0);

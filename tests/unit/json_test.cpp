@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
+#include "bridge/kafka/rdkafka_conf.h"
 #include "bridge/util/log.h"
 
 namespace bridge::json {
@@ -114,6 +116,63 @@ TEST(Log, ValuesKeepTheirJsonTypes) {
   EXPECT_EQ(doc["event_ids"].Size(), 2u);
   EXPECT_STREQ(doc["outcome"].GetString(), "ok");
   EXPECT_STREQ(doc["event"].GetString(), "webhook");
+}
+
+TEST(Log, NumbersAreRoundedToThreeDecimals) {
+  log::SetTextFormat(false);
+  const std::string line = log::Format(
+      log::Level::kInfo, "webhook",
+      {{"latency_ms", 0.060171999999999999}, {"seconds", 12.3456789}, {"tiny", 0.0000123}});
+  EXPECT_NE(line.find("\"latency_ms\":0.06,"), std::string::npos) << line;
+  EXPECT_NE(line.find("\"seconds\":12.346,"), std::string::npos) << line;
+  // A value that would round to zero keeps its digits.
+  EXPECT_EQ(line.find("\"tiny\":0.0,"), std::string::npos) << line;
+  EXPECT_EQ(line.find("\"tiny\":0,"), std::string::npos) << line;
+}
+
+/// A librdkafka event as the client hands it to the callback.
+class FakeKafkaEvent final : public RdKafka::Event {
+ public:
+  FakeKafkaEvent(Type type, Severity severity, std::string fac, std::string str)
+      : type_(type), severity_(severity), fac_(std::move(fac)), str_(std::move(str)) {}
+  Type type() const override { return type_; }
+  RdKafka::ErrorCode err() const override { return RdKafka::ERR__TRANSPORT; }
+  Severity severity() const override { return severity_; }
+  std::string fac() const override { return fac_; }
+  std::string str() const override { return str_; }
+  int throttle_time() const override { return 0; }
+  std::string broker_name() const override { return "b-1"; }
+  int broker_id() const override { return 1; }
+  bool fatal() const override { return false; }
+
+ private:
+  Type type_;
+  Severity severity_;
+  std::string fac_, str_;
+};
+
+TEST(Log, ABrokerConnectionFailureIsOneLine) {
+  log::SetTextFormat(false);
+  log::SetLevel(log::Level::kInfo);
+  // librdkafka reports a refused connection twice: a FAIL log line, then an
+  // error event with the same text.
+  const std::string text = "ssl://b-1:9093/1: Connect to ipv4#10.0.0.1:9093 failed";
+  FakeKafkaEvent fail(RdKafka::Event::EVENT_LOG, RdKafka::Event::EVENT_SEVERITY_ERROR, "FAIL",
+                      text);
+  FakeKafkaEvent error(RdKafka::Event::EVENT_ERROR, RdKafka::Event::EVENT_SEVERITY_ERROR, "", text);
+  ::testing::internal::CaptureStderr();
+  rdkafka::LogKafkaEvent("producer", fail);
+  rdkafka::LogKafkaEvent("producer", error);
+  const std::string out = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(std::count(out.begin(), out.end(), '\n'), 1) << out;
+  EXPECT_NE(out.find("\"event\":\"kafka_error\""), std::string::npos) << out;
+  // Other error lines still show.
+  FakeKafkaEvent other(RdKafka::Event::EVENT_LOG, RdKafka::Event::EVENT_SEVERITY_ERROR, "SSL",
+                       "certificate verify failed");
+  ::testing::internal::CaptureStderr();
+  rdkafka::LogKafkaEvent("producer", other);
+  EXPECT_NE(::testing::internal::GetCapturedStderr().find("certificate verify failed"),
+            std::string::npos);
 }
 
 TEST(Log, TextFormatIsKeyValue) {
