@@ -116,6 +116,7 @@ type rendered struct {
 	ingresses    []networkingv1.Ingress
 	dashboards   []string // Grafana dashboard JSON of each ConfigMap that has one
 	cronJobs     []batchv1.CronJob
+	netpols      []networkingv1.NetworkPolicy
 }
 
 func strict(doc []byte, into interface{}) error {
@@ -200,7 +201,11 @@ func decode(doc []byte, r *rendered) error {
 		}
 		r.hpas = append(r.hpas, h)
 	case "networking.k8s.io/v1/NetworkPolicy":
-		return wrap(strict(doc, &networkingv1.NetworkPolicy{}))
+		var np networkingv1.NetworkPolicy
+		if err := strict(doc, &np); err != nil {
+			return wrap(err)
+		}
+		r.netpols = append(r.netpols, np)
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		var m monitoringv1.ServiceMonitor
 		if err := strict(doc, &m); err != nil {
@@ -390,6 +395,50 @@ func rules(r *rendered) []string {
 	problems = append(problems, dashboardRules(r)...)
 	problems = append(problems, strimziRules(r)...)
 	problems = append(problems, ingressRules(r)...)
+	problems = append(problems, secretReadRules(r)...)
+	return problems
+}
+
+// podSpecs are the pod templates of every workload and CronJob, by name.
+func podSpecs(r *rendered) map[string]corev1.PodSpec {
+	pods := map[string]corev1.PodSpec{}
+	for _, d := range r.deployments {
+		pods["Deployment "+d.Name] = d.Spec.Template.Spec
+	}
+	for _, st := range r.statefulsets {
+		pods["StatefulSet "+st.Name] = st.Spec.Template.Spec
+	}
+	for _, c := range r.cronJobs {
+		pods["CronJob "+c.Name] = c.Spec.JobTemplate.Spec.Template.Spec
+	}
+	return pods
+}
+
+// secretReadRules: a pod that runs as a non-root uid and mounts Secret
+// volumes needs fsGroup. Without it the kubelet writes the files root-owned,
+// and at mode 0400 the process cannot read its own secrets.
+func secretReadRules(r *rendered) []string {
+	var problems []string
+	names := []string{}
+	pods := podSpecs(r)
+	for name := range pods {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		spec := pods[name]
+		secrets := false
+		for _, v := range spec.Volumes {
+			secrets = secrets || v.Secret != nil
+		}
+		psc := spec.SecurityContext
+		if !secrets || psc == nil || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+			continue
+		}
+		if psc.FSGroup == nil {
+			problems = append(problems, fmt.Sprintf("%s mounts Secret volumes as uid %d without fsGroup: the files stay root's and unreadable", name, *psc.RunAsUser))
+		}
+	}
 	return problems
 }
 
@@ -496,6 +545,9 @@ func strimziRules(r *rendered) []string {
 			}
 		}
 	}
+	for _, u := range r.users {
+		problems = append(problems, runbookGroupRules(u)...)
+	}
 	for _, t := range r.topics {
 		for _, u := range r.users {
 			if t.Metadata.Namespace != u.Metadata.Namespace || t.Metadata.Labels["strimzi.io/cluster"] != u.Metadata.Labels["strimzi.io/cluster"] {
@@ -506,10 +558,58 @@ func strimziRules(r *rendered) []string {
 	return problems
 }
 
-// ingressRules: the internet reaches /webhooks/ on the webhook Service only.
+// backendProtocol is ingress-nginx's annotation for how it speaks to the Service.
+const backendProtocol = "nginx.ingress.kubernetes.io/backend-protocol"
+
+// readmeGroup finds the consumer groups the README's commands use.
+var readmeGroup = regexp.MustCompile("--group ([A-Za-z0-9][A-Za-z0-9._-]+)")
+
+// runbookGroupRules: every consumer group a README command names (`replay
+// --group ...`) is one the KafkaUser may use, or the runbook is denied on a
+// cluster with ACLs.
+func runbookGroupRules(u KafkaUser) []string {
+	var problems []string
+	for _, m := range readmeGroup.FindAllStringSubmatch(readmeText, -1) {
+		group, granted := m[1], false
+		for _, acl := range u.Spec.Authorization.ACLs {
+			if acl.Resource.Type != "group" {
+				continue
+			}
+			if acl.Resource.PatternType == "prefix" {
+				granted = granted || strings.HasPrefix(group, acl.Resource.Name)
+			} else {
+				granted = granted || group == acl.Resource.Name || acl.Resource.Name == "*"
+			}
+		}
+		if !granted {
+			problems = append(problems, fmt.Sprintf("KafkaUser %s may not use the consumer group %s the README's commands name (group ACL)", u.Metadata.Name, group))
+		}
+	}
+	return problems
+}
+
+// ingressRules: the internet reaches /webhooks/ on the webhook Service only;
+// ingress-nginx speaks HTTPS to the webhook port exactly when it serves TLS.
 func ingressRules(r *rendered) []string {
 	var problems []string
+	tls := false
+	for _, text := range r.configs {
+		var cfg struct {
+			TLSCertFile string `json:"tls_cert_file"`
+		}
+		yaml.Unmarshal([]byte(text), &cfg)
+		tls = tls || cfg.TLSCertFile != ""
+	}
 	for _, in := range r.ingresses {
+		if in.Spec.IngressClassName != nil && *in.Spec.IngressClassName == "nginx" {
+			got := strings.ToUpper(in.Annotations[backendProtocol])
+			if tls && got != "HTTPS" {
+				problems = append(problems, fmt.Sprintf("Ingress %s: the webhook port serves TLS but %s is %q: plain HTTP to it gets an empty reply", in.Name, backendProtocol, got))
+			}
+			if !tls && got == "HTTPS" {
+				problems = append(problems, fmt.Sprintf("Ingress %s: %s is HTTPS but the webhook port serves plain HTTP", in.Name, backendProtocol))
+			}
+		}
 		for _, rule := range in.Spec.Rules {
 			if rule.HTTP == nil {
 				continue
