@@ -311,3 +311,30 @@ func bound(v *float64) string {
 	}
 	return strconv.FormatFloat(*v, 'f', -1, 64)
 }
+
+// TestTheInstallSnippetCreatesEveryKey: the README's install command creates
+// every key of secrets.name that the production example mounts.
+func TestTheInstallSnippetCreatesEveryKey(t *testing.T) {
+	r := renderExample(t, "production.yaml")
+	start := strings.Index(readmeText, "### 2. Install the chart")
+	end := strings.Index(readmeText[start:], "helm upgrade --install")
+	if start < 0 || end < 0 {
+		t.Fatal("the README's install snippet is gone")
+	}
+	snippet := readmeText[start : start+end]
+	mounted := regexp.MustCompile(`/var/run/secrets/schedbridge/([A-Za-z0-9._-]+)`)
+	keys := map[string]bool{}
+	for _, cfg := range r.configs {
+		for _, m := range mounted.FindAllStringSubmatch(cfg, -1) {
+			keys[m[1]] = true
+		}
+	}
+	if len(keys) != 6 {
+		t.Fatalf("want production.yaml's 3 secrets and 3 API keys, got %v", keys)
+	}
+	for key := range keys {
+		if !strings.Contains(snippet, "--from-file="+key+"=") {
+			t.Errorf("the README's install snippet does not create the key %s that production.yaml mounts", key)
+		}
+	}
+}
