@@ -921,6 +921,7 @@ var refusals = []struct {
 	{"spool.yaml", "spool.keySecretKey=", "/spool/keySecretKey"},
 	{"development.yaml", "reconcile.window=6 hours", "/reconcile/window"},
 	{"production.yaml", "networkPolicy.kafkaCIDRs={10.0.0.0}", "/networkPolicy/kafkaCIDRs/0"},
+	{"development.yaml", "kafka.brokers=nohost", "/kafka/brokers"},
 	// On the chart's default values: the list is replaced by one entry.
 	{"", "kafka.brokers=k:9092;sources[0].ack=spool", "missing properties 'provider', 'secretKey'"},
 	// The templates: what a schema cannot say.
