@@ -8,10 +8,12 @@
 // looks, no autoscaler on a spooled StatefulSet, alerts and a dashboard that
 // name only documented metrics). From the repository root:
 //
-//	go run ./deploy/validate [--helm PATH] [--schedbridge BIN] [deploy/helm/schedbridge]
+//	go run ./deploy/validate [--helm PATH] [--schedbridge BIN] [--promtool PATH [--alerts-only]] [deploy/helm/schedbridge]
 //
 // --schedbridge also runs `schedbridge serve --check-config` on every
 // rendered config.yaml, with the mounted files stood in by temporary ones.
+// --promtool also runs `promtool check rules` and `promtool test rules`
+// (testdata/alerts.test.yaml) on the alert rules the chart renders.
 package main
 
 import (
@@ -114,6 +116,7 @@ type rendered struct {
 	ingresses    []networkingv1.Ingress
 	dashboards   []string // Grafana dashboard JSON of each ConfigMap that has one
 	cronJobs     []batchv1.CronJob
+	netpols      []networkingv1.NetworkPolicy
 }
 
 func strict(doc []byte, into interface{}) error {
@@ -198,7 +201,11 @@ func decode(doc []byte, r *rendered) error {
 		}
 		r.hpas = append(r.hpas, h)
 	case "networking.k8s.io/v1/NetworkPolicy":
-		return wrap(strict(doc, &networkingv1.NetworkPolicy{}))
+		var np networkingv1.NetworkPolicy
+		if err := strict(doc, &np); err != nil {
+			return wrap(err)
+		}
+		r.netpols = append(r.netpols, np)
 	case "monitoring.coreos.com/v1/ServiceMonitor":
 		var m monitoringv1.ServiceMonitor
 		if err := strict(doc, &m); err != nil {
@@ -388,6 +395,50 @@ func rules(r *rendered) []string {
 	problems = append(problems, dashboardRules(r)...)
 	problems = append(problems, strimziRules(r)...)
 	problems = append(problems, ingressRules(r)...)
+	problems = append(problems, secretReadRules(r)...)
+	return problems
+}
+
+// podSpecs are the pod templates of every workload and CronJob, by name.
+func podSpecs(r *rendered) map[string]corev1.PodSpec {
+	pods := map[string]corev1.PodSpec{}
+	for _, d := range r.deployments {
+		pods["Deployment "+d.Name] = d.Spec.Template.Spec
+	}
+	for _, st := range r.statefulsets {
+		pods["StatefulSet "+st.Name] = st.Spec.Template.Spec
+	}
+	for _, c := range r.cronJobs {
+		pods["CronJob "+c.Name] = c.Spec.JobTemplate.Spec.Template.Spec
+	}
+	return pods
+}
+
+// secretReadRules: a pod that runs as a non-root uid and mounts Secret
+// volumes needs fsGroup. Without it the kubelet writes the files root-owned,
+// and at mode 0400 the process cannot read its own secrets.
+func secretReadRules(r *rendered) []string {
+	var problems []string
+	names := []string{}
+	pods := podSpecs(r)
+	for name := range pods {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		spec := pods[name]
+		secrets := false
+		for _, v := range spec.Volumes {
+			secrets = secrets || v.Secret != nil
+		}
+		psc := spec.SecurityContext
+		if !secrets || psc == nil || psc.RunAsUser == nil || *psc.RunAsUser == 0 {
+			continue
+		}
+		if psc.FSGroup == nil {
+			problems = append(problems, fmt.Sprintf("%s mounts Secret volumes as uid %d without fsGroup: the files stay root's and unreadable", name, *psc.RunAsUser))
+		}
+	}
 	return problems
 }
 
@@ -494,6 +545,9 @@ func strimziRules(r *rendered) []string {
 			}
 		}
 	}
+	for _, u := range r.users {
+		problems = append(problems, runbookGroupRules(u)...)
+	}
 	for _, t := range r.topics {
 		for _, u := range r.users {
 			if t.Metadata.Namespace != u.Metadata.Namespace || t.Metadata.Labels["strimzi.io/cluster"] != u.Metadata.Labels["strimzi.io/cluster"] {
@@ -504,10 +558,58 @@ func strimziRules(r *rendered) []string {
 	return problems
 }
 
-// ingressRules: the internet reaches /webhooks/ on the webhook Service only.
+// backendProtocol is ingress-nginx's annotation for how it speaks to the Service.
+const backendProtocol = "nginx.ingress.kubernetes.io/backend-protocol"
+
+// readmeGroup finds the consumer groups the README's commands use.
+var readmeGroup = regexp.MustCompile("--group ([A-Za-z0-9][A-Za-z0-9._-]+)")
+
+// runbookGroupRules: every consumer group a README command names (`replay
+// --group ...`) is one the KafkaUser may use, or the runbook is denied on a
+// cluster with ACLs.
+func runbookGroupRules(u KafkaUser) []string {
+	var problems []string
+	for _, m := range readmeGroup.FindAllStringSubmatch(readmeText, -1) {
+		group, granted := m[1], false
+		for _, acl := range u.Spec.Authorization.ACLs {
+			if acl.Resource.Type != "group" {
+				continue
+			}
+			if acl.Resource.PatternType == "prefix" {
+				granted = granted || strings.HasPrefix(group, acl.Resource.Name)
+			} else {
+				granted = granted || group == acl.Resource.Name || acl.Resource.Name == "*"
+			}
+		}
+		if !granted {
+			problems = append(problems, fmt.Sprintf("KafkaUser %s may not use the consumer group %s the README's commands name (group ACL)", u.Metadata.Name, group))
+		}
+	}
+	return problems
+}
+
+// ingressRules: the internet reaches /webhooks/ on the webhook Service only;
+// ingress-nginx speaks HTTPS to the webhook port exactly when it serves TLS.
 func ingressRules(r *rendered) []string {
 	var problems []string
+	tls := false
+	for _, text := range r.configs {
+		var cfg struct {
+			TLSCertFile string `json:"tls_cert_file"`
+		}
+		yaml.Unmarshal([]byte(text), &cfg)
+		tls = tls || cfg.TLSCertFile != ""
+	}
 	for _, in := range r.ingresses {
+		if in.Spec.IngressClassName != nil && *in.Spec.IngressClassName == "nginx" {
+			got := strings.ToUpper(in.Annotations[backendProtocol])
+			if tls && got != "HTTPS" {
+				problems = append(problems, fmt.Sprintf("Ingress %s: the webhook port serves TLS but %s is %q: plain HTTP to it gets an empty reply", in.Name, backendProtocol, got))
+			}
+			if !tls && got == "HTTPS" {
+				problems = append(problems, fmt.Sprintf("Ingress %s: %s is HTTPS but the webhook port serves plain HTTP", in.Name, backendProtocol))
+			}
+		}
 		for _, rule := range in.Spec.Rules {
 			if rule.HTTP == nil {
 				continue
@@ -734,19 +836,38 @@ func helmRun(helm string, args ...string) (string, error) {
 	cmd := exec.Command(helm, args...)
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("helm %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+		// helm lint reports what it found on standard output.
+		return "", fmt.Errorf("helm %s: %v: %s %s", strings.Join(args, " "), err,
+			strings.TrimSpace(errOut.String()), strings.TrimSpace(out.String()))
 	}
 	return out.String(), nil
 }
 
-// render lints and renders the chart with one values file.
+// monitoringAPI is Prometheus Operator's API: the chart renders its
+// ServiceMonitor and PrometheusRule only where the cluster serves it.
+const monitoringAPI = "monitoring.coreos.com/v1"
+
+// render lints and renders the chart with one values file, for a cluster
+// that serves Prometheus Operator's API.
 func render(helm, chart, values string, set ...string) (string, error) {
-	args := []string{"--kube-version", kubeVersion, "-f", values}
+	return renderFor(helm, chart, values, []string{monitoringAPI}, set...)
+}
+
+// renderFor lints and renders the chart with one values file, for a cluster
+// serving apiVersions besides Kubernetes' own.
+func renderFor(helm, chart, values string, apiVersions []string, set ...string) (string, error) {
+	args := []string{"--kube-version", kubeVersion}
+	if values != "" {
+		args = append(args, "-f", values)
+	}
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
 	if _, err := helmRun(helm, append([]string{"lint", "--strict", chart}, args...)...); err != nil {
 		return "", err
+	}
+	for _, v := range apiVersions {
+		args = append(args, "--api-versions", v)
 	}
 	return helmRun(helm, append([]string{"template", "schedbridge", chart, "--namespace", "schedbridge"}, args...)...)
 }
@@ -776,13 +897,57 @@ func defaultChart() string {
 	return "deploy/helm/schedbridge"
 }
 
-// refusals: value combinations the chart must refuse, with the reason it gives.
+// refusals: value combinations the chart must refuse at render time (each
+// would otherwise render and the pod exit 78, or render something broken),
+// with the reason it gives. Several --set are separated by ";".
 var refusals = []struct {
 	values, set, want string
 }{
 	{"spool.yaml", "autoscaling.enabled=true", "strand journals"},
 	{"production.yaml", "sources[0].ack=spool", "set spool.enabled"},
 	{"development.yaml", "reconcile.enabled=true", "no source has an apiKeyKey"},
+	// values.schema.json: keys and values schedbridge would refuse.
+	{"production.yaml", "config.ack_timeout=5000", "additional properties 'ack_timeout' not allowed"},
+	{"production.yaml", "config.ack_timeout_ms=0", "/config/ack_timeout_ms"},
+	{"production.yaml", "config.listen=0.0.0.0:1", "additional properties 'listen' not allowed"},
+	{"production.yaml", "config.log_level=loud", "/config/log_level"},
+	{"production.yaml", "kafka.properties.acks=1", "/kafka/properties/acks"},
+	{"production.yaml", "kafka.properties.enable\\.idempotence=false", "/kafka/properties/enable.idempotence"},
+	{"production.yaml", "sources[0].provider=calendy", "/sources/0/provider"},
+	{"production.yaml", "sources[0].name=my source", "/sources/0/name"},
+	{"production.yaml", "sources[0].secretKey=a/b", "/sources/0/secretKey"},
+	{"production.yaml", "sources[0].ack=later", "/sources/0/ack"},
+	{"production.yaml", "sources[0].secret=hunter2hunter2", "additional properties 'secret' not allowed"},
+	{"spool.yaml", "spool.keySecretKey=", "/spool/keySecretKey"},
+	{"development.yaml", "reconcile.window=6 hours", "/reconcile/window"},
+	{"production.yaml", "networkPolicy.kafkaCIDRs={10.0.0.0}", "/networkPolicy/kafkaCIDRs/0"},
+	{"development.yaml", "kafka.brokers=nohost", "/kafka/brokers"},
+	// On the chart's default values: the list is replaced by one entry.
+	{"", "kafka.brokers=k:9092;sources[0].ack=spool", "missing properties 'provider', 'secretKey'"},
+	// The templates: what a schema cannot say.
+	{"production.yaml", "sources[1].provider=calcom", "sources: calcom/default is listed twice"},
+	{"production.yaml", "kafka.properties.sasl\\.password=hunter2", "kafka.properties.sasl.password holds a secret"},
+	{"production.yaml", "kafka.properties.ssl\\.key\\.password=hunter2", "kafka.properties.ssl.key.password holds a secret"},
+	{"production.yaml", "kafka.properties.ssl\\.keystore\\.password=hunter2", "holds a secret"},
+	{"production.yaml", "kafka.properties.sasl\\.oauthbearer\\.client\\.secret=hunter2", "holds a secret"},
+	{"production.yaml", "kafka.properties.ssl\\.key\\.pem=-----BEGIN", "kafka.properties.ssl.key.pem holds a secret"},
+	{"production.yaml", "strimzi.enabled=false;kafka.brokers=b-1.kafka.example.net:9096", "not in networkPolicy.kafkaPorts"},
+	{"production.yaml", "strimzi.enabled=false;kafka.brokers=b-1.kafka.example.net:9096;networkPolicy.kafkaPorts={9096}", "outside the cluster: list its addresses in networkPolicy.kafkaCIDRs"},
+}
+
+// refused renders the chart with an example values file ("": the chart's
+// defaults) and the --set values separated by ";", and says why unless the
+// chart refuses it with a message containing want.
+func refused(helm, chart, example, sets, want string) error {
+	values := ""
+	if example != "" {
+		values = filepath.Join(chart, "..", "examples", example)
+	}
+	_, err := render(helm, chart, values, strings.Split(sets, ";")...)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		return fmt.Errorf("the chart must refuse it (%q), got %v", want, err)
+	}
+	return nil
 }
 
 // standInCertificate is a self-signed PEM certificate, for mounted CA files.
@@ -973,6 +1138,8 @@ func checkConfig(bin, text string, env map[string]string) error {
 func main() {
 	helmFlag := flag.String("helm", "", "the helm binary (default: .cache/bin/helm, else PATH)")
 	binary := flag.String("schedbridge", "", "also check each rendered config.yaml with this schedbridge binary")
+	promtool := flag.String("promtool", "", "also check and unit-test the rendered alert rules with this promtool")
+	alertsOnly := flag.Bool("alerts-only", false, "with --promtool: only the alert rules")
 	flag.Usage = func() {
 		fmt.Fprintln(os.Stderr, "usage: go run ./deploy/validate [--helm PATH] [--schedbridge BIN] [CHART_DIR]")
 		flag.PrintDefaults()
@@ -990,8 +1157,11 @@ func main() {
 	}
 	readmeText = string(readme)
 	examples, _ := filepath.Glob(filepath.Join(chart, "..", "examples", "*.yaml"))
+	if *alertsOnly {
+		examples, refusals = nil, nil
+	}
 	sort.Strings(examples)
-	if len(examples) == 0 {
+	if len(examples) == 0 && !*alertsOnly {
 		fmt.Printf("FAIL: no values files in %s\n", filepath.Join(chart, "..", "examples"))
 		os.Exit(1)
 	}
@@ -1031,13 +1201,21 @@ func main() {
 	}
 	for _, refusal := range refusals {
 		checks++
-		_, err := render(helm, chart, filepath.Join(chart, "..", "examples", refusal.values), refusal.set)
-		if err == nil || !strings.Contains(err.Error(), refusal.want) {
-			fmt.Printf("FAIL %s --set %s: the chart must refuse it (%q), got %v\n", refusal.values, refusal.set, refusal.want, err)
+		if err := refused(helm, chart, refusal.values, refusal.set, refusal.want); err != nil {
+			fmt.Printf("FAIL %s --set %s: %v\n", refusal.values, refusal.set, err)
 			failed++
 			continue
 		}
 		fmt.Printf("ok   %s --set %s: refused\n", refusal.values, refusal.set)
+	}
+	if *promtool != "" {
+		checks++
+		if err := checkAlerts(helm, *promtool, chart, filepath.Join(chart, "..", "..", "validate", "testdata")); err != nil {
+			fmt.Printf("FAIL alerts: %v\n", err)
+			failed++
+		} else {
+			fmt.Println("ok   alerts: promtool check rules and test rules (each alert fired and kept silent)")
+		}
 	}
 	fmt.Printf("%d passed, %d failed\n", checks-failed, failed)
 	if failed > 0 {
