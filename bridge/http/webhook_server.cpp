@@ -345,7 +345,7 @@ class RequestParser final : public http::basic_parser<true> {
   void on_chunk_header_impl(std::uint64_t, boost::beast::string_view extensions,
                             error_code& ec) override {
     // A line that arrived whole in one read; a partial one is bounded by the
-    // read loop (PendingLimit).
+    // read loop (PendingOverLimit).
     if (extensions.size() > kMaxChunkLineBytes) {
       limited = limit::kChunkLine;
       ec = http::error::bad_chunk_extension;
@@ -401,14 +401,12 @@ class RequestParser final : public http::basic_parser<true> {
 enum class TargetCheck { kUndecided, kFine, kTooLong };
 TargetCheck CheckTarget(std::string_view head, size_t& scanned) {
   constexpr size_t kMethodMax = 32;
-  size_t start = 0;
-  while (head.substr(start, 2) == "\r\n") start += 2;  // empty lines before a request
-  const size_t method_end = head.substr(start, kMethodMax).find(' ');
+  const size_t method_end = head.substr(0, kMethodMax).find(' ');
   if (method_end == std::string_view::npos) {
     // Not a request line we could route: the parser answers it.
-    return head.size() - start >= kMethodMax ? TargetCheck::kFine : TargetCheck::kUndecided;
+    return head.size() >= kMethodMax ? TargetCheck::kFine : TargetCheck::kUndecided;
   }
-  start += method_end + 1;
+  const size_t start = method_end + 1;
   const size_t end = head.find_first_of(" \r\n", std::max(start, scanned));
   if (end != std::string_view::npos) {
     return end - start > kMaxTargetBytes ? TargetCheck::kTooLong : TargetCheck::kFine;
