@@ -9,7 +9,7 @@ SCALA_VERSION=2.13
 _sb_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CACHE_DIR=${SCHEDBRIDGE_CACHE_DIR:-$_sb_root/.cache}
 KAFKA_LIBS_DIR="$CACHE_DIR/kafka-$KAFKA_VERSION/libs"
-# cpp-httplib (admin port, HTTP clients): header-only, from Debian's source
+# cpp-httplib (HTTP clients): header-only, from Debian's source
 # package in sid. Bookworm's 0.11.4 reads a whole header line before checking
 # its length; 0.41 stops at 32 KiB. CMake reads the header from HTTPLIB_DIR.
 HTTPLIB_DEBIAN_VERSION=0.41.0+ds-3

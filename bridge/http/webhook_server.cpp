@@ -98,14 +98,21 @@ constexpr const char* kHeaders = "headers";
 constexpr const char* kHeadBytes = "head_bytes";
 constexpr const char* kBodyBytes = "body_bytes";
 constexpr const char* kBodyBudget = "body_budget";
+constexpr const char* kChunkLine = "chunk_line";
+constexpr const char* kTrailerBytes = "trailer_bytes";
+constexpr const char* kTarget = "target_bytes";
 constexpr const char* kConnections = "connections";
 constexpr const char* kConnectionsPerAddress = "connections_per_address";
 constexpr const char* kAll[] = {
-    kHeadTimeout, kBodyTimeout, kIdleTimeout, kWriteTimeout, kHeaders,
-    kHeadBytes,   kBodyBytes,   kBodyBudget,  kConnections,  kConnectionsPerAddress};
+    kHeadTimeout, kBodyTimeout, kIdleTimeout,          kWriteTimeout, kHeaders,
+    kHeadBytes,   kBodyBytes,   kBodyBudget,           kChunkLine,    kTrailerBytes,
+    kTarget,      kConnections, kConnectionsPerAddress};
 }  // namespace limit
 
 constexpr size_t kMaxTargetBytes = 8192;  // 414 above
+/// A chunk-size line with its extensions (which we ignore): the parser keeps
+/// it whole until its CRLF, so it is bounded on its own.
+constexpr size_t kMaxChunkLineBytes = 4096;
 constexpr size_t kReadChunk = 64 << 10;
 /// After an answer that leaves a body unread: how long and how much the
 /// client may still send before the close (so it reads the answer, not a reset).
@@ -141,9 +148,54 @@ std::string ErrorBody(std::string_view status, const std::string& error) {
   return Body(status, {}, error);
 }
 
-/// Bounded echo of a path segment in an error message.
+/// The length of the valid UTF-8 sequence at the start of `s` that encodes a
+/// printable character; 0 for a control character or an invalid sequence.
+size_t PrintableUtf8(std::string_view s) {
+  const auto b = [&](size_t i) { return static_cast<unsigned char>(s[i]); };
+  const unsigned char c = b(0);
+  if (c < 0x20 || c == 0x7f) return 0;
+  if (c < 0x80) return 1;
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2, cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3, cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4, cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (s.size() < n) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((b(i) & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (b(i) & 0x3f);
+  }
+  const bool overlong = (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000);
+  const bool surrogate = cp >= 0xd800 && cp <= 0xdfff;
+  const bool c1_control = cp >= 0x80 && cp < 0xa0;
+  if (overlong || surrogate || c1_control || cp > 0x10ffff) return 0;
+  return n;
+}
+
+/// Bounded echo of client bytes (a path segment, a media type) in an error
+/// message: at most 64 bytes, control bytes and invalid UTF-8 replaced by
+/// U+FFFD, so the JSON answer stays valid UTF-8 and one line.
 std::string Quote(std::string_view s) {
-  return "\"" + (s.size() > 64 ? std::string(s.substr(0, 64)) + "..." : std::string(s)) + "\"";
+  std::string out = "\"";
+  size_t i = 0;
+  while (i < s.size() && i < 64) {
+    const size_t n = PrintableUtf8(s.substr(i));
+    if (n == 0) {
+      out += "\xEF\xBF\xBD";
+      ++i;
+    } else {
+      out.append(s.substr(i, n));
+      i += n;
+    }
+  }
+  if (i < s.size()) out += "...";
+  return out + "\"";
 }
 
 std::string ProviderList(const ProviderRegistry& providers) {
@@ -229,7 +281,10 @@ bool IEquals(std::string_view a, std::string_view b) {
 class RequestParser final : public http::basic_parser<true> {
  public:
   RequestParser(const HttpSettings& s, ByteBudget& budget)
-      : max_headers_(s.max_headers), max_body_(s.max_body_bytes), budget_(budget) {
+      : max_headers_(s.max_headers),
+        max_head_(s.max_head_bytes),
+        max_body_(s.max_body_bytes),
+        budget_(budget) {
     header_limit(static_cast<std::uint32_t>(s.max_head_bytes));
     // Checked by us, after routing. (Not boost::none: Beast 1.74 then refuses
     // every Content-Length, comparing it against an empty optional.)
@@ -273,6 +328,7 @@ class RequestParser final : public http::basic_parser<true> {
   void on_response_impl(int, boost::beast::string_view, int, error_code&) override {}
   void on_field_impl(http::field, boost::beast::string_view name, boost::beast::string_view value,
                      error_code& ec) override {
+    if (is_header_done()) return OnTrailerField(name, value, ec);
     if (fields.size() >= max_headers_) {
       limited = limit::kHeaders;
       ec = http::error::header_limit;
@@ -286,7 +342,25 @@ class RequestParser final : public http::basic_parser<true> {
   std::size_t on_body_impl(boost::beast::string_view data, error_code& ec) override {
     return Append(data, ec);
   }
-  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, error_code&) override {}
+  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view extensions,
+                            error_code& ec) override {
+    // A line that arrived whole in one read; a partial one is bounded by the
+    // read loop (PendingOverLimit).
+    if (extensions.size() > kMaxChunkLineBytes) {
+      limited = limit::kChunkLine;
+      ec = http::error::bad_chunk_extension;
+    }
+  }
+  /// Trailer fields are counted against the head's limits and dropped: a
+  /// trailer never stands in for a header (a signature, a content type).
+  void OnTrailerField(boost::beast::string_view name, boost::beast::string_view value,
+                      error_code& ec) {
+    trailer_bytes_ += name.size() + value.size() + 4;
+    if (++trailer_fields_ > max_headers_ || trailer_bytes_ > max_head_) {
+      limited = limit::kTrailerBytes;
+      ec = http::error::header_limit;
+    }
+  }
   std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view data,
                                  error_code& ec) override {
     // A chunked body's size is unknown up front: budget taken as it arrives.
@@ -313,10 +387,63 @@ class RequestParser final : public http::basic_parser<true> {
   }
 
   const size_t max_headers_;
+  const size_t max_head_;
   const size_t max_body_;
   ByteBudget& budget_;
   size_t taken_ = 0;
+  size_t trailer_bytes_ = 0, trailer_fields_ = 0;
 };
+
+/// Whether the start of a head shows a request target over kMaxTargetBytes,
+/// judged as the bytes arrive (the parser sees the request line only once the
+/// whole head is in), so that a long target is 414 even when it is longer
+/// than the whole head may be. `scanned` carries how far earlier calls looked.
+enum class TargetCheck { kUndecided, kFine, kTooLong };
+TargetCheck CheckTarget(std::string_view head, size_t& scanned) {
+  constexpr size_t kMethodMax = 32;
+  const size_t method_end = head.substr(0, kMethodMax).find(' ');
+  if (method_end == std::string_view::npos) {
+    // Not a request line we could route: the parser answers it.
+    return head.size() >= kMethodMax ? TargetCheck::kFine : TargetCheck::kUndecided;
+  }
+  const size_t start = method_end + 1;
+  const size_t end = head.find_first_of(" \r\n", std::max(start, scanned));
+  if (end != std::string_view::npos) {
+    return end - start > kMaxTargetBytes ? TargetCheck::kTooLong : TargetCheck::kFine;
+  }
+  scanned = head.size();
+  return head.size() - start > kMaxTargetBytes ? TargetCheck::kTooLong : TargetCheck::kUndecided;
+}
+
+/// An obsolete line folding (a field value continued on the next line):
+/// refused in a request head rather than unfolded, so no field means one
+/// thing here and another to a proxy in front.
+bool HasObsFold(std::string_view head) {
+  for (size_t i = head.find("\r\n"); i != std::string_view::npos; i = head.find("\r\n", i + 2)) {
+    if (i + 2 < head.size() && (head[i + 2] == ' ' || head[i + 2] == '\t')) return true;
+  }
+  return false;
+}
+
+/// Transfer-Encoding per RFC 9112 6.1 and 6.3: every field line of it is one
+/// comma-separated list, and the only framing we accept is `chunked`, once,
+/// last. Any other coding (gzip, identity, an unknown token), a folded or
+/// otherwise malformed value leaves the body length unknown: false.
+bool TransferEncodingAcceptable(const std::vector<std::pair<std::string, std::string>>& fields) {
+  std::vector<std::string_view> codings;
+  for (const auto& [name, value] : fields) {
+    if (!IEquals(name, "Transfer-Encoding")) continue;
+    std::string_view rest = value;
+    for (;;) {
+      const size_t comma = rest.find(',');
+      const std::string_view item = TrimView(rest.substr(0, comma));
+      if (!item.empty()) codings.push_back(item);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return codings.size() == 1 && IEquals(codings.front(), "chunked");
+}
 
 }  // namespace
 
@@ -451,6 +578,9 @@ struct Answer {
   bool retry_after = false;
   const char* allow = nullptr;
   bool close = false;
+  /// Bytes may follow that the parser did not take as a body: read and
+  /// dropped before the close, like an unread body.
+  bool drop_rest = false;
 };
 
 template <class Stream>
@@ -616,6 +746,13 @@ class Connection final : public ConnectionBase,
       buffer_.append(data);
       in = buffer_;
     }
+    if (phase_ == Phase::kHead && target_check_ == TargetCheck::kUndecided) {
+      target_check_ = CheckTarget(in, target_scanned_);
+      if (target_check_ == TargetCheck::kTooLong) {
+        std::string().swap(buffer_);
+        return UriTooLong();
+      }
+    }
     const size_t used = Drive(in);
     if (buffer_.empty()) {
       if (used < in.size()) buffer_.assign(in.substr(used));
@@ -623,7 +760,28 @@ class Connection final : public ConnectionBase,
       buffer_.erase(0, used);
     }
     if (buffer_.capacity() > 4096 && buffer_.size() < 1024) buffer_.shrink_to_fit();
-    if (phase_ == Phase::kHead || phase_ == Phase::kBody) WaitRead();
+    if (phase_ != Phase::kHead && phase_ != Phase::kBody) return;
+    if (const char* over = PendingOverLimit()) return OverLimit(over);
+    WaitRead();
+  }
+
+  /// The bytes kept for the parser (it needs a line or section whole) are
+  /// bounded by what they are: a head by max_head_bytes (the parser itself
+  /// checks), a chunk-size line by kMaxChunkLineBytes, a trailer section by
+  /// max_head_bytes. Returns the limit passed, or nullptr.
+  const char* PendingOverLimit() const {
+    if (phase_ != Phase::kBody || !parser_->chunked() || buffer_.empty()) return nullptr;
+    // The parser stopped at a chunk-size line (after the CRLF that ends the
+    // previous chunk's data); a complete one it has not taken can only be the
+    // last chunk's, waiting for the end of the trailer section.
+    std::string_view pending = buffer_;
+    if (pending.substr(0, 2) == "\r\n") pending.remove_prefix(2);
+    const size_t eol = pending.find("\r\n");
+    if (eol == std::string_view::npos) {
+      return pending.size() > kMaxChunkLineBytes ? limit::kChunkLine : nullptr;
+    }
+    return pending.size() - eol - 2 > shared_->settings.max_head_bytes ? limit::kTrailerBytes
+                                                                       : nullptr;
   }
 
   /// Runs the parser over `in`; returns the bytes it consumed. Stops at the
@@ -632,7 +790,12 @@ class Connection final : public ConnectionBase,
     size_t used = 0;
     for (;;) {
       error_code ec;
+      const size_t from = used;
       used += parser_->put(asio::buffer(in.data() + used, in.size() - used), ec);
+      // The parser takes a head whole, in one call.
+      if (phase_ == Phase::kHead && parser_->is_header_done()) {
+        obs_fold_ = HasObsFold(in.substr(from, used - from));
+      }
       if (ec == http::error::need_more) {
         return used;
       }
@@ -654,8 +817,9 @@ class Connection final : public ConnectionBase,
   }
 
   void OnParseError(const error_code& ec) {
-    if (parser_->target_too_long) {
-      return Fail(414, "uri_too_long", "the request URI is too long.");
+    if (parser_->target_too_long) return UriTooLong();
+    if (parser_->limited == limit::kChunkLine || parser_->limited == limit::kTrailerBytes) {
+      return OverLimit(parser_->limited);
     }
     if (parser_->limited == limit::kHeaders) {
       shared_->Limited(limit::kHeaders);
@@ -684,6 +848,26 @@ class Connection final : public ConnectionBase,
                                 : "the request is malformed.");
   }
 
+  void UriTooLong() {
+    shared_->Limited(limit::kTarget);
+    Fail(414, "uri_too_long",
+         "the request target is over " + std::to_string(kMaxTargetBytes) + " bytes.");
+  }
+
+  /// A chunk-size line or a trailer section over its limit: answered, closed.
+  void OverLimit(const char* what) {
+    shared_->Limited(what);
+    if (what == limit::kChunkLine) {
+      Count(400);
+      return Fail(400, "bad_request",
+                  "a chunk-size line is over " + std::to_string(kMaxChunkLineBytes) + " bytes.");
+    }
+    Count(431);
+    Fail(431, "request_header_fields_too_large",
+         "the trailer section is over " + std::to_string(shared_->settings.max_head_bytes) +
+             " bytes or " + std::to_string(shared_->settings.max_headers) + " fields.");
+  }
+
   std::string TooLargeSentence() const {
     return "the body is over the limit of " + std::to_string(shared_->settings.max_body_bytes) +
            " bytes.";
@@ -704,6 +888,12 @@ class Connection final : public ConnectionBase,
       if (IEquals(name, "X-Request-Id") && SaneRequestId(value)) request_id_ = value;
     }
     if (request_id_.empty()) request_id_ = NewRequestId();
+    if (const char* why = FramingError()) {
+      // What follows the head cannot be told apart from a next request:
+      // answered, the rest read and dropped, the connection closed.
+      Respond({400, ErrorBody("bad_request", why), false, nullptr, true, true});
+      return false;
+    }
 
     std::string_view target = parser_->target;
     std::string_view path = target.substr(0, target.find('?'));
@@ -801,6 +991,22 @@ class Connection final : public ConnectionBase,
                         });
     }
     return true;
+  }
+
+  /// Why the body's length is not certain (RFC 9112 6.3), or nullptr.
+  const char* FramingError() const {
+    if (obs_fold_) return "the request head has a folded header line (obs-fold).";
+    bool te = false, length = false;
+    for (const auto& [name, value] : parser_->fields) {
+      te = te || IEquals(name, "Transfer-Encoding");
+      length = length || IEquals(name, "Content-Length");
+    }
+    if (!te) return nullptr;
+    if (length) return "the request has both Transfer-Encoding and Content-Length.";
+    if (!TransferEncodingAcceptable(parser_->fields)) {
+      return "Transfer-Encoding must be chunked (no other transfer coding is accepted).";
+    }
+    return nullptr;
   }
 
   bool NotFound() {
@@ -965,7 +1171,7 @@ class Connection final : public ConnectionBase,
     if (parser_->method != http::verb::head) response_ += a.body;
     phase_ = Phase::kWriting;
     close_after_write_ = close;
-    body_unread_ = !parser_->is_done();
+    body_unread_ = a.drop_rest || !parser_->is_done();
     Arm(shared_->settings.write_timeout);
     asio::async_write(stream_, asio::buffer(response_),
                       [self = this->shared_from_this()](error_code ec, size_t) {
@@ -1023,7 +1229,12 @@ class Connection final : public ConnectionBase,
     if (call_) call_.reset();
   }
 
-  void NewParser() { parser_.emplace(shared_->settings, shared_->budget); }
+  void NewParser() {
+    parser_.emplace(shared_->settings, shared_->budget);
+    target_check_ = TargetCheck::kUndecided;
+    target_scanned_ = 0;
+    obs_fold_ = false;
+  }
 
   std::shared_ptr<Shared> shared_;
   ThreadContext& ctx_;
@@ -1033,6 +1244,9 @@ class Connection final : public ConnectionBase,
   std::string buffer_;  // bytes read but not parsed yet (a partial head, the next request)
   std::vector<char> tls_buffer_;
   std::optional<RequestParser> parser_;
+  TargetCheck target_check_ = TargetCheck::kUndecided;
+  size_t target_scanned_ = 0;
+  bool obs_fold_ = false;
   uint64_t requests_ = 0;
   size_t lingered_ = 0;
   bool close_after_write_ = false;

@@ -2,7 +2,12 @@
 // One server (two I/O threads, a publisher that acknowledges everything) runs
 // for the whole session; each input is the bytes one client sends before
 // closing its side. The server must answer with a well-formed status line or
-// close, never crash, never hang past its deadlines, and keep serving.
+// close, never crash, never hang past its deadlines, and keep serving. Also:
+// nothing follows an answer that says Connection: close (what the parser did
+// not take as a body is never served as another request), answers are valid
+// UTF-8, and the body budget is whole again once the connection is gone.
+// The seeds and tests/fuzz/http_request.dict cover chunk extensions,
+// trailers, transfer codings, folded lines and long targets.
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -23,6 +28,7 @@
 #include "bridge/http/webhook_server.h"
 #include "bridge/providers/registry.h"
 #include "bridge/util/clock.h"
+#include "bridge/util/json.h"
 #include "bridge/util/log.h"
 #include "bridge/util/metrics.h"
 
@@ -110,6 +116,26 @@ int ConnectTo(int port) {
   return fd;
 }
 
+/// False when an answer carrying Connection: close is followed by more bytes.
+/// Answers are delimited by Content-Length; a HEAD answer (no body) makes the
+/// walk lose its place, and then it stops judging.
+bool NothingAfterClose(const std::string& raw) {
+  size_t at = 0;
+  while (at < raw.size()) {
+    if (raw.compare(at, 9, "HTTP/1.1 ") != 0) return true;  // lost its place
+    const size_t end = raw.find("\r\n\r\n", at);
+    if (end == std::string::npos) return true;
+    const std::string head = raw.substr(at, end - at);
+    size_t length = 0;
+    if (const size_t cl = head.find("\r\nContent-Length: "); cl != std::string::npos) {
+      length = std::strtoul(head.c_str() + cl + 18, nullptr, 10);
+    }
+    at = end + 4 + length;
+    if (head.find("\r\nConnection: close") != std::string::npos) return at >= raw.size();
+  }
+  return true;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -142,5 +168,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
   close(fd);
   if (!answer.empty() && answer.rfind("HTTP/1.1 ", 0) != 0) std::abort();
+  if (!NothingAfterClose(answer)) Fail("bytes after an answer with Connection: close");
+  if (!bridge::json::IsValidUtf8(answer)) Fail("an answer that is not valid UTF-8");
+  // This was the only connection: once the server closed it, every body
+  // byte it held is back in the budget (the close and the release are one
+  // I/O-thread step apart).
+  for (int i = 0; s.server->body_bytes_in_flight() != 0; ++i) {
+    if (i == 200) Fail("body budget not returned after the close");
+    usleep(5000);
+  }
   return 0;
 }

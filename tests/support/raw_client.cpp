@@ -108,12 +108,15 @@ int RawStatus(int port, const std::string& bytes, size_t chunk, std::chrono::mil
 }
 
 EndlessLine SendEndlessHeaderLine(int port, const std::string& request_line, size_t max_bytes) {
+  return SendEndless(port, request_line + "\r\nX-Junk: ", max_bytes);
+}
+
+EndlessLine SendEndless(int port, const std::string& prefix, size_t max_bytes, char filler) {
   EndlessLine result;
   const int fd = Connect(port);
   if (fd < 0) return result;
-  const std::string start = request_line + "\r\nX-Junk: ";
-  send(fd, start.data(), start.size(), MSG_NOSIGNAL);
-  const std::string junk(64 << 10, 'j');
+  send(fd, prefix.data(), prefix.size(), MSG_NOSIGNAL);
+  const std::string junk(64 << 10, filler);
   while (result.sent < max_bytes) {
     if (Readable(fd, 0)) break;  // answered or closed
     const ssize_t n = send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);

@@ -41,6 +41,10 @@ struct EndlessLine {
 /// newline, until the server answers or closes.
 EndlessLine SendEndlessHeaderLine(int port, const std::string& request_line, size_t max_bytes);
 
+/// Sends `prefix` and then up to `max_bytes` of `filler` with no newline,
+/// until the server answers or closes.
+EndlessLine SendEndless(int port, const std::string& prefix, size_t max_bytes, char filler = 'j');
+
 /// A request with the given headers; Connection: close and Content-Length
 /// unless told otherwise.
 std::string RawPost(const std::string& path, const std::string& body,

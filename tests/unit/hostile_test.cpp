@@ -16,6 +16,7 @@
 
 #include "bridge/crypto/hmac.h"
 #include "bridge/http/webhook_server.h"
+#include "bridge/util/json.h"
 #include "ingress_fixture.h"
 #include "raw_client.h"
 #include "support.h"
@@ -323,6 +324,108 @@ TEST_F(HostileTest, EveryBadRequestGetsItsAnswer) {
     EXPECT_EQ(m.value.find("s3cret"), std::string::npos);
   }
   EXPECT_EQ(ValidWebhook(), 202);
+}
+
+/// Sends `bytes` on a new connection; returns everything the server sent
+/// until it closed (or 3 s of silence) and whether it closed.
+std::pair<std::string, bool> Exchange(int port, const std::string& bytes) {
+  const int fd = Connect(port);
+  send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+  const std::string answers = testing::ReadAnswers(fd, 2, 3000);
+  const bool closed = testing::ClosedByPeer(fd, 3000);
+  close(fd);
+  return {answers, closed};
+}
+
+TEST_F(HostileTest, TransferEncodingNotEndingInChunkedIsRefusedAndCloses) {
+  // TE.0 smuggling: a request whose body length the service would guess
+  // (as "none") while a proxy in front reads it differently.
+  const std::string smuggled = "GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: SMUGGLED\r\n\r\n";
+  const std::vector<std::string> codings = {
+      "Transfer-Encoding: chunked, identity",
+      "Transfer-Encoding: gzip",
+      "Transfer-Encoding: identity",
+      "Transfer-Encoding: xchunked",
+      "Transfer-Encoding: x\r\n chunked",
+      "Transfer-Encoding: chunked\r\n\t, identity",
+      "Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked",
+      "Transfer-Encoding: chunked, chunked",
+      "Transfer-Encoding: ,",
+      "Transfer-Encoding:",
+  };
+  for (const std::string path : {"/webhooks/calcom", "/healthz"}) {
+    for (const std::string& te : codings) {
+      const std::string head = "POST " + path +
+                               " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+                               "X-Cal-Signature-256: bogus\r\n" +
+                               te + "\r\n\r\n";
+      const auto [answers, closed] = Exchange(port_, head + "0\r\n\r\n" + smuggled);
+      EXPECT_EQ(testing::StatusOf(answers), 400) << path << " " << te << ": " << answers;
+      EXPECT_NE(answers.find("Connection: close"), std::string::npos) << te;
+      EXPECT_EQ(answers.find("SMUGGLED"), std::string::npos) << path << " " << te;
+      EXPECT_EQ(answers.find("HTTP/1.1", 1), std::string::npos) << "a second answer: " << te;
+      EXPECT_TRUE(closed) << te;
+    }
+  }
+  // Any transfer coding with a Content-Length: refused even when signed.
+  const std::string body = R"({"triggerEvent":"BOOKING_CREATED","payload":{"uid":"te-cl"}})";
+  const auto [answers, closed] = Exchange(
+      port_, Post("/webhooks/calcom", body,
+                  {"Content-Type: application/json", CalSig(body), "Transfer-Encoding: gzip"}));
+  EXPECT_EQ(testing::StatusOf(answers), 400) << answers;
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(publisher_.Published().empty());
+  // chunked alone, in any case, is a body.
+  const std::string chunked =
+      "POST /webhooks/calcom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+      "Content-Type: application/json\r\n" +
+      CalSig(body) + "\r\nTransfer-Encoding: CHUNKED\r\n\r\n" +
+      [&] {
+        char size[16];
+        std::snprintf(size, sizeof size, "%zx", body.size());
+        return std::string(size);
+      }() +
+      "\r\n" + body + "\r\n0\r\n\r\n";
+  EXPECT_EQ(RawStatus(port_, chunked), 202);
+  EXPECT_EQ(ValidWebhook(), 202);
+}
+
+TEST_F(HostileTest, AFoldedHeaderLineIsRefused) {
+  const std::string body = R"({"triggerEvent":"BOOKING_CREATED","payload":{"uid":"fold"}})";
+  const auto [answers, closed] = Exchange(
+      port_, Post("/webhooks/calcom", body,
+                  {"Content-Type: application/json", CalSig(body), "X-Note: a\r\n folded"}));
+  EXPECT_EQ(testing::StatusOf(answers), 400) << answers;
+  EXPECT_NE(answers.find("obs-fold"), std::string::npos) << answers;
+  EXPECT_TRUE(closed);
+  EXPECT_TRUE(publisher_.Published().empty());
+}
+
+TEST_F(HostileTest, ErrorBodiesAreValidUtf8WithoutControlBytes) {
+  const std::vector<std::pair<std::string, std::string>> paths = {
+      {"/webhooks/calcom/\xff\xfe"
+       "abc",
+       "\xef\xbf\xbd\xef\xbf\xbd"
+       "abc"},
+      {"/webhooks/\xc3\x28zoom", "zoom"},
+      {"/webhooks/calcom/\xed\xa0\x80surrogate", "surrogate"},
+      {"/webhooks/calcom/\xe0\x80\xafoverlong", "overlong"},
+      {"/webhooks/calcom/caf\xc3\xa9", "caf\xc3\xa9"},  // valid UTF-8 is echoed as sent
+      {"/webhooks/calcom/" + std::string(63, 'a') + "\xc3\xa9tail", "a\xc3\xa9..."},
+  };
+  for (const auto& [path, echoed] : paths) {
+    const auto [answers, closed] =
+        Exchange(port_, Post(path, "{}", {"Content-Type: application/json"}));
+    EXPECT_EQ(testing::StatusOf(answers), 404) << answers;
+    const std::string body = answers.substr(answers.find("\r\n\r\n") + 4);
+    EXPECT_TRUE(json::IsValidUtf8(body)) << body;
+    EXPECT_TRUE(std::none_of(body.begin(), body.end(), [](char c) {
+      return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+    })) << body;
+    EXPECT_NE(body.find(echoed), std::string::npos) << body;
+    rapidjson::Document doc;
+    EXPECT_TRUE(json::Parse(body, doc).ok) << body;
+  }
 }
 
 TEST_F(HostileTest, SlowClientsDoNotStopOthers) {

@@ -303,6 +303,142 @@ TEST_F(AdminServerTest, AnEndlessHeaderLineIsCutShort) {
   EXPECT_EQ(r->status, 200);
 }
 
+/// Sends `bytes` on each of `fds` without blocking (a full socket buffer
+/// just skips that client this round).
+void SendToAll(const std::vector<int>& fds, const std::string& bytes) {
+  for (int fd : fds) send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+TEST_F(AdminServerTest, HealthzIsAnsweredWhileAThousandSlowClientsHoldThePort) {
+  RaiseOpenFileLimit();  // 1,000 clients and their 1,000 server ends
+  std::vector<int> slow;
+  for (int i = 0; i < 1000; ++i) {
+    const int fd = testing::Connect(port_);
+    ASSERT_GE(fd, 0) << "connection " << i;
+    slow.push_back(fd);
+  }
+  SendToAll(slow, "GET /metrics HTTP/1.1\r\nHost: t\r\n");
+  // Each trickles a header line every 100 ms while the probe asks.
+  std::atomic<bool> stop{false};
+  std::thread trickle([&] {
+    for (int line = 0; !stop; ++line) {
+      SendToAll(slow, "X-Slow-" + std::to_string(line) + ": a\r\n");
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
+  // Every slow client is connected and held before the probe comes.
+  for (int i = 0; i < 100 && admin_->open_connections() < slow.size(); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(admin_->open_connections(), slow.size());
+  httplib::Client probe("127.0.0.1", port_);
+  probe.set_connection_timeout(2, 0);
+  probe.set_read_timeout(2, 0);
+  for (int i = 0; i < 3; ++i) {
+    auto r = probe.Get("/healthz");
+    ASSERT_TRUE(r) << "try " << i << ": " << httplib::to_string(r.error());
+    EXPECT_EQ(r->status, 200);
+    EXPECT_EQ(r->body, R"({"status":"ok"})");
+  }
+  stop = true;
+  trickle.join();
+  for (int fd : slow) close(fd);
+}
+
+TEST(AdminLimits, ARequestTricklingInIsCutAtTheRequestDeadline) {
+  log::SetLevel(log::Level::kOff);
+  Metrics metrics;
+  AdminLimits limits;
+  limits.request_timeout = std::chrono::milliseconds(300);
+  AdminServer admin(
+      metrics, [] { return std::string(); }, limits);
+  std::string error;
+  const int port = admin.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(port, 0) << error;
+  admin.Start();
+  // A line every 50 ms: each read is quick, the whole head never comes.
+  const int fd = testing::Connect(port);
+  std::string head = "GET /healthz HTTP/1.1\r\nHost: t\r\n";
+  send(fd, head.data(), head.size(), MSG_NOSIGNAL);
+  bool closed = false;
+  for (int i = 0; i < 200 && !closed; ++i) {
+    const std::string line = "X-Slow-" + std::to_string(i) + ": a\r\n";
+    if (send(fd, line.data(), line.size(), MSG_NOSIGNAL) <= 0) break;
+    closed = testing::ClosedByPeer(fd, 50);
+  }
+  close(fd);
+  EXPECT_TRUE(closed || admin.open_connections() == 0) << "still open after 10 s";
+  EXPECT_EQ(metrics.Value("schedbridge_admin_limited_total", {{"limit", "request_timeout"}}), 1);
+  // An idle connection is closed too, without counting a limit.
+  const int idle = testing::Connect(port);
+  EXPECT_TRUE(testing::ClosedByPeer(idle, 5000));
+  close(idle);
+  EXPECT_EQ(metrics.Value("schedbridge_admin_limited_total", {{"limit", "request_timeout"}}), 1);
+}
+
+TEST(AdminLimits, AFullPortMakesRoomForAProbe) {
+  log::SetLevel(log::Level::kOff);
+  Metrics metrics;
+  AdminLimits limits;
+  limits.max_connections = 8;
+  AdminServer admin(
+      metrics, [] { return std::string(); }, limits);
+  std::string error;
+  const int port = admin.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(port, 0) << error;
+  admin.Start();
+  std::vector<int> held;
+  for (int i = 0; i < 8; ++i) held.push_back(testing::Connect(port));
+  SendToAll(held, "GET /metrics HTTP/1.1\r\n");
+  for (int i = 0; i < 100 && admin.open_connections() < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(admin.open_connections(), 8u);
+  httplib::Client probe("127.0.0.1", port);
+  probe.set_read_timeout(2, 0);
+  auto r = probe.Get("/healthz");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_LE(admin.open_connections(), 8u);
+  EXPECT_EQ(metrics.Value("schedbridge_admin_limited_total", {{"limit", "connections"}}), 1);
+  // The oldest waiting one made room: the server closed it.
+  EXPECT_TRUE(testing::ClosedByPeer(held.front(), 2000));
+  for (int fd : held) close(fd);
+}
+
+TEST_F(AdminServerTest, BadRequestsGetTheirAnswersAndCount) {
+  struct Case {
+    std::string request;
+    int status;
+  };
+  const std::vector<Case> cases = {
+      {"HEAD /healthz HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 200},
+      {"GET /healthz?verbose=1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 200},
+      {"POST /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", 404},
+      {"GET /nothing HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n", 404},
+      {"GET /healthz HTTP/1.1\r\nHost: t\r\nContent-Length: 5000\r\n\r\n", 413},
+      {"GET /healthz HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n1;" +
+           std::string(40000, 'e'),
+       413},
+      {"GET /healthz HTTP/1.1\r\nHost: t\r\nX-J: " + std::string(9000, 'j') + "\r\n\r\n", 431},
+      {"HELLO\r\n\r\n", 400},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(testing::RawStatus(port_, c.request), c.status) << c.request.substr(0, 60);
+  }
+  EXPECT_EQ(metrics_.Value("schedbridge_admin_limited_total", {{"limit", "body_bytes"}}), 2);
+  EXPECT_EQ(metrics_.Value("schedbridge_admin_limited_total", {{"limit", "head_bytes"}}), 1);
+  // Keep-alive: two requests on one connection, answered in order.
+  const int fd = testing::Connect(port_);
+  const std::string two =
+      "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\nGET /readyz HTTP/1.1\r\nHost: t\r\n\r\n";
+  send(fd, two.data(), two.size(), MSG_NOSIGNAL);
+  const std::string answers = testing::ReadAnswers(fd, 2, 3000);
+  close(fd);
+  EXPECT_NE(answers.find(R"({"status":"ok"})"), std::string::npos) << answers;
+  EXPECT_NE(answers.find(R"({"status":"ready"})"), std::string::npos) << answers;
+}
+
 TEST_F(AdminServerTest, ReadinessFollowsTheCheckItIsGiven) {
   std::atomic<bool> seeded{false};
   admin_->SetReadinessCheck([&]() -> std::string { return seeded ? "" : "dedup_index_loading"; });

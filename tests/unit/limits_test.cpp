@@ -157,6 +157,83 @@ TEST_F(LimitsTest, AnEndlessHeaderLineIsCutAtTheHeadLimit) {
   EXPECT_EQ(Valid(), 202);
 }
 
+/// The head of a chunked Cal.com delivery with a bogus signature.
+std::string ChunkedHead(const std::string& path = "/webhooks/calcom") {
+  return "POST " + path +
+         " HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+         "X-Cal-Signature-256: bogus\r\nTransfer-Encoding: chunked\r\n\r\n";
+}
+
+TEST_F(LimitsTest, AnEndlessChunkExtensionIsCutAtTheChunkLineLimit) {
+  Start();
+  // The parser keeps a chunk-size line whole until its CRLF: 8 MiB of
+  // extension must not be kept, whether it arrives in pieces or whole.
+  const auto line = testing::SendEndless(port_, ChunkedHead() + "1;", 8u << 20, 'e');
+  EXPECT_EQ(StatusOf(line.answer), 400) << "after " << line.sent << " bytes: " << line.answer;
+  EXPECT_NE(line.answer.find("chunk-size line"), std::string::npos) << line.answer;
+  EXPECT_LT(line.sent, 8u << 20) << "the server kept reading";
+  EXPECT_EQ(Limited("chunk_line"), 1);
+  EXPECT_EQ(server_->body_bytes_in_flight(), 0u);
+
+  const std::string whole = ChunkedHead() + "1;x=" + std::string(8000, 'e') + "\r\na\r\n0\r\n\r\n";
+  EXPECT_EQ(testing::RawStatus(port_, whole), 400);
+  EXPECT_EQ(Limited("chunk_line"), 2);
+  EXPECT_EQ(Valid(), 202);
+}
+
+TEST_F(LimitsTest, AnEndlessTrailerIsCutAtTheHeadLimit) {
+  Start([](HttpSettings& s) { s.max_head_bytes = 8192; });
+  const auto trailer =
+      testing::SendEndless(port_, ChunkedHead() + "2\r\n{}\r\n0\r\nX-T: ", 8u << 20);
+  EXPECT_EQ(StatusOf(trailer.answer), 431) << "after " << trailer.sent << " bytes";
+  EXPECT_NE(trailer.answer.find("trailer section"), std::string::npos) << trailer.answer;
+  EXPECT_LT(trailer.sent, 8u << 20) << "the server kept reading";
+  EXPECT_EQ(Limited("trailer_bytes"), 1);
+
+  // Whole in one read: counted as the fields arrive.
+  std::string many = ChunkedHead() + "2\r\n{}\r\n0\r\n";
+  for (int i = 0; i < 40; ++i)
+    many += "X-T" + std::to_string(i) + ": " + std::string(400, 't') + "\r\n";
+  EXPECT_EQ(testing::RawStatus(port_, many + "\r\n"), 431);
+  EXPECT_EQ(Limited("trailer_bytes"), 2);
+  EXPECT_EQ(Valid(), 202);
+}
+
+TEST_F(LimitsTest, TrailersNeverStandInForHeaders) {
+  Start();
+  // A valid signature sent as a trailer is not a signature.
+  const std::string body = Booking("trailer-signed");
+  std::string r =
+      "POST /webhooks/calcom HTTP/1.1\r\nHost: t\r\nConnection: close\r\n"
+      "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", body.size());
+  r += std::string(size) + "\r\n" + body +
+       "\r\n0\r\nX-Cal-Signature-256: " + HmacSha256Hex("s3cret", body) + "\r\n\r\n";
+  EXPECT_EQ(testing::RawStatus(port_, r), 401);
+  EXPECT_TRUE(publisher_.Published().empty());
+}
+
+TEST_F(LimitsTest, ATargetLongerThanTheHeadIs414) {
+  Start([](HttpSettings& s) { s.max_head_bytes = 4096; });
+  // Longer than the whole head may be, and longer than both, sent endlessly.
+  for (size_t length : {size_t{9000}, size_t{100000}}) {
+    const std::string r =
+        "GET /webhooks/" + std::string(length, 'a') + " HTTP/1.1\r\nHost: t\r\n\r\n";
+    EXPECT_EQ(testing::RawStatus(port_, r), 414) << length;
+  }
+  const auto endless = testing::SendEndless(port_, "POST /webhooks/", 8u << 20, 'a');
+  EXPECT_EQ(StatusOf(endless.answer), 414) << endless.answer;
+  EXPECT_EQ(Limited("target_bytes"), 3);
+  EXPECT_EQ(Limited("head_bytes"), 0);
+  // A head over the limit with a short target is still 431.
+  EXPECT_EQ(testing::RawStatus(
+                port_, RawPost("/webhooks/calcom", "{}", {"X-Junk: " + std::string(5000, 'j')})),
+            431);
+  EXPECT_EQ(Limited("head_bytes"), 1);
+  EXPECT_EQ(Valid(), 202);
+}
+
 TEST_F(LimitsTest, AHugeContentLengthIs413BeforeAnyBodyByte) {
   Start();
   const int fd = Connect(port_);
