@@ -307,6 +307,7 @@ class RequestParser final : public http::basic_parser<true> {
   }
 
   http::verb method = http::verb::unknown;
+  int version = 11;  // 10 for HTTP/1.0
   std::string target;
   std::vector<std::pair<std::string, std::string>> fields;
   std::string body;
@@ -315,8 +316,9 @@ class RequestParser final : public http::basic_parser<true> {
   bool target_too_long = false;
 
  private:
-  void on_request_impl(http::verb m, boost::beast::string_view, boost::beast::string_view t, int,
+  void on_request_impl(http::verb m, boost::beast::string_view, boost::beast::string_view t, int v,
                        error_code& ec) override {
+    version = v;
     if (t.size() > kMaxTargetBytes) {
       target_too_long = true;
       ec = http::error::bad_target;
@@ -1003,6 +1005,8 @@ class Connection final : public ConnectionBase,
     }
     if (!te) return nullptr;
     if (length) return "the request has both Transfer-Encoding and Content-Length.";
+    // HTTP/1.0 has no transfer codings: a proxy may read the body otherwise.
+    if (parser_->version < 11) return "Transfer-Encoding in an HTTP/1.0 request.";
     if (!TransferEncodingAcceptable(parser_->fields)) {
       return "Transfer-Encoding must be chunked (no other transfer coding is accepted).";
     }

@@ -367,6 +367,17 @@ TEST_F(HostileTest, TransferEncodingNotEndingInChunkedIsRefusedAndCloses) {
       EXPECT_TRUE(closed) << te;
     }
   }
+  // HTTP/1.0 has no transfer codings (RFC 9112 6.1): refused, even chunked.
+  {
+    const auto [answers, closed] =
+        Exchange(port_,
+                 "POST /webhooks/calcom HTTP/1.0\r\nHost: t\r\nContent-Type: application/json\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n" +
+                     smuggled);
+    EXPECT_EQ(testing::StatusOf(answers), 400) << answers;
+    EXPECT_EQ(answers.find("SMUGGLED"), std::string::npos);
+    EXPECT_TRUE(closed);
+  }
   // Any transfer coding with a Content-Length: refused even when signed.
   const std::string body = R"({"triggerEvent":"BOOKING_CREATED","payload":{"uid":"te-cl"}})";
   const auto [answers, closed] = Exchange(
