@@ -60,6 +60,7 @@ SpoolOptions Options(const std::string& dir) {
   o.replica_id = "test-0";
   o.keys = {"spool-key-for-tests-0123456789"};
   o.topics = {"events", "dlq"};
+  o.dlq_topic = "dlq";
   return o;
 }
 
@@ -369,9 +370,8 @@ size_t FilesIn(const std::string& dir) {
 TEST(Spool, RecordsItDidNotSealAreQuarantinedNotPublished) {
   TempDir dir;
   {
-    std::vector<JournalEntry> existing;
     std::string error;
-    auto journal = Journal::Open(dir.path(), 1 << 20, existing, error);
+    auto journal = Journal::Open(dir.path(), 1 << 20, nullptr, error);
     ASSERT_TRUE(journal) << error;
     JournalEntry where;
     ASSERT_TRUE(journal->Append(EncodeSpoolRecord(Record(1)), where, error)) << error;
