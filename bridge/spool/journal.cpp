@@ -284,8 +284,10 @@ bool Journal::ReplaceFile(const std::string& name, const std::string& content, b
                           std::string& error) {
   const std::string tmp = name + ".tmp";
   {
-    // O_NOFOLLOW: a symlink planted here must not have its target overwritten.
-    Fd fd(OpenAt(tmp, O_WRONLY | O_CREAT | O_TRUNC));
+    // Whatever was planted under the temporary name goes (unlinkat removes a
+    // symlink itself, never its target); O_EXCL|O_NOFOLLOW then creates ours.
+    ::unlinkat(dir_fd_, tmp.c_str(), 0);
+    Fd fd(OpenAt(tmp, O_WRONLY | O_CREAT | O_EXCL));
     if (fd.fd < 0 || !WriteAll(fd.fd, content.data(), content.size()) ||
         (sync && ::fdatasync(fd.fd) != 0)) {
       error = Errno("cannot write " + dir_ + "/" + tmp);

@@ -659,6 +659,7 @@ Spool::Stats Spool::stats() const {
   std::lock_guard lock(mu_);
   Stats s = counters_;
   s.records = stored_;
+  s.in_memory = records_.size();
   s.bytes = journal_->disk_bytes();
   if (!records_.empty()) {
     s.oldest_age_seconds = std::max<double>(

@@ -103,8 +103,9 @@ class Spool final : public DurableSpool {
   void Stop(std::chrono::milliseconds timeout);
 
   struct Stats {
-    size_t records = 0;  // stored, not yet acknowledged by Kafka (nor set aside)
-    uint64_t bytes = 0;  // journal files on disk
+    size_t records = 0;    // stored, not yet acknowledged by Kafka (nor set aside)
+    uint64_t bytes = 0;    // journal files on disk
+    size_t in_memory = 0;  // of `records`, those read into the window (at most max_in_flight)
     double oldest_age_seconds = 0;
     uint64_t appended = 0, drained = 0, already_published = 0, retries = 0, full = 0,
              unreadable = 0;
