@@ -145,6 +145,11 @@ void RegisterSpoolMetrics(Metrics& metrics, const Spool& spool_ref) {
                       "Spool records set aside in <spool_dir>/quarantine, never published: not "
                       "sealed by the spool key, unreadable, or naming a topic not configured.",
                       stat(&Spool::Stats::quarantined));
+  metrics.CounterFunc(
+      "schedbridge_spool_stale_total",
+      "Spooled deliveries older than the dedup window when drained: their events "
+      "went to the dead-letter topic (stale_spool_record), not to the events topic.",
+      stat(&Spool::Stats::stale));
   metrics.CounterFunc("schedbridge_spool_full_total",
                       "Deliveries answered 503 because the spool was full.",
                       stat(&Spool::Stats::full));

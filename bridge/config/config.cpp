@@ -441,6 +441,10 @@ void Validate(Config& c, const ConfigInputs& in) {
     }
   }
   c.spool.topics = {c.pipeline.events_topic, c.pipeline.dlq_topic};
+  c.spool.dlq_topic = c.pipeline.dlq_topic;
+  // Beyond the dedup window a spooled record's ids may be forgotten: older
+  // records are dead-lettered when drained, never published a second time.
+  c.spool.max_age = c.pipeline.dedup_window;
   if (c.pipeline.max_delivery_age > c.pipeline.dedup_window) {
     throw ConfigError(
         c.Origin("max_delivery_age_seconds") + " (" +

@@ -22,6 +22,9 @@ inline constexpr std::string_view kCustomTemplate = "custom_template";
 inline constexpr std::string_view kUnknownEventType = "unknown_event_type";
 inline constexpr std::string_view kMissingBookingId = "missing_booking_id";
 inline constexpr std::string_view kNormalizerError = "normalizer_error";
+/// A spooled record older than the dedup window when it could be drained: its
+/// events (as spooled, in the body) were not published, a person decides.
+inline constexpr std::string_view kStaleSpoolRecord = "stale_spool_record";
 }  // namespace reason
 
 struct DeadLetterRecord {

@@ -74,7 +74,8 @@ const std::vector<std::string>& DeadLetterReasons() {
   static const std::vector<std::string> kReasons = {
       std::string(reason::kInvalidJson),      std::string(reason::kNotAnObject),
       std::string(reason::kCustomTemplate),   std::string(reason::kUnknownEventType),
-      std::string(reason::kMissingBookingId), std::string(reason::kNormalizerError)};
+      std::string(reason::kMissingBookingId), std::string(reason::kNormalizerError),
+      std::string(reason::kStaleSpoolRecord)};
   return kReasons;
 }
 
@@ -108,6 +109,39 @@ std::string ReplaySummary::Text() const {
   return s.str();
 }
 
+namespace {
+
+/// The events a stale_spool_record dead letter holds, exactly as they were
+/// spooled (normalized then): false when its body is not that.
+bool SpooledEvents(const std::string& body, const std::string& topic,
+                   std::vector<OutgoingMessage>& out) {
+  rapidjson::Document doc;
+  doc.Parse(body.data(), body.size());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("spooled_events") ||
+      !doc["spooled_events"].IsArray()) {
+    return false;
+  }
+  for (const auto& e : doc["spooled_events"].GetArray()) {
+    if (!e.IsObject() || !e.HasMember("key") || !e["key"].IsString() || !e.HasMember("value") ||
+        !e["value"].IsString() || !e.HasMember("headers") || !e["headers"].IsObject()) {
+      return false;
+    }
+    OutgoingMessage m;
+    m.topic = topic;
+    m.key.assign(e["key"].GetString(), e["key"].GetStringLength());
+    m.value.assign(e["value"].GetString(), e["value"].GetStringLength());
+    for (const auto& h : e["headers"].GetObject()) {
+      if (!h.value.IsString()) return false;
+      m.headers.emplace_back(std::string(h.name.GetString(), h.name.GetStringLength()),
+                             std::string(h.value.GetString(), h.value.GetStringLength()));
+    }
+    out.push_back(std::move(m));
+  }
+  return !out.empty();
+}
+
+}  // namespace
+
 ReplayDecision DecideReplay(const std::string& json, int64_t timestamp_ms,
                             const ReplayOptions& options, const ProviderRegistry& providers) {
   ReplayDecision d;
@@ -123,6 +157,16 @@ ReplayDecision DecideReplay(const std::string& json, int64_t timestamp_ms,
     return d;
   }
   if (!MatchesFilters(*record, options)) return d;  // kSkip
+  if (record->reason == reason::kStaleSpoolRecord) {
+    // Normalized before they were spooled: published as they are.
+    if (!SpooledEvents(record->body, options.to, d.messages)) {
+      d.kind = ReplayDecision::Kind::kUnreadable;
+      d.detail = "a stale_spool_record dead letter without its spooled events";
+      return d;
+    }
+    d.kind = ReplayDecision::Kind::kPublish;
+    return d;
+  }
   const Provider* provider = providers.Find(record->provider);
   if (provider == nullptr) {
     d.kind = ReplayDecision::Kind::kUnreadable;

@@ -1,5 +1,6 @@
 #include "bridge/spool/journal.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +12,6 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 
 #include "bridge/util/log.h"
 
@@ -91,14 +91,50 @@ uint32_t Crc32c(std::string_view data) {
   return c ^ 0xFFFFFFFFu;
 }
 
-std::string Journal::SegmentPath(uint64_t segment) const {
+std::string Journal::SegmentName(uint64_t segment) const {
   char name[32];
   std::snprintf(name, sizeof name, "%020llu", static_cast<unsigned long long>(segment));
-  return dir_ + "/" + name + kSuffix;
+  return name + std::string(kSuffix);
 }
 
+std::string Journal::SegmentPath(uint64_t segment) const {
+  return dir_ + "/" + SegmentName(segment);
+}
+
+int Journal::OpenAt(const std::string& name, int flags) const {
+  // O_NOFOLLOW: a symlink planted in the volume is refused, never followed.
+  return ::openat(dir_fd_, name.c_str(), flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+}
+
+namespace {
+
+/// Reads a small file of decimal numbers ("<a> <b>"); zeros when absent.
+void ReadNumbers(int fd, uint64_t& a, uint64_t& b) {
+  a = b = 0;
+  if (fd < 0) return;
+  char buf[64] = {};
+  const ssize_t n = ::pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return;
+  const char* p = buf;
+  const char* end = buf + n;
+  auto r = std::from_chars(p, end, a);
+  if (r.ec != std::errc()) {
+    a = 0;
+    return;
+  }
+  p = r.ptr;
+  while (p < end && *p == ' ') ++p;
+  if (std::from_chars(p, end, b).ec != std::errc()) b = 0;
+}
+
+bool EndsWith(const std::string& s, std::string_view tail) {
+  return s.size() >= tail.size() && s.compare(s.size() - tail.size(), tail.size(), tail) == 0;
+}
+
+}  // namespace
+
 std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_bytes,
-                                       std::vector<JournalEntry>& existing, std::string& error) {
+                                       const Visitor& visit, std::string& error) {
   namespace fs = std::filesystem;
   std::unique_ptr<Journal> j(new Journal());
   j->dir_ = dir;
@@ -113,59 +149,80 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
     error = "cannot create the spool directory " + dir + ": " + ec.message() + ".";
     return nullptr;
   }
+  // The configured directory itself is the operator's (it may be a symlink
+  // to a mount); everything inside it is opened relative to this descriptor.
   j->dir_fd_ = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (j->dir_fd_ < 0) {
     error = Errno("cannot open the spool directory " + dir);
     return nullptr;
   }
+  if (!j->Scan(visit, error)) return nullptr;
+  return j;
+}
+
+bool Journal::Scan(const Visitor& visit, std::string& error) {
   std::vector<uint64_t> segments;
-  for (const auto& f : fs::directory_iterator(dir, ec)) {
-    const std::string name = f.path().filename().string();
-    if (name.size() < std::strlen(kSuffix) ||
-        name.compare(name.size() - std::strlen(kSuffix), std::string::npos, kSuffix) != 0) {
-      continue;
+  {
+    const int listing = ::dup(dir_fd_);
+    DIR* d = listing < 0 ? nullptr : ::fdopendir(listing);
+    if (d == nullptr) {
+      if (listing >= 0) ::close(listing);
+      error = Errno("cannot list the spool directory " + dir_);
+      return false;
     }
-    // Exactly 20 digits that fit 64 bits, and a regular file; anything else
-    // was not written by us: set aside and logged, never a crash at start-up.
-    uint64_t segment = 0;
-    const char* digits = name.data();
-    const auto parsed = std::from_chars(digits, digits + 20, segment);
-    const bool ours = name.size() == 20 + std::strlen(kSuffix) && parsed.ec == std::errc() &&
-                      parsed.ptr == digits + 20 && segment > 0 && f.is_regular_file(ec) &&
-                      !f.is_symlink(ec);
-    if (!ours) {
-      log::Error("spool_file_quarantined", {{"file", name}, {"reason", "not a journal segment"}});
-      ++j->quarantined_files_;
-      std::error_code ignored;
-      fs::rename(f.path(), f.path().string() + ".quarantined", ignored);
-      continue;
+    ::rewinddir(d);
+    std::vector<std::string> names;
+    while (const dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+    ::closedir(d);
+    for (const std::string& name : names) {
+      if (!EndsWith(name, kSuffix)) continue;
+      // Exactly 20 digits that fit 64 bits, and a regular file (not a
+      // symlink); anything else was not written by us: set aside and logged,
+      // never a crash at start-up.
+      uint64_t segment = 0;
+      const char* digits = name.data();
+      const auto parsed =
+          std::from_chars(digits, digits + std::min<size_t>(20, name.size()), segment);
+      struct stat st {};
+      const bool ours = name.size() == 20 + std::strlen(kSuffix) && parsed.ec == std::errc() &&
+                        parsed.ptr == digits + 20 && segment > 0 &&
+                        ::fstatat(dir_fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                        S_ISREG(st.st_mode);
+      if (!ours) {
+        log::Error("spool_file_quarantined", {{"file", name}, {"reason", "not a journal segment"}});
+        ++quarantined_files_;
+        ::renameat(dir_fd_, name.c_str(), dir_fd_, (name + ".quarantined").c_str());
+        continue;
+      }
+      segments.push_back(segment);
     }
-    segments.push_back(segment);
-  }
-  if (ec) {
-    error = "cannot list the spool directory " + dir + ": " + ec.message() + ".";
-    return nullptr;
   }
   std::sort(segments.begin(), segments.end());
 
-  uint64_t drained_segment = 0, drained_offset = 0;
+  uint64_t drained_segment = 0, drained_offset = 0, high_water = 0, unused = 0;
+  // (the drained hint also bounds the numbers used before an upgrade wrote a high-water mark)
   {
-    std::ifstream in(dir + "/drained");
-    in >> drained_segment >> drained_offset;
+    Fd drained(OpenAt("drained", O_RDONLY));
+    ReadNumbers(drained.fd, drained_segment, drained_offset);
+    Fd hw(OpenAt("highwater", O_RDONLY));
+    ReadNumbers(hw.fd, high_water, unused);
   }
+  bool cursor_set = false;
+  std::string payload;
   for (size_t i = 0; i < segments.size(); ++i) {
     const uint64_t seg = segments[i];
     const bool newest = i + 1 == segments.size();
-    const std::string path = j->SegmentPath(seg);
-    Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    const std::string path = SegmentPath(seg);
+    Fd fd(OpenAt(SegmentName(seg), newest ? O_RDWR : O_RDONLY));
     if (fd.fd < 0) {
       error = Errno("cannot read the spool segment " + path);
-      return nullptr;
+      return false;
     }
     struct stat st {};
     ::fstat(fd.fd, &st);
     const auto file_size = static_cast<uint64_t>(st.st_size);
     uint64_t offset = 0;
+    // One record at a time: the payload buffer is reused, nothing is kept.
     while (offset + kHeaderBytes <= file_size) {
       char header[kHeaderBytes];
       if (!ReadAt(fd.fd, header, kHeaderBytes, offset) || std::memcmp(header, kMagic, 4) != 0) {
@@ -173,7 +230,7 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
       }
       const uint32_t length = GetU32(header + 4);
       if (offset + kHeaderBytes + length > file_size) break;
-      std::string payload(length, '\0');
+      payload.resize(length);
       if (!ReadAt(fd.fd, payload.data(), length, offset + kHeaderBytes) ||
           Crc32c(payload) != GetU32(header + 8)) {
         break;
@@ -182,7 +239,9 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
       const bool drained =
           seg < drained_segment || (seg == drained_segment && end <= drained_offset);
       if (!drained) {
-        existing.push_back(JournalEntry{seg, offset, kHeaderBytes + length, std::move(payload)});
+        if (!cursor_set) read_ = {seg, offset};
+        cursor_set = true;
+        if (visit) visit(JournalEntry{seg, offset, kHeaderBytes + length}, payload);
       }
       offset = end;
     }
@@ -190,40 +249,73 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
       if (newest) {
         // A record cut short by a crash inside write(): never synced, never answered 2xx.
         log::Warn("spool_torn_tail_truncated", {{"segment", path}, {"bytes", file_size - offset}});
-        if (::truncate(path.c_str(), static_cast<off_t>(offset)) != 0) {
+        if (::ftruncate(fd.fd, static_cast<off_t>(offset)) != 0) {
           error = Errno("cannot truncate the torn tail of " + path);
-          return nullptr;
+          return false;
         }
       } else {
-        // Damage inside a synced segment: keep the file for a human, go on.
+        // Damage inside a synced segment: what is readable is drained, the
+        // file is kept for a person once it is released.
         log::Error(
             "spool_segment_damaged",
             {{"segment", path}, {"readable_bytes", offset}, {"damaged_bytes", file_size - offset}});
-        fs::rename(path, path + ".damaged", ec);
+        damaged_.insert(seg);
       }
     }
-    j->sizes_[seg] = offset;
+    sizes_[seg] = offset;
   }
-  const uint64_t next = segments.empty() ? 1 : segments.back();
-  if (!j->OpenSegment(next, error)) return nullptr;
-  return j;
+  // Never a number used before: a record sealed at (segment, offset) must not
+  // find its position again in a later segment of the same name.
+  const uint64_t used = std::max(high_water, drained_segment);
+  uint64_t next = used + 1;
+  if (!segments.empty() && segments.back() >= used) next = segments.back();
+  if (!SaveHighWater(next, error) || !OpenSegment(next, error)) return false;
+  if (!cursor_set) read_ = {active_, active_size()};
+  return true;
 }
 
 Journal::~Journal() {
   if (fd_ >= 0) ::close(fd_);
+  if (read_fd_ >= 0) ::close(read_fd_);
   if (dir_fd_ >= 0) ::close(dir_fd_);
+}
+
+bool Journal::ReplaceFile(const std::string& name, const std::string& content, bool sync,
+                          std::string& error) {
+  const std::string tmp = name + ".tmp";
+  {
+    // Whatever was planted under the temporary name goes (unlinkat removes a
+    // symlink itself, never its target); O_EXCL|O_NOFOLLOW then creates ours.
+    ::unlinkat(dir_fd_, tmp.c_str(), 0);
+    Fd fd(OpenAt(tmp, O_WRONLY | O_CREAT | O_EXCL));
+    if (fd.fd < 0 || !WriteAll(fd.fd, content.data(), content.size()) ||
+        (sync && ::fdatasync(fd.fd) != 0)) {
+      error = Errno("cannot write " + dir_ + "/" + tmp);
+      return false;
+    }
+  }
+  if (::renameat(dir_fd_, tmp.c_str(), dir_fd_, name.c_str()) != 0) {
+    error = Errno("cannot rename " + dir_ + "/" + tmp);
+    return false;
+  }
+  return true;
+}
+
+bool Journal::SaveHighWater(uint64_t segment, std::string& error) {
+  // Synced with the directory by OpenSegment, before the segment's first record.
+  return ReplaceFile("highwater", std::to_string(segment) + "\n", true, error);
 }
 
 bool Journal::OpenSegment(uint64_t segment, std::string& error) {
   const std::string path = SegmentPath(segment);
   // O_NOFOLLOW: a symlink planted as the newest segment is refused, not
   // written through.
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  const int fd = OpenAt(SegmentName(segment), O_WRONLY | O_CREAT | O_APPEND);
   if (fd < 0) {
     error = Errno("cannot open the spool segment " + path);
     return false;
   }
-  // The new name must survive a crash too.
+  // The new name (and the high-water mark) must survive a crash too.
   if (::fsync(dir_fd_) != 0) {
     ::close(fd);
     error = Errno("cannot sync the spool directory " + dir_);
@@ -246,7 +338,7 @@ bool Journal::Roll(std::string& error) {
     error = Errno("cannot sync the spool segment " + SegmentPath(active_));
     return false;
   }
-  return OpenSegment(active_ + 1, error);
+  return SaveHighWater(active_ + 1, error) && OpenSegment(active_ + 1, error);
 }
 
 uint64_t Journal::active_size() const {
@@ -271,9 +363,55 @@ bool Journal::Append(std::string_view payload, JournalEntry& where, std::string&
   return true;
 }
 
+bool Journal::ReadNext(JournalPosition limit, JournalEntry& where, std::string& payload,
+                       std::string& error) {
+  error.clear();
+  for (;;) {
+    if (!(read_ < limit)) return false;
+    const auto size = sizes_.find(read_.segment);
+    const uint64_t end = read_.segment == limit.segment ? limit.offset
+                         : size == sizes_.end()         ? 0
+                                                        : size->second;
+    if (read_.offset >= end) {
+      // This segment is read: on to the next one on disk.
+      const auto next = sizes_.upper_bound(read_.segment);
+      if (next == sizes_.end() || next->first > limit.segment) return false;
+      if (read_fd_ >= 0) ::close(read_fd_);
+      read_fd_ = -1;
+      read_ = {next->first, 0};
+      continue;
+    }
+    const std::string path = SegmentPath(read_.segment);
+    if (read_fd_ < 0) read_fd_ = OpenAt(SegmentName(read_.segment), O_RDONLY);
+    char header[kHeaderBytes];
+    bool ok = read_fd_ >= 0 && read_.offset + kHeaderBytes <= end &&
+              ReadAt(read_fd_, header, kHeaderBytes, read_.offset) &&
+              std::memcmp(header, kMagic, 4) == 0;
+    const uint32_t length = ok ? GetU32(header + 4) : 0;
+    ok = ok && read_.offset + kHeaderBytes + length <= end;
+    if (ok) {
+      payload.resize(length);
+      ok = ReadAt(read_fd_, payload.data(), length, read_.offset + kHeaderBytes) &&
+           Crc32c(payload) == GetU32(header + 8);
+    }
+    if (!ok) {
+      // Checked when the journal was opened or written: changed since by
+      // someone else. The rest of the segment cannot be framed: skipped.
+      error = "the spool record at " + path + ":" + std::to_string(read_.offset) +
+              " is unreadable; the rest of the segment is skipped.";
+      damaged_.insert(read_.segment);
+      read_.offset = end;
+      return false;
+    }
+    where = JournalEntry{read_.segment, read_.offset, kHeaderBytes + length};
+    read_.offset += where.size;
+    return true;
+  }
+}
+
 bool Journal::Read(const JournalEntry& where, std::string& payload, std::string& error) const {
   const std::string path = SegmentPath(where.segment);
-  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  Fd fd(OpenAt(SegmentName(where.segment), O_RDONLY));
   if (fd.fd < 0) {
     error = Errno("cannot read the spool segment " + path);
     return false;
@@ -297,24 +435,36 @@ bool Journal::Read(const JournalEntry& where, std::string& payload, std::string&
 void Journal::Release(uint64_t segment) {
   if (segment == active_) return;
   if (sizes_.erase(segment) == 0) return;
-  if (::unlink(SegmentPath(segment).c_str()) != 0) {
-    log::Warn("spool_release_failed", {{"segment", SegmentPath(segment)}});
-  }
+  const std::string name = SegmentName(segment);
+  const int rc = damaged_.erase(segment) > 0
+                     ? ::renameat(dir_fd_, name.c_str(), dir_fd_, (name + ".damaged").c_str())
+                     : ::unlinkat(dir_fd_, name.c_str(), 0);
+  if (rc != 0) log::Warn("spool_release_failed", {{"segment", SegmentPath(segment)}});
 }
 
 void Journal::SaveDrained(uint64_t segment, uint64_t end_offset) {
   // A hint that saves republishing after a restart; the id index catches
   // what a stale hint lets through, so it is renamed into place but not synced.
-  const std::string tmp = dir_ + "/drained.tmp";
-  {
-    // O_NOFOLLOW: a symlink planted here must not have its target overwritten.
-    Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600));
-    if (fd.fd < 0) return;
-    const std::string line = std::to_string(segment) + " " + std::to_string(end_offset) + "\n";
-    if (::write(fd.fd, line.data(), line.size()) != static_cast<ssize_t>(line.size())) return;
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, dir_ + "/drained", ec);
+  std::string ignored;
+  ReplaceFile("drained", std::to_string(segment) + " " + std::to_string(end_offset) + "\n", false,
+              ignored);
+}
+
+bool Journal::Quarantine(const JournalEntry& where, std::string_view payload, std::string& kept) {
+  kept.clear();
+  // Created if missing, then opened without following a symlink planted in
+  // its place: a copy is never written outside the spool's directory.
+  ::mkdirat(dir_fd_, "quarantine", 0700);
+  Fd qdir(OpenAt("quarantine", O_RDONLY | O_DIRECTORY));
+  if (qdir.fd < 0) return true;
+  const std::string name =
+      std::to_string(where.segment) + "-" + std::to_string(where.offset) + ".record";
+  // O_EXCL: a record set aside by an earlier pass is not counted twice.
+  Fd fd(
+      ::openat(qdir.fd, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (fd.fd < 0) return errno != EEXIST;
+  if (WriteAll(fd.fd, payload.data(), payload.size())) kept = dir_ + "/quarantine/" + name;
+  return true;
 }
 
 std::vector<uint64_t> Journal::segments() const {

@@ -1,15 +1,21 @@
 #include "bridge/spool/spool.h"
 
 #include <fcntl.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 
 #include "bridge/crypto/hmac.h"
+#include "bridge/model/dead_letter.h"
+#include "bridge/model/time.h"
 #include "bridge/util/log.h"
 #include "bridge/util/thread_name.h"
+#include "bridge/version.h"
 
 namespace bridge {
 namespace {
@@ -18,6 +24,8 @@ constexpr uint8_t kRecordVersion = 1;
 // An empty active segment is rolled over (and the old one deleted) once it
 // holds this much drained data, so disk use follows the backlog.
 constexpr uint64_t kRollDrainedBytes = 1 << 20;
+constexpr size_t kTagBytes = 32;
+constexpr std::string_view kSealContext = "schedbridge-spool-record/2";
 
 void PutU32(std::string& out, uint32_t v) {
   for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -136,29 +144,110 @@ bool DecodeSpoolRecord(std::string_view payload, SpoolRecord& r, std::string& er
   return true;
 }
 
-std::string SealSpoolRecord(std::string_view key, std::string_view body) {
+namespace {
+
+std::string PositionBytes(const JournalPosition& at) {
+  std::string out;
+  PutU64(out, at.segment);
+  PutU64(out, at.offset);
+  return out;
+}
+
+std::string PositionedTag(std::string_view key, const JournalPosition& at, std::string_view body) {
+  return crypto::Hmac(crypto::Digest::kSha256, key, {kSealContext, PositionBytes(at), body});
+}
+
+}  // namespace
+
+std::string SealSpoolRecord(std::string_view key, const JournalPosition& at,
+                            std::string_view body) {
+  std::string out = PositionedTag(key, at, body);
+  out.append(body);
+  return out;
+}
+
+std::string SealLegacySpoolRecord(std::string_view key, std::string_view body) {
   std::string out = crypto::Hmac(crypto::Digest::kSha256, key, body);
   out.append(body);
   return out;
 }
 
 std::optional<std::string_view> OpenSpoolRecord(const std::vector<std::string>& keys,
-                                                std::string_view sealed) {
-  constexpr size_t kTag = 32;
-  if (sealed.size() < kTag) return std::nullopt;
-  const std::string_view tag = sealed.substr(0, kTag), body = sealed.substr(kTag);
-  bool ok = false;
+                                                const JournalPosition& at, std::string_view sealed,
+                                                SealFormat* format) {
+  if (format != nullptr) *format = SealFormat::kNone;
+  if (sealed.size() < kTagBytes) return std::nullopt;
+  const std::string_view tag = sealed.substr(0, kTagBytes), body = sealed.substr(kTagBytes);
+  bool positioned = false, legacy = false;
   for (const std::string& key : keys) {
-    ok |= crypto::ConstantTimeEquals(crypto::Hmac(crypto::Digest::kSha256, key, body), tag);
+    positioned |= crypto::ConstantTimeEquals(PositionedTag(key, at, body), tag);
   }
-  if (!ok) return std::nullopt;
+  if (!positioned) {
+    // The previous format: the body alone. Its tag cannot be a positioned
+    // one (another message), so a new record is never downgraded to it.
+    for (const std::string& key : keys) {
+      legacy |= crypto::ConstantTimeEquals(crypto::Hmac(crypto::Digest::kSha256, key, body), tag);
+    }
+  }
+  if (!positioned && !legacy) return std::nullopt;
+  if (format != nullptr) *format = positioned ? SealFormat::kPositioned : SealFormat::kLegacy;
   return body;
 }
 
-bool Spool::Unseal(std::string_view payload, SpoolRecord& record, std::string& why) const {
-  const auto body = OpenSpoolRecord(options_.keys, payload);
+OutgoingMessage StaleSpoolDeadLetter(const SpoolRecord& record,
+                                     const std::vector<OutgoingMessage>& events,
+                                     const std::string& detail, const std::string& dlq_topic) {
+  // The body: the events exactly as spooled (key, value, headers), for
+  // `schedbridge replay` to publish as they are.
+  rapidjson::StringBuffer buffer;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buffer);
+  w.StartObject();
+  w.Key("spooled_events");
+  w.StartArray();
+  for (const OutgoingMessage& m : events) {
+    w.StartObject();
+    w.Key("key");
+    w.String(m.key.data(), static_cast<rapidjson::SizeType>(m.key.size()));
+    w.Key("value");
+    w.String(m.value.data(), static_cast<rapidjson::SizeType>(m.value.size()));
+    w.Key("headers");
+    w.StartObject();
+    for (const auto& [k, v] : m.headers) {
+      w.Key(k.data(), static_cast<rapidjson::SizeType>(k.size()));
+      w.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    }
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  DeadLetterRecord r;
+  r.provider = record.provider;
+  r.body.assign(buffer.GetString(), buffer.GetSize());
+  r.dead_letter_id = MakeDeadLetterId(r.provider, r.body);
+  r.reason = std::string(reason::kStaleSpoolRecord);
+  r.detail = detail;
+  r.source = record.source;
+  r.received_at = FormatTimestamp(FromUnixMillis(record.spooled_at_ms));
+  r.headers = {{"content-type", "application/json"}};
+  r.schedbridge_version = kVersion;
+  OutgoingMessage m;
+  m.topic = dlq_topic;
+  m.key = r.Key();
+  m.value = ToJson(r);
+  m.headers = {{"content-type", "application/json"},
+               {"schedbridge_reason", r.reason},
+               {"schedbridge_provider", r.provider}};
+  return m;
+}
+
+bool Spool::Unseal(const JournalEntry& where, std::string_view payload, SpoolRecord& record,
+                   std::string& why, SealFormat* format) const {
+  const auto body = OpenSpoolRecord(options_.keys, {where.segment, where.offset}, payload, format);
   if (!body) {
-    why = "not sealed by the configured spool key (written by someone else, or with another key)";
+    why =
+        "not sealed by the configured spool key for this position (written by someone else, "
+        "with another key, or copied or moved from elsewhere)";
     return false;
   }
   if (!DecodeSpoolRecord(*body, record, why)) return false;
@@ -174,21 +263,15 @@ bool Spool::Unseal(std::string_view payload, SpoolRecord& record, std::string& w
 
 void Spool::QuarantineLocked(const JournalEntry& where, std::string_view payload,
                              const std::string& why) {
+  std::string kept;
+  // Set aside once: a record quarantined by an earlier pass is not counted again.
+  if (!journal_->Quarantine(where, payload, kept)) return;
   ++counters_.quarantined;
-  const std::string dir = options_.dir + "/quarantine";
-  const std::string name =
-      dir + "/" + std::to_string(where.segment) + "-" + std::to_string(where.offset) + ".record";
-  ::mkdir(dir.c_str(), 0700);
-  const int fd = ::open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
-  bool kept = false;
-  if (fd >= 0) {
-    kept = ::write(fd, payload.data(), payload.size()) == static_cast<ssize_t>(payload.size());
-    ::close(fd);
-  }
-  log::Error("spool_record_quarantined", {{"segment", where.segment},
-                                          {"offset", where.offset},
-                                          {"reason", why},
-                                          {"kept_in", kept ? name : std::string("(not kept)")}});
+  log::Error("spool_record_quarantined",
+             {{"segment", where.segment},
+              {"offset", where.offset},
+              {"reason", why},
+              {"kept_in", kept.empty() ? std::string("(not kept)") : kept}});
 }
 
 void Spool::Waker::Poke() {
@@ -205,10 +288,28 @@ void Spool::Waker::Sleep(std::chrono::milliseconds at_most) {
   poked = false;
 }
 
+uint64_t Spool::IdHash(const std::string& id) {
+  // A collision could only make Holds() answer "spooled" for a delivery that
+  // is not: 2^-64 per lookup and stored id.
+  return std::hash<std::string>{}(id);
+}
+
+void Spool::CountIdsLocked(const std::vector<std::string>& ids) {
+  for (const auto& id : ids) ++pending_ids_[IdHash(id)];
+}
+
+void Spool::ForgetIdsLocked(const std::vector<std::string>& ids) {
+  for (const auto& id : ids) {
+    auto it = pending_ids_.find(IdHash(id));
+    if (it != pending_ids_.end() && --it->second == 0) pending_ids_.erase(it);
+  }
+}
+
 std::unique_ptr<Spool> Spool::Open(SpoolOptions options, Publisher& publisher,
                                    std::shared_ptr<RecentIds> recent, std::string& error) {
   std::unique_ptr<Spool> s(new Spool());
   s->options_ = std::move(options);
+  s->options_.max_in_flight = std::max<size_t>(s->options_.max_in_flight, 1);
   s->publisher_ = &publisher;
   s->recent_ = std::move(recent);
   s->backoff_ = s->options_.retry_backoff_initial;
@@ -216,34 +317,31 @@ std::unique_ptr<Spool> Spool::Open(SpoolOptions options, Publisher& publisher,
     error = "the spool needs a key to seal its records (spool_key_file).";
     return nullptr;
   }
-  std::vector<JournalEntry> existing;
-  s->journal_ = Journal::Open(s->options_.dir, s->options_.segment_bytes, existing, error);
-  if (!s->journal_) return nullptr;
-  std::lock_guard lock(s->mu_);
-  s->counters_.quarantined += s->journal_->quarantined_files();
-  for (JournalEntry& e : existing) {
+  // One record at a time: its ids go to the id set, the rest is read again
+  // when the window reaches it.
+  Spool* p = s.get();
+  auto visit = [p](const JournalEntry& where, std::string_view payload) {
+    ++p->stored_;
     SpoolRecord record;
     std::string why;
-    if (!s->Unseal(e.payload, record, why)) {
-      // Never published, never a crash: set aside for a person to look at.
-      s->QuarantineLocked(e, e.payload, why);
-      e.payload.clear();
-      s->PushLocked(e, 0, {}, kAcked);
-      continue;
-    }
-    e.payload.clear();
-    s->PushLocked(e, record.spooled_at_ms, std::move(record.event_ids), kIdle);
-  }
-  s->synced_seq_ = s->appended_seq_;
+    if (p->Unseal(where, payload, record, why)) p->CountIdsLocked(record.event_ids);
+  };
+  std::lock_guard lock(s->mu_);
+  s->journal_ = Journal::Open(s->options_.dir, s->options_.segment_bytes, visit, error);
+  if (!s->journal_) return nullptr;
+  s->counters_.quarantined += s->journal_->quarantined_files();
+  s->synced_end_ = s->journal_->next_append();
+  const size_t recovered = s->stored_;
+  s->FillWindowLocked();
   s->PopAckedLocked();  // releases segments left fully drained
-  s->writer_ = std::thread([p = s.get()] {
+  s->writer_ = std::thread([p] {
     NameThisThread("sb-spool-write");
     p->WriteLoop();
   });
-  if (!existing.empty()) {
-    log::Info("spool_recovered", {{"records", existing.size()},
-                                  {"bytes", s->journal_->disk_bytes()},
-                                  {"dir", s->options_.dir}});
+  if (recovered > 0) {
+    log::Info(
+        "spool_recovered",
+        {{"records", recovered}, {"bytes", s->journal_->disk_bytes()}, {"dir", s->options_.dir}});
   }
   return s;
 }
@@ -258,31 +356,50 @@ Spool::~Spool() {
   if (writer_.joinable()) writer_.join();
 }
 
-void Spool::PushLocked(JournalEntry where, int64_t spooled_at_ms, std::vector<std::string> ids,
-                       int state) {
-  for (const auto& id : ids) ++pending_ids_[id];
-  records_.push_back(Pending{++appended_seq_, std::move(where), spooled_at_ms, std::move(ids),
-                             std::make_shared<std::atomic<int>>(state)});
+void Spool::FillWindowLocked() {
+  std::string payload, error, why;
+  while (records_.size() < options_.max_in_flight) {
+    JournalEntry where;
+    if (!journal_->ReadNext(synced_end_, where, payload, error)) {
+      if (error.empty()) return;  // every synced record is in the window
+      log::Error("spool_record_unreadable", {{"error", error}});
+      ++counters_.unreadable;
+      continue;
+    }
+    SpoolRecord record;
+    SealFormat format = SealFormat::kNone;
+    if (!Unseal(where, payload, record, why, &format)) {
+      // Never published, never a crash: set aside for a person to look at.
+      QuarantineLocked(where, payload, why);
+      records_.push_back(
+          Pending{where, UnixMillisNow(), {}, std::make_shared<std::atomic<int>>(kAcked)});
+      continue;
+    }
+    if (format == SealFormat::kLegacy) ++counters_.legacy;
+    records_.push_back(Pending{where, record.spooled_at_ms, std::move(record.event_ids),
+                               std::make_shared<std::atomic<int>>(kIdle)});
+  }
 }
 
 void Spool::AppendAsync(SpoolRecord record, AppendCallback done) {
-  Queued q{SealSpoolRecord(options_.keys.front(), EncodeSpoolRecord(record)), record.spooled_at_ms,
-           std::move(record.event_ids), std::move(done)};
+  Queued q{EncodeSpoolRecord(record), record.spooled_at_ms, std::move(record.event_ids),
+           std::move(done)};
+  const uint64_t size = Journal::kHeaderBytes + kTagBytes + q.body.size();
   AppendResult refused;
   {
     std::lock_guard lock(mu_);
     const uint64_t bytes = journal_->disk_bytes() + queued_bytes_;
     if (broken_) {
       refused = {Status::kFailed, broken_error_};
-    } else if (bytes + Journal::kHeaderBytes + q.payload.size() > options_.max_bytes) {
+    } else if (bytes + size > options_.max_bytes) {
       ++counters_.full;
       refused = {Status::kFull, "the durable spool is full (" + std::to_string(bytes) + " of " +
                                     std::to_string(options_.max_bytes) +
                                     " bytes) while Kafka catches up; retry later."};
     } else {
       // Counted at once, so a retry arriving before the write is a duplicate.
-      for (const auto& id : q.ids) ++pending_ids_[id];
-      queued_bytes_ += Journal::kHeaderBytes + q.payload.size();
+      CountIdsLocked(q.ids);
+      queued_bytes_ += size;
       queue_.push_back(std::move(q));
       queued_cv_.notify_one();
       return;
@@ -291,36 +408,31 @@ void Spool::AppendAsync(SpoolRecord record, AppendCallback done) {
   q.done(refused);
 }
 
-void Spool::ForgetIdsLocked(const std::vector<std::string>& ids) {
-  for (const auto& id : ids) {
-    auto it = pending_ids_.find(id);
-    if (it != pending_ids_.end() && --it->second <= 0) pending_ids_.erase(it);
-  }
-}
-
 DurableSpool::AppendResult Spool::WriteLocked(Queued& q) {
   if (broken_) {
     ForgetIdsLocked(q.ids);
     return {Status::kFailed, broken_error_};
   }
   std::string error;
-  if (journal_->NeedsRoll(q.payload.size()) && !journal_->Roll(error)) {
+  if (journal_->NeedsRoll(kTagBytes + q.body.size()) && !journal_->Roll(error)) {
     ForgetIdsLocked(q.ids);
     broken_ = true;
     broken_error_ = "the durable spool cannot be written: " + error;
     log::Error("spool_write_failed", {{"error", error}});
     return {Status::kFailed, broken_error_};
   }
+  // Sealed for the place it is written to, under the lock that fixes it.
+  const std::string payload =
+      SealSpoolRecord(options_.keys.front(), journal_->next_append(), q.body);
   JournalEntry where;
-  if (!journal_->Append(q.payload, where, error)) {
+  if (!journal_->Append(payload, where, error)) {
     ForgetIdsLocked(q.ids);
     broken_ = true;
     broken_error_ = "the durable spool cannot be written: " + error;
     log::Error("spool_write_failed", {{"error", error}});
     return {Status::kFailed, broken_error_};
   }
-  records_.push_back(Pending{++appended_seq_, std::move(where), q.spooled_at_ms, std::move(q.ids),
-                             std::make_shared<std::atomic<int>>(kIdle)});
+  ++stored_;
   return {Status::kStored, {}};
 }
 
@@ -337,7 +449,7 @@ void Spool::WriteLoop() {
     for (Queued& q : batch) results.push_back(WriteLocked(q));
     // Group commit: one fdatasync for the whole batch, outside the lock.
     syncing_ = true;
-    const uint64_t target = appended_seq_;
+    const JournalPosition target = journal_->next_append();
     const int fd = journal_->active_fd();
     lock.unlock();
     const int rc = ::fdatasync(fd);
@@ -349,20 +461,17 @@ void Spool::WriteLoop() {
       broken_error_ =
           std::string("the durable spool cannot be synced: ") + std::strerror(saved_errno) + ".";
       log::Error("spool_sync_failed", {{"error", broken_error_}});
-      for (AppendResult& r : results) {
-        if (r.status == Status::kStored) r = {Status::kFailed, broken_error_};
-      }
-      // Written but not durable: never published, never answered 2xx.
-      for (auto it = records_.begin(); it != records_.end();) {
-        if (it->seq > synced_seq_) {
-          ForgetIdsLocked(it->ids);
-          it = records_.erase(it);
-        } else {
-          ++it;
-        }
+      // Written but not durable: never read by the cursor (it stops at
+      // synced_end_), never published, never answered 2xx.
+      for (size_t i = 0; i < batch.size(); ++i) {
+        if (results[i].status != Status::kStored) continue;
+        results[i] = {Status::kFailed, broken_error_};
+        ForgetIdsLocked(batch[i].ids);
+        --stored_;
       }
     } else {
-      synced_seq_ = std::max(synced_seq_, target);
+      if (synced_end_ < target) synced_end_ = target;
+      FillWindowLocked();
     }
     for (const AppendResult& r : results) counters_.appended += r.status == Status::kStored;
     lock.unlock();
@@ -376,7 +485,7 @@ bool Spool::Holds(const std::vector<std::string>& ids) const {
   if (ids.empty()) return false;
   std::lock_guard lock(mu_);
   for (const auto& id : ids) {
-    if (pending_ids_.find(id) == pending_ids_.end()) return false;
+    if (pending_ids_.find(IdHash(id)) == pending_ids_.end()) return false;
   }
   return true;
 }
@@ -407,27 +516,24 @@ void Spool::DrainLoop() {
       std::lock_guard lock(mu_);
       PopAckedLocked();
       const auto now = std::chrono::steady_clock::now();
-      if (stop_requested_ && (records_.empty() || now >= stop_deadline_)) break;
+      if (stop_requested_ && (stored_ == 0 || now >= stop_deadline_)) break;
       if (may_drain_ && !may_drain_()) continue;
       // Failed records go back to idle and are sent again after a back-off.
-      const size_t window = std::min(records_.size(), options_.max_in_flight);
       bool failed = false;
-      for (size_t i = 0; i < window; ++i) {
+      for (Pending& p : records_) {
         int expected = kFailed;
-        failed |= records_[i].state->compare_exchange_strong(expected, kIdle);
+        failed |= p.state->compare_exchange_strong(expected, kIdle);
       }
       if (failed) {
         ++counters_.retries;
         retry_at_ = now + backoff_;
-        log::Warn("spool_publish_retry",
-                  {{"records", records_.size()}, {"retry_in_ms", backoff_.count()}});
+        log::Warn("spool_publish_retry", {{"records", stored_}, {"retry_in_ms", backoff_.count()}});
         backoff_ = std::min(backoff_ * 2, options_.retry_backoff_max);
         continue;
       }
       if (now < retry_at_) continue;
-      for (size_t i = 0; i < window; ++i) {
-        Pending& p = records_[i];
-        if (p.seq > synced_seq_) break;
+      // The window holds synced records only.
+      for (Pending& p : records_) {
         int expected = kIdle;
         if (p.state->compare_exchange_strong(expected, kInFlight)) to_send.push_back(p);
       }
@@ -436,26 +542,45 @@ void Spool::DrainLoop() {
   }
 }
 
+std::vector<OutgoingMessage> Spool::DeadLetterStale(SpoolRecord& record, int64_t now_ms) const {
+  std::vector<OutgoingMessage> out, events;
+  for (OutgoingMessage& m : record.messages) {
+    // A dead letter stays one: never deduplicated by id, it goes as it is.
+    (m.topic == options_.dlq_topic ? out : events).push_back(std::move(m));
+  }
+  if (!events.empty()) {
+    const std::string detail =
+        "spooled " + std::to_string((now_ms - record.spooled_at_ms) / 1000) +
+        " s before it could be drained, longer than the spool's freshness bound (" +
+        std::to_string(options_.max_age.count() / 1000) +
+        " s, the dedup window): its events may have been published already, so they were not "
+        "published again.";
+    out.push_back(StaleSpoolDeadLetter(record, events, detail, options_.dlq_topic));
+  }
+  return out;
+}
+
 void Spool::Send(const Pending& p) {
   std::string payload, error;
   SpoolRecord record;
   if (!journal_->Read(p.where, payload, error)) {
-    // Synced and checksummed when written: only a damaged disk gets here.
+    // Read when the window was filled: the file changed since (or the disk failed).
     log::Error("spool_record_unreadable", {{"error", error}});
     std::lock_guard lock(mu_);
     ++counters_.unreadable;
     p.state->store(kAcked);
     return;
   }
-  if (!Unseal(payload, record, error)) {
-    // Checked when the journal was opened; a record written into the file
+  if (!Unseal(p.where, payload, record, error)) {
+    // Checked when the window was filled; a record written into the file
     // since then by someone else.
     std::lock_guard lock(mu_);
     QuarantineLocked(p.where, payload, error);
     p.state->store(kAcked);
     return;
   }
-  if (recent_ && recent_->FindAll(record.event_ids, UnixMillisNow())) {
+  const int64_t now_ms = UnixMillisNow();
+  if (recent_ && recent_->FindAll(record.event_ids, now_ms)) {
     // Published before: by a previous process that died before it could drop
     // the record, or by another replica that got the same delivery.
     std::lock_guard lock(mu_);
@@ -463,43 +588,65 @@ void Spool::Send(const Pending& p) {
     p.state->store(kAcked);
     return;
   }
+  std::vector<std::string> ids = std::move(record.event_ids);
+  if (options_.max_age.count() > 0 && now_ms - record.spooled_at_ms > options_.max_age.count()) {
+    // Beyond the dedup window nothing proves its ids were not published: a
+    // dead letter a person can replay, never a second publication.
+    record.messages = DeadLetterStale(record, now_ms);
+    ids.clear();
+    std::lock_guard lock(mu_);
+    ++counters_.stale;
+    log::Warn("spool_record_stale", {{"segment", p.where.segment},
+                                     {"offset", p.where.offset},
+                                     {"spooled_at_ms", record.spooled_at_ms}});
+  }
   // Kafka's own timeout (message.timeout.ms) ends an attempt; the record is
   // not sent again while an earlier attempt may still succeed.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  publisher_->Publish(
-      std::move(record.messages), deadline,
-      [state = p.state, waker = waker_, recent = recent_, ids = std::move(record.event_ids),
-       replica = options_.replica_id](const PublishOutcome& outcome) {
-        const bool ok = outcome.status == PublishStatus::kAcked;
-        if (ok && recent) recent->Insert(ids, replica, UnixMillisNow());
-        state->store(ok ? kAcked : kFailed);
-        waker->Poke();
-      });
+  publisher_->Publish(std::move(record.messages), deadline,
+                      [state = p.state, waker = waker_, recent = recent_, ids = std::move(ids),
+                       replica = options_.replica_id](const PublishOutcome& outcome) {
+                        const bool ok = outcome.status == PublishStatus::kAcked;
+                        if (ok && recent && !ids.empty())
+                          recent->Insert(ids, replica, UnixMillisNow());
+                        state->store(ok ? kAcked : kFailed);
+                        waker->Poke();
+                      });
 }
 
 void Spool::PopAckedLocked() {
   bool popped = false;
   uint64_t last_segment = 0, last_end = 0;
-  while (!records_.empty() && records_.front().state->load() == kAcked) {
-    Pending& p = records_.front();
-    ForgetIdsLocked(p.ids);
-    last_segment = p.where.segment;
-    last_end = p.where.offset + p.where.size;
-    records_.pop_front();
-    ++counters_.drained;
-    popped = true;
+  for (;;) {
+    while (!records_.empty() && records_.front().state->load() == kAcked) {
+      Pending& p = records_.front();
+      ForgetIdsLocked(p.ids);
+      last_segment = p.where.segment;
+      last_end = p.where.offset + p.where.size;
+      records_.pop_front();
+      if (stored_ > 0) --stored_;
+      ++counters_.drained;
+      popped = true;
+    }
+    // Room in the window: the next records from the journal.
+    const size_t before = records_.size();
+    FillWindowLocked();
+    if (records_.size() == before || records_.front().state->load() != kAcked) break;
   }
   if (popped) backoff_ = options_.retry_backoff_initial;
-  // Segments before the oldest record still needed are fully drained.
+  // Segments before the oldest record still needed (or the cursor, which is
+  // past every record read) are fully drained.
   const uint64_t keep_from =
-      records_.empty() ? journal_->active_segment() : records_.front().where.segment;
+      records_.empty() ? journal_->read_position().segment : records_.front().where.segment;
   for (uint64_t seg : journal_->segments()) {
     if (seg < keep_from) journal_->Release(seg);
   }
-  if (records_.empty() && !syncing_ && journal_->active_size() >= kRollDrainedBytes) {
+  if (records_.empty() && stored_ == 0 && queue_.empty() && !syncing_ &&
+      journal_->active_size() >= kRollDrainedBytes) {
     const uint64_t old = journal_->active_segment();
     std::string error;
     if (journal_->Roll(error)) {
+      synced_end_ = journal_->next_append();
       journal_->Release(old);
     } else {
       log::Warn("spool_roll_failed", {{"error", error}});
@@ -511,7 +658,8 @@ void Spool::PopAckedLocked() {
 Spool::Stats Spool::stats() const {
   std::lock_guard lock(mu_);
   Stats s = counters_;
-  s.records = records_.size();
+  s.records = stored_;
+  s.in_memory = records_.size();
   s.bytes = journal_->disk_bytes();
   if (!records_.empty()) {
     s.oldest_age_seconds = std::max<double>(

@@ -11,6 +11,8 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bridge/spool/spool.h"
 #include "bridge/util/log.h"
@@ -46,17 +48,29 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/00000000000000000001.journal", std::ios::binary) << rest;
-  std::vector<bridge::JournalEntry> entries;
+  // The journal streams what it reads: every record must check out when it is
+  // read again through the cursor, in the same order, and a torn tail is cut off.
+  std::vector<std::pair<bridge::JournalEntry, std::string>> entries;
   std::string error;
-  auto journal = bridge::Journal::Open(dir, 1 << 20, entries, error);
+  auto journal = bridge::Journal::Open(
+      dir, 1 << 20,
+      [&](const bridge::JournalEntry& where, std::string_view payload) {
+        entries.emplace_back(where, std::string(payload));
+      },
+      error);
   if (!journal) return 0;
   uint64_t offset = 0;
-  for (const auto& e : entries) {
-    if (e.offset != offset || e.size != bridge::Journal::kHeaderBytes + e.payload.size()) {
+  for (const auto& [e, payload] : entries) {
+    if (e.offset != offset || e.size != bridge::Journal::kHeaderBytes + payload.size()) {
       std::abort();
     }
     std::string again;
-    if (!journal->Read(e, again, error) || again != e.payload) std::abort();
+    bridge::JournalEntry where;
+    if (!journal->Read(e, again, error) || again != payload) std::abort();
+    if (!journal->ReadNext(journal->next_append(), where, again, error) || again != payload ||
+        where.offset != e.offset) {
+      std::abort();
+    }
     offset += e.size;
   }
   if (journal->disk_bytes() != offset) std::abort();  // a torn tail is cut off

@@ -10,6 +10,8 @@
 #include <fstream>
 #include <thread>
 
+#include "bridge/model/dead_letter.h"
+#include "bridge/replay/replay.h"
 #include "support.h"
 
 namespace bridge {
@@ -60,6 +62,7 @@ SpoolOptions Options(const std::string& dir) {
   o.replica_id = "test-0";
   o.keys = {"spool-key-for-tests-0123456789"};
   o.topics = {"events", "dlq"};
+  o.dlq_topic = "dlq";
   return o;
 }
 
@@ -369,9 +372,8 @@ size_t FilesIn(const std::string& dir) {
 TEST(Spool, RecordsItDidNotSealAreQuarantinedNotPublished) {
   TempDir dir;
   {
-    std::vector<JournalEntry> existing;
     std::string error;
-    auto journal = Journal::Open(dir.path(), 1 << 20, existing, error);
+    auto journal = Journal::Open(dir.path(), 1 << 20, nullptr, error);
     ASSERT_TRUE(journal) << error;
     JournalEntry where;
     ASSERT_TRUE(journal->Append(EncodeSpoolRecord(Record(1)), where, error)) << error;
@@ -452,6 +454,281 @@ TEST(Spool, ADirectoryItCreatesIsItsOwnerAlone) {
           << f.path();
     }
   }
+}
+
+}  // namespace
+}  // namespace bridge
+
+namespace bridge {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+void WriteAll(const std::string& path, const std::string& content) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << content;
+}
+
+const std::string kFirstSegment = "/00000000000000000001.journal";
+
+// Writes records with the journal directly, as a writer of the volume could.
+void AppendRaw(const std::string& dir, const std::vector<std::string>& payloads) {
+  std::string error;
+  auto journal = Journal::Open(dir, 1 << 20, nullptr, error);
+  ASSERT_TRUE(journal) << error;
+  for (const std::string& p : payloads) {
+    JournalEntry where;
+    ASSERT_TRUE(journal->Append(p, where, error)) << error;
+  }
+  ASSERT_EQ(fdatasync(journal->active_fd()), 0);
+}
+
+TEST(SpoolVolume, ASymlinkedQuarantineDirectoryIsNotFollowed) {
+  TempDir dir, outside;
+  fs::create_symlink(outside.path(), dir.path() + "/quarantine");
+  // The high-water mark's and drained hint's files, planted as symlinks too.
+  const std::string victim = outside.path() + "/victim";
+  WriteAll(victim, "keep me");
+  fs::create_symlink(victim, dir.path() + "/highwater");
+  fs::create_symlink(victim, dir.path() + "/highwater.tmp");
+  fs::create_symlink(victim, dir.path() + "/drained");
+  AppendRaw(dir.path(), {EncodeSpoolRecord(Record(1))});  // not sealed: quarantined
+  FakePublisher publisher;
+  std::string error;
+  auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  spool->Start(nullptr);
+  ASSERT_EQ(spool->Append(Record(2)).status, DurableSpool::Status::kStored);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  spool.reset();
+  EXPECT_EQ(Keys(publisher.Published()), std::vector<std::string>{"calcom:b2"});
+  // Counted, logged "(not kept)", and nothing written outside the spool.
+  EXPECT_EQ(FilesIn(outside.path()), 1u);
+  EXPECT_EQ(ReadAll(victim), "keep me");
+  EXPECT_TRUE(fs::is_symlink(dir.path() + "/quarantine"));
+}
+
+TEST(SpoolSeal, ACopiedRecordIsRefusedAfterItsOriginalWasPublished) {
+  TempDir dir;
+  std::string error;
+  std::string first_record;
+  {
+    FakePublisher publisher;
+    auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+    ASSERT_TRUE(spool) << error;
+    ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
+    first_record = ReadAll(dir.path() + kFirstSegment);
+    spool->Start(nullptr);
+    ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+    ASSERT_EQ(publisher.Published().size(), 1u);
+  }
+  // Copied back after the dedup window (a fresh id index) behind the
+  // original, i.e. at another offset: the seal does not match the position.
+  {
+    std::ofstream out(dir.path() + kFirstSegment, std::ios::app | std::ios::binary);
+    out << first_record;
+  }
+  FakePublisher again;
+  auto spool = Spool::Open(Options(dir.path()), again, std::make_shared<RecentIds>(100), error);
+  ASSERT_TRUE(spool) << error;
+  EXPECT_FALSE(spool->Holds({IdFor(1)}));
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  EXPECT_TRUE(again.Published().empty());
+  EXPECT_EQ(spool->stats().quarantined, 1u);
+  EXPECT_EQ(FilesIn(dir.path() + "/quarantine"), 1u);
+}
+
+TEST(SpoolSeal, ARecordMovedToAnotherSegmentIsRefused) {
+  TempDir dir;
+  std::string error;
+  {
+    FakePublisher down;
+    auto spool = Spool::Open(Options(dir.path()), down, nullptr, error);
+    ASSERT_TRUE(spool) << error;
+    ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
+  }
+  // Same offset (0), another segment number.
+  fs::rename(dir.path() + kFirstSegment, dir.path() + "/00000000000000000005.journal");
+  FakePublisher publisher;
+  auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  spool->Start(nullptr);
+  ASSERT_EQ(spool->Append(Record(2)).status, DurableSpool::Status::kStored);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  EXPECT_EQ(Keys(publisher.Published()), std::vector<std::string>{"calcom:b2"});
+  EXPECT_EQ(spool->stats().quarantined, 1u);
+}
+
+TEST(SpoolSeal, SegmentNumbersAreNeverReusedAfterEverySegmentIsGone) {
+  TempDir dir;
+  std::string error;
+  {
+    FakePublisher publisher;
+    auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+    ASSERT_TRUE(spool) << error;
+    ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
+    spool->Start(nullptr);
+    ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  }
+  const std::string old = ReadAll(dir.path() + kFirstSegment);
+  for (const auto& f : fs::directory_iterator(dir.path())) {
+    if (f.path().extension() == ".journal") fs::remove(f.path());
+  }
+  FakePublisher publisher;
+  auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  ASSERT_EQ(spool->Append(Record(2)).status, DurableSpool::Status::kStored);
+  EXPECT_FALSE(fs::exists(dir.path() + kFirstSegment));
+  EXPECT_TRUE(fs::exists(dir.path() + "/00000000000000000002.journal"));
+  // The old segment's bytes written as the new segment: refused.
+  spool.reset();
+  WriteAll(dir.path() + "/00000000000000000002.journal", old);
+  spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  EXPECT_TRUE(publisher.Published().empty());
+  EXPECT_EQ(spool->stats().quarantined, 1u);
+}
+
+TEST(SpoolFreshness, ARecordOlderThanTheBoundIsDeadLetteredNotPublished) {
+  TempDir dir;
+  FakePublisher publisher;
+  SpoolOptions o = Options(dir.path());
+  o.max_age = std::chrono::hours(24);
+  std::string error;
+  auto spool = Spool::Open(o, publisher, std::make_shared<RecentIds>(100), error);
+  ASSERT_TRUE(spool) << error;
+  SpoolRecord old = Record(1);  // spooled 2026-01-01
+  old.spooled_at_ms = UnixMillisNow() - 25 * 3600 * 1000;
+  SpoolRecord fresh = Record(2);
+  fresh.spooled_at_ms = UnixMillisNow();
+  ASSERT_EQ(spool->Append(old).status, DurableSpool::Status::kStored);
+  ASSERT_EQ(spool->Append(fresh).status, DurableSpool::Status::kStored);
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  const auto published = publisher.Published();
+  ASSERT_EQ(published.size(), 2u);
+  EXPECT_EQ(published[0].topic, "dlq");
+  EXPECT_EQ(published[1].topic, "events");
+  EXPECT_EQ(published[1].key, "calcom:b2");
+  EXPECT_EQ(spool->stats().stale, 1u);
+  // A real dead letter, with its reason, that replay publishes as spooled.
+  std::string parse_error;
+  auto letter = ParseDeadLetter(published[0].value, parse_error);
+  ASSERT_TRUE(letter) << parse_error;
+  EXPECT_EQ(letter->reason, "stale_spool_record");
+  EXPECT_EQ(letter->provider, "calcom");
+  EXPECT_NE(letter->detail.find("freshness bound"), std::string::npos) << letter->detail;
+  ReplayOptions replay;
+  replay.to = "events";
+  const ReplayDecision d = DecideReplay(published[0].value, 0, replay, ProviderRegistry::BuiltIn());
+  ASSERT_EQ(d.kind, ReplayDecision::Kind::kPublish) << d.detail;
+  ASSERT_EQ(d.messages.size(), 1u);
+  EXPECT_EQ(d.messages[0].key, old.messages[0].key);
+  EXPECT_EQ(d.messages[0].value, old.messages[0].value);
+  EXPECT_EQ(d.messages[0].headers, old.messages[0].headers);
+  EXPECT_EQ(d.messages[0].topic, "events");
+}
+
+TEST(SpoolWindow, ABacklogLargerThanTheWindowDrainsCompletelyAndInOrder) {
+  TempDir dir;
+  SpoolOptions o = Options(dir.path());
+  o.max_in_flight = 4;
+  o.segment_bytes = 2048;  // the backlog spans many segments
+  std::string error;
+  {
+    FakePublisher down;
+    auto spool = Spool::Open(o, down, nullptr, error);
+    ASSERT_TRUE(spool) << error;
+    for (int i = 0; i < 200; ++i)
+      ASSERT_EQ(spool->Append(Record(i)).status, DurableSpool::Status::kStored);
+  }
+  FakePublisher publisher;
+  publisher.mode = FakePublisher::Mode::kHold;
+  auto spool = Spool::Open(o, publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  EXPECT_EQ(spool->stats().records, 200u);
+  EXPECT_LE(spool->stats().in_memory, 4u);  // the rest stays on disk
+  EXPECT_TRUE(spool->Holds({IdFor(150)}));  // and is still known as spooled
+  EXPECT_GT(spool->stats().oldest_age_seconds, 0);
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return publisher.Published().size() == 4; }));
+  EXPECT_LE(spool->stats().in_memory, 4u);
+  publisher.mode = FakePublisher::Mode::kAck;
+  publisher.Release(true);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  std::vector<std::string> expected;
+  for (int i = 0; i < 200; ++i) expected.push_back("calcom:b" + std::to_string(i));
+  EXPECT_EQ(Keys(publisher.Published()), expected);
+  EXPECT_FALSE(spool->Holds({IdFor(150)}));
+  size_t segments = 0;
+  for (const auto& f : fs::directory_iterator(dir.path()))
+    segments += f.path().extension() == ".journal";
+  EXPECT_EQ(segments, 1u);  // drained segments are released as the cursor passes them
+}
+
+TEST(SpoolWindow, ARestartMidDrainPublishesEverythingOnceAndInOrder) {
+  TempDir dir;
+  SpoolOptions o = Options(dir.path());
+  o.max_in_flight = 8;
+  o.segment_bytes = 4096;
+  auto recent = std::make_shared<RecentIds>(1000);  // read back from the topic on restart
+  std::string error;
+  FakePublisher first;
+  {
+    FakePublisher down;
+    auto spool = Spool::Open(o, down, nullptr, error);
+    ASSERT_TRUE(spool) << error;
+    for (int i = 0; i < 120; ++i)
+      ASSERT_EQ(spool->Append(Record(i)).status, DurableSpool::Status::kStored);
+  }
+  {
+    auto spool = Spool::Open(o, first, recent, error);
+    ASSERT_TRUE(spool) << error;
+    spool->Start(nullptr);
+    ASSERT_TRUE(WaitFor([&] { return first.Published().size() >= 40; }));
+  }  // stopped mid-drain
+  FakePublisher second;
+  auto spool = Spool::Open(o, second, recent, error);
+  ASSERT_TRUE(spool) << error;
+  EXPECT_LT(spool->stats().records, 120u);
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  std::vector<std::string> keys = Keys(first.Published());
+  for (const std::string& k : Keys(second.Published())) keys.push_back(k);
+  std::vector<std::string> expected;
+  for (int i = 0; i < 120; ++i) expected.push_back("calcom:b" + std::to_string(i));
+  EXPECT_EQ(keys, expected);
+}
+
+TEST(SpoolUpgrade, RecordsOfThePreviousFormatAreDrainedAsLegacyAndStillAgeOut) {
+  TempDir dir;
+  const std::string key = Options(dir.path()).keys[0];
+  SpoolRecord fresh = Record(1);
+  fresh.spooled_at_ms = UnixMillisNow();
+  SpoolRecord old = Record(2);  // spooled 2026-01-01
+  AppendRaw(dir.path(), {SealLegacySpoolRecord(key, EncodeSpoolRecord(fresh)),
+                         SealLegacySpoolRecord(key, EncodeSpoolRecord(old))});
+  FakePublisher publisher;
+  SpoolOptions o = Options(dir.path());
+  o.max_age = std::chrono::hours(24);
+  std::string error;
+  auto spool = Spool::Open(o, publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  EXPECT_TRUE(spool->Holds({IdFor(1)}));
+  spool->Start(nullptr);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  const auto published = publisher.Published();
+  ASSERT_EQ(published.size(), 2u);
+  EXPECT_EQ(published[0].key, "calcom:b1");
+  EXPECT_EQ(published[1].topic, "dlq");  // older than the bound: a dead letter
+  EXPECT_EQ(spool->stats().legacy, 2u);
+  EXPECT_EQ(spool->stats().stale, 1u);
+  EXPECT_EQ(spool->stats().quarantined, 0u);
 }
 
 }  // namespace
