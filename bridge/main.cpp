@@ -667,7 +667,10 @@ std::optional<int64_t> ParseDurationMs(const std::string& text) {
   if (text.size() < 2) return std::nullopt;
   const char unit = text.back();
   const std::string number = text.substr(0, text.size() - 1);
-  if (number.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  // At most nine digits: std::stoll would throw past int64, and n * 86400000 overflow.
+  if (number.size() > 9 || number.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
   const int64_t n = std::stoll(number);
   switch (unit) {
     case 'd':

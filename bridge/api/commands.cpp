@@ -114,8 +114,10 @@ std::vector<const SourceConfig*> SelectSources(const Config& config, const std::
   return out;
 }
 
-int SubscriptionsCommand(const Config& config, const SubscriptionsFlags& f, std::ostream& out,
-                         std::ostream& err) {
+namespace {
+
+int SubscriptionsRun(const Config& config, const SubscriptionsFlags& f, std::ostream& out,
+                     std::ostream& err) {
   std::string error;
   const std::vector<const SourceConfig*> sources = SelectSources(config, f.source, error);
   if (sources.empty()) {
@@ -186,7 +188,7 @@ int SubscriptionsCommand(const Config& config, const SubscriptionsFlags& f, std:
   return worst;
 }
 
-int ReconcileCommand(const Config& config, ReconcileFlags f, std::ostream& out, std::ostream& err) {
+int ReconcileRun(const Config& config, ReconcileFlags f, std::ostream& out, std::ostream& err) {
   std::string error;
   const std::vector<const SourceConfig*> sources = SelectSources(config, f.source, error);
   if (sources.size() != 1) {
@@ -242,6 +244,30 @@ int ReconcileCommand(const Config& config, ReconcileFlags f, std::ostream& out, 
     }
   }
   return summary.exit_code;
+}
+
+}  // namespace
+
+// The commands never end in an uncaught exception (an abort, no summary):
+// what the runs above do not report themselves is a runtime failure.
+int SubscriptionsCommand(const Config& config, const SubscriptionsFlags& flags, std::ostream& out,
+                         std::ostream& err) {
+  try {
+    return SubscriptionsRun(config, flags, out, err);
+  } catch (const std::exception& e) {
+    err << "schedbridge: subscriptions failed: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+}
+
+int ReconcileCommand(const Config& config, ReconcileFlags flags, std::ostream& out,
+                     std::ostream& err) {
+  try {
+    return ReconcileRun(config, std::move(flags), out, err);
+  } catch (const std::exception& e) {
+    err << "schedbridge: reconcile failed: " << e.what() << "\n";
+    return kExitRuntime;
+  }
 }
 
 }  // namespace bridge
