@@ -52,8 +52,10 @@ class HttplibTransport final : public HttpTransport {
       out.transport_error = "the deadline passed before the request was sent";
       return out;
     }
-    // cpp-httplib bounds each wait for the socket by what is left of this.
+    // cpp-httplib bounds each wait for the socket by what is left of this,
+    // counted from start_time_ (its Get() helpers set it; send() does not).
     client_.set_max_timeout(left);
+    req.start_time_ = Clock::now();
     // Our own receiver: the body is appended within max_body_ (cpp-httplib's
     // default would first reserve whatever Content-Length announces), and a
     // body still arriving at the deadline is abandoned.
@@ -76,7 +78,9 @@ class HttplibTransport final : public HttpTransport {
       out.fatal_error = "an answer larger than " + std::to_string(max_body_) + " bytes";
       return out;
     }
-    if (late || (!result && Clock::now() >= deadline)) {
+    // cpp-httplib's own cut-off polls in whole milliseconds and may wake a
+    // little before `deadline`: a failure that close to it is the deadline.
+    if (late || (!result && Clock::now() + std::chrono::milliseconds(20) >= deadline)) {
       out.transport_error = "no complete answer within " + std::to_string(left.count()) + " ms";
       return out;
     }
