@@ -679,7 +679,10 @@ std::optional<int64_t> ParseDurationMs(const std::string& text) {
   if (text.size() < 2) return std::nullopt;
   const char unit = text.back();
   const std::string number = text.substr(0, text.size() - 1);
-  if (number.find_first_not_of("0123456789") != std::string::npos) return std::nullopt;
+  // At most nine digits: std::stoll would throw past int64, and n * 86400000 overflow.
+  if (number.size() > 9 || number.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
   const int64_t n = std::stoll(number);
   switch (unit) {
     case 'd':
@@ -811,7 +814,10 @@ int main(int argc, char** argv) {
   }
 
   SubscriptionsFlags subs;
-  std::string subs_config, subs_public_url;
+  std::string subs_config, subs_public_url, api_deadline = "10m";
+  constexpr const char* kDeadlineHelp =
+      "give up on a source's provider API after this long, retries and waits included "
+      "(default 10m; each request also ends after 60s)";
   CLI::App* subs_cmd = app.add_subcommand(
       "subscriptions",
       "The providers' webhook subscriptions for the configured sources, through their APIs "
@@ -826,6 +832,7 @@ int main(int argc, char** argv) {
     c->add_option("--config", subs_config, "YAML config file (or SCHEDBRIDGE_CONFIG)");
     c->add_option("--public-url", subs_public_url,
                   "where the providers reach the webhook port (SCHEDBRIDGE_PUBLIC_URL)");
+    c->add_option("--deadline", api_deadline, kDeadlineHelp);
     if (std::string(name) != "list") {
       c->add_flag("--update-secret", subs.update_secret,
                   "also send the current secret where it cannot be compared (Calendly re-creates "
@@ -864,6 +871,7 @@ int main(int argc, char** argv) {
   rec_cmd->add_option("--metrics-file", rec.metrics_file,
                       "write the run's metrics to this file (node-exporter textfile collector)");
   rec_cmd->add_option("--config", rec_config, "YAML config file (or SCHEDBRIDGE_CONFIG)");
+  rec_cmd->add_option("--deadline", api_deadline, kDeadlineHelp);
 
   CLI::App* settings_cmd = app.add_subcommand(
       "settings",
@@ -906,7 +914,13 @@ int main(int argc, char** argv) {
     dlq.from_set = dlq_from[0]->count() + dlq_from[1]->count() > 0;
     return Dlq(dlq, dlq_norm->parsed(), dlq_input);
   }
+  const auto deadline_ms = ParseDurationMs(api_deadline);
+  if ((*subs_cmd || *rec_cmd) && (!deadline_ms || *deadline_ms <= 0)) {
+    std::cerr << "schedbridge: --deadline takes a duration: 10m, 1h, 90s.\n";
+    return kExitUsage;
+  }
   if (*subs_cmd) {
+    subs.retry.run_deadline = std::chrono::milliseconds(*deadline_ms);
     int exit_code = 0;
     std::optional<Config> config = ApiConfig(subs_config, subs_public_url, exit_code);
     if (!config) return exit_code;
@@ -936,6 +950,7 @@ int main(int argc, char** argv) {
     rec.options.horizon_ms = *horizon;
     rec.options.lookback_ms = *lookback;
     rec.options.progress = true;
+    rec.retry.run_deadline = std::chrono::milliseconds(*deadline_ms);
     int exit_code = 0;
     std::optional<Config> config = ApiConfig(rec_config, "", exit_code);
     if (!config) return exit_code;

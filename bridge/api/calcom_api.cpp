@@ -168,7 +168,9 @@ class CalcomApi final : public ProviderApi {
   std::vector<Subscription> ListSubscriptions() override {
     // Until an empty page: the API may cap `take` below what was asked.
     std::vector<Subscription> out;
+    PageGuard guard("calcom API GET /v2/webhooks");
     for (size_t skip = 0;;) {
+      guard.Next(std::to_string(skip));
       rapidjson::Document doc =
           session_.Call("GET", "/v2/webhooks?take=100&skip=" + std::to_string(skip));
       const Value* data = json::Get(&doc, "data");
@@ -177,6 +179,7 @@ class CalcomApi final : public ProviderApi {
                        "calcom API GET /v2/webhooks: the answer has no data array.");
       }
       if (data->Empty()) return out;
+      guard.Page(*data);
       for (const Value& w : data->GetArray()) out.push_back(ReadWebhook(w));
       skip += data->Size();
     }
@@ -206,7 +209,10 @@ class CalcomApi final : public ProviderApi {
     std::string cursor = FormatTimestamp(FromUnixMillis(window.since_ms));
     int64_t skip = 0;  // bookings at exactly `cursor` already seen
     ListProgress p;
+    PageGuard guard("calcom API GET /v2/bookings");
     for (;;) {
+      // The cursor is the pair: a page of one instant advances by skip alone.
+      guard.Next(cursor + "|" + std::to_string(skip));
       rapidjson::Document doc =
           session_.Call("GET",
                         "/v2/bookings?afterUpdatedAt=" + UrlEncode(cursor) +
@@ -218,6 +224,7 @@ class CalcomApi final : public ProviderApi {
         throw ApiError(ApiError::Kind::kBadResponse,
                        "calcom API GET /v2/bookings: the answer has no data array.");
       }
+      guard.Page(*data);
       ++p.pages;
       std::string last;
       int64_t at_last = 0;

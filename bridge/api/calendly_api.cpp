@@ -65,13 +65,15 @@ class CalendlyApi final : public ProviderApi {
     for (const std::string& scope :
          {std::string("organization"), "user&user=" + UrlEncode(user_)}) {
       std::string token;
+      PageGuard guard("calendly API GET /webhook_subscriptions");
       do {
+        guard.Next(token);
         rapidjson::Document doc = session_.Call(
             "GET", "/webhook_subscriptions?organization=" + org + "&scope=" + scope + "&count=100" +
                        (token.empty() ? "" : "&page_token=" + UrlEncode(token)));
-        for (const Value& w : Collection(doc, "/webhook_subscriptions").GetArray()) {
-          out.push_back(ReadSubscription(w));
-        }
+        const Value& page = Collection(doc, "/webhook_subscriptions");
+        guard.Page(page);
+        for (const Value& w : page.GetArray()) out.push_back(ReadSubscription(w));
         token = NextToken(doc);
       } while (!token.empty());
     }
@@ -115,7 +117,9 @@ class CalendlyApi final : public ProviderApi {
         FormatTimestamp(FromUnixMillis(window.until_ms + window.horizon_ms));
     ListProgress p;
     std::string token;
+    PageGuard guard("calendly API GET /scheduled_events");
     do {
+      guard.Next(token);
       rapidjson::Document events = session_.Call(
           "GET", "/scheduled_events?organization=" + UrlEncode(Organization()) +
                      "&min_start_time=" + UrlEncode(min_start) +
@@ -123,7 +127,9 @@ class CalendlyApi final : public ProviderApi {
                      "&sort=start_time:asc&count=" + std::to_string(window.page_size) +
                      (token.empty() ? "" : "&page_token=" + UrlEncode(token)));
       ++p.pages;
-      for (const Value& event : Collection(events, "/scheduled_events").GetArray()) {
+      const Value& page = Collection(events, "/scheduled_events");
+      guard.Page(page);
+      for (const Value& event : page.GetArray()) {
         Invitees(event, window, source, received_at, each, p);
       }
       progress(p);
@@ -152,12 +158,16 @@ class CalendlyApi final : public ProviderApi {
     const auto uuid = mapping::LastSegment(json::StringAt(&event, "uri"));
     if (!uuid) return;
     std::string token;
+    PageGuard guard("calendly API GET /scheduled_events/…/invitees");
     do {
+      guard.Next(token);
       rapidjson::Document doc =
           session_.Call("GET", "/scheduled_events/" + UrlEncode(*uuid) + "/invitees?count=100" +
                                    (token.empty() ? "" : "&page_token=" + UrlEncode(token)));
       ++p.pages;
-      for (const Value& invitee : Collection(doc, "/scheduled_events/…/invitees").GetArray()) {
+      const Value& page = Collection(doc, "/scheduled_events/…/invitees");
+      guard.Page(page);
+      for (const Value& invitee : page.GetArray()) {
         const auto changed = mapping::Time(&invitee, "updated_at")
                                  .value_or(mapping::Time(&invitee, "created_at").value_or(""));
         const auto at = ParseTimestamp(changed);

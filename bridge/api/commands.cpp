@@ -9,6 +9,7 @@
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/providers/registry.h"
 #include "bridge/util/clock.h"
+#include "bridge/util/files.h"
 
 namespace bridge {
 namespace {
@@ -41,14 +42,19 @@ int OpenApi(const SourceConfig& s, const RetryPolicy& retry, SourceApi& out, std
         << up << " for the default source), a file holding the provider's API key.\n";
     return kExitConfig;
   }
-  std::string key;
+  std::string error = CheckApiUrl(base, s.api_allow_http);
+  if (!error.empty()) {
+    err << Name(s) << ": " << error << "\n";
+    return kExitConfig;
+  }
+  std::string key, warning;
   try {
-    key = ReadApiKey(s.api_key_file);
+    key = ReadApiKey(s.api_key_file, &warning);
   } catch (const std::exception& e) {
     err << Name(s) << ": " << e.what() << "\n";
     return kExitConfig;
   }
-  std::string error;
+  if (!warning.empty()) err << Name(s) << ": warning: " << warning << "\n";
   out.transport = MakeHttpTransport(base, std::chrono::seconds(30), error);
   if (!out.transport) {
     err << Name(s) << ": " << error << "\n";
@@ -108,8 +114,10 @@ std::vector<const SourceConfig*> SelectSources(const Config& config, const std::
   return out;
 }
 
-int SubscriptionsCommand(const Config& config, const SubscriptionsFlags& f, std::ostream& out,
-                         std::ostream& err) {
+namespace {
+
+int SubscriptionsRun(const Config& config, const SubscriptionsFlags& f, std::ostream& out,
+                     std::ostream& err) {
   std::string error;
   const std::vector<const SourceConfig*> sources = SelectSources(config, f.source, error);
   if (sources.empty()) {
@@ -180,7 +188,7 @@ int SubscriptionsCommand(const Config& config, const SubscriptionsFlags& f, std:
   return worst;
 }
 
-int ReconcileCommand(const Config& config, ReconcileFlags f, std::ostream& out, std::ostream& err) {
+int ReconcileRun(const Config& config, ReconcileFlags f, std::ostream& out, std::ostream& err) {
   std::string error;
   const std::vector<const SourceConfig*> sources = SelectSources(config, f.source, error);
   if (sources.size() != 1) {
@@ -206,19 +214,28 @@ int ReconcileCommand(const Config& config, ReconcileFlags f, std::ostream& out, 
     }
     pipeline = std::make_unique<Pipeline>(config.pipeline, *publisher, clock);
   }
-  ReconcileSummary summary =
-      RunReconcile(*api.api, pipeline.get(), provider, config.kafka, o, out, err);
+  ReconcileSummary summary;
+  try {
+    summary = RunReconcile(*api.api, pipeline.get(), provider, config.kafka, o, out, err);
+  } catch (const std::exception& e) {
+    // RunReconcile reports what it expects; anything else still gets a
+    // summary, metrics and a non-zero exit, never an abort.
+    summary.provider = o.provider;
+    summary.source = o.source;
+    summary.dry_run = o.dry_run;
+    summary.error = std::string("unexpected failure: ") + e.what();
+    summary.exit_code = kExitRuntime;
+  }
   summary.api = api.session->stats();
   if (publisher) publisher->Close(config.http.shutdown_timeout);
   err << summary.Text() << "\n";
   const int64_t now_s = UnixMillis(std::chrono::system_clock::now()) / 1000;
   const std::string metrics = ReconcileMetricsText(summary, now_s);
   if (!f.metrics_file.empty()) {
-    std::ofstream m(f.metrics_file + ".tmp", std::ios::trunc);
-    m << metrics;
-    m.close();
-    if (!m || std::rename((f.metrics_file + ".tmp").c_str(), f.metrics_file.c_str()) != 0) {
-      err << "schedbridge: cannot write " << f.metrics_file << "\n";
+    try {
+      files::WriteAtomically(f.metrics_file, metrics, 0644);  // node-exporter reads it
+    } catch (const std::exception& e) {
+      err << "schedbridge: " << e.what() << "\n";
     }
   }
   if (!f.pushgateway.empty()) {
@@ -227,6 +244,30 @@ int ReconcileCommand(const Config& config, ReconcileFlags f, std::ostream& out, 
     }
   }
   return summary.exit_code;
+}
+
+}  // namespace
+
+// The commands never end in an uncaught exception (an abort, no summary):
+// what the runs above do not report themselves is a runtime failure.
+int SubscriptionsCommand(const Config& config, const SubscriptionsFlags& flags, std::ostream& out,
+                         std::ostream& err) {
+  try {
+    return SubscriptionsRun(config, flags, out, err);
+  } catch (const std::exception& e) {
+    err << "schedbridge: subscriptions failed: " << e.what() << "\n";
+    return kExitRuntime;
+  }
+}
+
+int ReconcileCommand(const Config& config, ReconcileFlags flags, std::ostream& out,
+                     std::ostream& err) {
+  try {
+    return ReconcileRun(config, std::move(flags), out, err);
+  } catch (const std::exception& e) {
+    err << "schedbridge: reconcile failed: " << e.what() << "\n";
+    return kExitRuntime;
+  }
 }
 
 }  // namespace bridge

@@ -174,6 +174,11 @@ ReconcileSummary RunReconcile(ProviderApi& api, Pipeline* pipeline, const Provid
     summary.error = std::string(e.what()) + " Nothing was published.";
     summary.exit_code = e.kind() == ApiError::Kind::kCredentials ? 78 : 1;
     return summary;
+  } catch (const std::exception& e) {
+    // Whatever else the API's answers cause (memory, a normalizer's throw).
+    summary.error = std::string("reading the API: ") + e.what() + " Nothing was published.";
+    summary.exit_code = 1;
+    return summary;
   }
   summary.api_bookings = static_cast<int64_t>(bookings.size());
   // 2. What the events topic already holds for those bookings.

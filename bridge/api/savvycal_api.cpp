@@ -115,12 +115,16 @@ class SavvyCalApi final : public ProviderApi {
     const std::string received_at = FormatTimestamp(std::chrono::system_clock::now());
     ListProgress p;
     std::string after;
+    PageGuard guard("savvycal API GET /v1/events");
     for (;;) {
+      guard.Next(after);
       rapidjson::Document doc = session_.Call(
           "GET", "/v1/events?period=upcoming&limit=" + std::to_string(window.page_size) +
                      (after.empty() ? "" : "&after=" + UrlEncode(after)));
       ++p.pages;
-      for (const Value& ev : Entries(doc, "/v1/events").GetArray()) {
+      const Value& page = Entries(doc, "/v1/events");
+      guard.Page(page);
+      for (const Value& ev : page.GetArray()) {
         const auto changed = ChangedAt(ev);
         const auto id = json::StringAt(&ev, "id");
         if (!changed || !id || UnixMillis(*changed) < window.since_ms ||

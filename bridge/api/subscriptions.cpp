@@ -3,12 +3,12 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
 
 #include "bridge/config/config.h"
+#include "bridge/util/files.h"
 
 namespace bridge {
 namespace {
@@ -156,25 +156,20 @@ void StoreIssuedSecret(const std::string& path, const std::string& secret) {
         "the provider issues this webhook's secret: give the source a secret file "
         "(secret_files, or SCHEDBRIDGE_SECRET_<PROVIDER>_FILE) so apply can store it.");
   }
-  std::vector<std::string> lines{secret};
+  // Refused before anything is read through it, not only before the write.
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+    throw std::runtime_error(path +
+                             " is a symbolic link; refusing to store the issued secret "
+                             "through it.");
+  }
+  std::string content = secret + "\n";
   if (std::ifstream in(path); in) {
-    for (std::string line : ReadSecretFile(path, /*allow_empty=*/true)) {
-      if (line != secret) lines.push_back(line);
+    for (const std::string& line : ReadSecretFile(path, /*allow_empty=*/true)) {
+      if (line != secret) content += line + "\n";
     }
   }
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::trunc);
-    if (!f) throw std::runtime_error("cannot write " + tmp + ".");
-    ::chmod(tmp.c_str(), 0600);
-    for (const std::string& l : lines) f << l << "\n";
-    f.flush();
-    if (!f) throw std::runtime_error("cannot write " + tmp + ".");
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("cannot replace " + path + ".");
-  }
+  files::WriteAtomically(path, content, 0600);
 }
 
 std::string DescribeSubscription(const Subscription& s) {

@@ -57,7 +57,8 @@ void ApplyPlan(ProviderApi& api, const SubscriptionPlan& plan, const std::string
                std::ostream& out);
 
 /// Writes `secret` as the first line of `path`, keeping the other lines,
-/// atomically (a temporary file renamed over it), mode 0600.
+/// atomically and durably (files::WriteAtomically), mode 0600. A `path`
+/// that is a symlink is refused.
 void StoreIssuedSecret(const std::string& path, const std::string& secret);
 
 /// One line per subscription, for `list` (never its secret).

@@ -160,8 +160,8 @@ void LoadSourceFromFile(Config& c, const std::string& file, const YAML::Node& no
   const std::string here = SourceWhere(file, node, at);
   if (!node.IsMap()) throw ConfigError(here + " must be a mapping.");
   static const std::vector<std::string> kKeys = {
-      "provider",          "name", "secret_files", "secret_env", "allow_unsigned",
-      "tolerance_seconds", "ack",  "options",      "api_url",    "api_key_file"};
+      "provider", "name",    "secret_files", "secret_env",   "allow_unsigned", "tolerance_seconds",
+      "ack",      "options", "api_url",      "api_key_file", "api_allow_http"};
   for (const auto& kv : node) {
     const std::string key = kv.first.as<std::string>();
     const std::string key_where = SourceWhere(file, kv.first, at + "." + key);
@@ -221,6 +221,10 @@ void LoadSourceFromFile(Config& c, const std::string& file, const YAML::Node& no
   if (node["ack"]) s.ack = ParseAck(where("ack"), Scalar(node["ack"], where("ack")));
   if (node["api_url"]) s.api_url = Scalar(node["api_url"], where("api_url"));
   if (node["api_key_file"]) s.api_key_file = Scalar(node["api_key_file"], where("api_key_file"));
+  if (node["api_allow_http"]) {
+    s.api_allow_http =
+        ParseBool(where("api_allow_http"), Scalar(node["api_allow_http"], where("api_allow_http")));
+  }
   if (const YAML::Node opts = node["options"]) {
     if (!opts.IsMap()) throw ConfigError(where("options") + " must be a mapping.");
     for (const auto& kv : opts) {
@@ -313,12 +317,13 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
     const std::string ack = "SCHEDBRIDGE_ACK_" + up;
     const std::string api_url = "SCHEDBRIDGE_API_URL_" + up;
     const std::string api_key = "SCHEDBRIDGE_API_KEY_FILE_" + up;
-    handled.insert({secret, secret_file, allow, tolerance, ack, api_url, api_key});
+    const std::string api_http = "SCHEDBRIDGE_API_ALLOW_HTTP_" + up;
+    handled.insert({secret, secret_file, allow, tolerance, ack, api_url, api_key, api_http});
     const auto s = env.find(secret), f = env.find(secret_file), a = env.find(allow),
                t = env.find(tolerance), k = env.find(ack), u = env.find(api_url),
-               key = env.find(api_key);
+               key = env.find(api_key), h = env.find(api_http);
     if (s == env.end() && f == env.end() && a == env.end() && t == env.end() && k == env.end() &&
-        u == env.end() && key == env.end()) {
+        u == env.end() && key == env.end() && h == env.end()) {
       continue;
     }
     SourceConfig& src = SourceFor(c, provider, "default");
@@ -340,6 +345,7 @@ void ApplyEnvironment(Config& c, const std::map<std::string, std::string>& env,
     if (k != env.end()) src.ack = ParseAck(ack, k->second);
     if (u != env.end()) src.api_url = u->second;
     if (key != env.end()) src.api_key_file = key->second;
+    if (h != env.end()) src.api_allow_http = ParseBool(api_http, h->second);
   }
   // Any other SCHEDBRIDGE_* variable is a typo (or a provider not built in),
   // except librdkafka passthrough and the project's tool variables.

@@ -66,6 +66,8 @@ struct SourceConfig {
   /// (empty = the provider's public API) and a file holding the credential.
   std::string api_url;
   std::string api_key_file;
+  /// Lets api_url be http:// to a host other than loopback (a trusted proxy).
+  bool api_allow_http = false;
 };
 
 enum class VerifyStatus {

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <filesystem>
 #include <fstream>
 #include <set>
 
@@ -39,6 +40,8 @@ class ReconcileTest : public ::testing::Test {
     dir_ = TempDir("reconcile");
     key_file_ = dir_ + "/calcom.key";
     std::ofstream(key_file_) << fake_.api_key() << "\n";
+    std::filesystem::permissions(
+        key_file_, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   }
 
   std::map<std::string, std::string> Env() const {
@@ -198,6 +201,28 @@ TEST_F(ReconcileTest, AnExpiredKeyOrAnApiThatKeepsFailingPublishesNothing) {
   EXPECT_NE(err.find("no source calendly"), std::string::npos) << err;
   EXPECT_EQ(Run({"reconcile", "--source", "calcom", "--since", "1h", "--until", "2h"}, out, err),
             2);
+}
+
+TEST_F(ReconcileTest, AnApiWhosePagingNeverEndsStopsTheRunWithNothingPublished) {
+  for (const char* uid : {"p1", "p2", "p3"}) AddBooking(uid, "accepted", 30);
+  // hasNextPage for ever, the same bookings on every page (the cursor ignored).
+  fake_.With([](FakeApis::State& s) {
+    s.ignore_cursor = true;
+    s.calcom_webhooks.push_back({"7", "https://other.example.com/hook", {"BOOKING_CREATED"}});
+  });
+  std::string out, err;
+  EXPECT_EQ(Run({"reconcile", "--source", "calcom", "--since", "2h", "--page-size", "1",
+                 "--max-bookings", "5"},
+                out, err),
+            1)
+      << err;
+  EXPECT_NE(err.find("never end"), std::string::npos) << err;
+  EXPECT_NE(err.find("Nothing was published"), std::string::npos) << err;
+  EXPECT_LE(fake_.Snapshot().requests.size(), 5u);
+  EXPECT_EQ(MessageCount(brokers_, events_), 0);
+  // subscriptions list the same: an error, not a loop.
+  EXPECT_EQ(Run({"subscriptions", "list"}, out, err), 1) << err;
+  EXPECT_NE(err.find("never end"), std::string::npos) << err;
 }
 
 TEST_F(ReconcileTest, SubscriptionsApplyTwiceChangesTheProviderOnce) {

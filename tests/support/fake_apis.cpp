@@ -175,7 +175,7 @@ bool FakeApis::Guard(const httplib::Request& req, httplib::Response& res, bool l
   return true;
 }
 
-void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
+void FakeApis::Answer(const httplib::Request& req, httplib::Response& res) {
   const std::string& path = req.path;
   const bool list =
       req.method == "GET" &&
@@ -194,8 +194,25 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
     rapidjson::StringBuffer buf;
     W w(buf);
     // ---- Cal.com v2 ----
+    if (state_.reflect) {
+      return Error(res, 400,
+                   "bad request from " + req.get_header_value("Authorization") +
+                       " \x1b[2J\x1b]0;owned\x07\r\nFAKE LOG LINE level=error "
+                       "Authorization: Bearer sk_live_reflected0123456789abcdef "
+                       "api_key=reflected-key-value secret=whsec_reflected");
+    }
+    // A list's cursor, as a hostile API may treat it.
+    const auto cursor = [&](const char* name) {
+      return state_.ignore_cursor || !req.has_param(name) ? 0
+                                                          : std::stoi(req.get_param_value(name));
+    };
+    const auto next_cursor = [&](bool more, int next) -> std::string {
+      if (state_.repeat_cursor) return "1";
+      if (state_.ignore_cursor) return std::to_string(state_.fresh_cursor++);
+      return more ? std::to_string(next) : "";
+    };
     if (path == "/v2/webhooks" && req.method == "GET") {
-      const int take = std::min(IntParam(req, "take", 10), 50), skip = IntParam(req, "skip", 0);
+      const int take = std::min(IntParam(req, "take", 10), 50), skip = cursor("skip");
       w.StartObject();
       Str(w, "status", "success");
       w.Key("data");
@@ -269,7 +286,7 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
           req.has_param("afterUpdatedAt") ? Ms(req.get_param_value("afterUpdatedAt")) : 0;
       const int64_t before =
           req.has_param("beforeUpdatedAt") ? Ms(req.get_param_value("beforeUpdatedAt")) : INT64_MAX;
-      const int take = std::min(IntParam(req, "take", 100), 100), skip = IntParam(req, "skip", 0);
+      const int take = std::min(IntParam(req, "take", 100), 100), skip = cursor("skip");
       std::vector<FakeCalBooking> match;
       for (const FakeCalBooking& b : state_.calcom_bookings) {
         if (Ms(b.updated_at) >= after && Ms(b.updated_at) <= before) match.push_back(b);
@@ -324,7 +341,7 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
       w.Key("totalItems");
       w.Int(static_cast<int>(match.size()));
       w.Key("hasNextPage");
-      w.Bool(skip + take < static_cast<int>(match.size()));
+      w.Bool(state_.ignore_cursor || skip + take < static_cast<int>(match.size()));
       w.EndObject();
       w.EndObject();
       Json(res, 200, buf);
@@ -349,8 +366,7 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
         return Error(res, 400, "user is required with scope user");
       }
       const int count = IntParam(req, "count", 20);
-      const int token =
-          req.has_param("page_token") ? std::stoi(req.get_param_value("page_token")) : 0;
+      const int token = cursor("page_token");
       w.StartObject();
       w.Key("collection");
       w.StartArray();
@@ -363,7 +379,7 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
       w.EndArray();
       w.Key("pagination");
       w.StartObject();
-      Str(w, "next_page_token", token + count < n ? std::to_string(token + count) : "", true);
+      Str(w, "next_page_token", next_cursor(token + count < n, token + count), true);
       w.EndObject();
       w.EndObject();
       return Json(res, 200, buf);
@@ -400,8 +416,7 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
       const int64_t min = Ms(req.get_param_value("min_start_time"));
       const int64_t max = Ms(req.get_param_value("max_start_time"));
       const int count = std::min(IntParam(req, "count", 20), 100);
-      const int token =
-          req.has_param("page_token") ? std::stoi(req.get_param_value("page_token")) : 0;
+      const int token = cursor("page_token");
       std::vector<FakeCalendlyEvent> match;
       for (const auto& e : state_.calendly_events) {
         if (Ms(e.start) >= min && Ms(e.start) < max) match.push_back(e);
@@ -426,15 +441,14 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
       w.EndArray();
       w.Key("pagination");
       w.StartObject();
-      Str(w, "next_page_token", token + count < n ? std::to_string(token + count) : "", true);
+      Str(w, "next_page_token", next_cursor(token + count < n, token + count), true);
       w.EndObject();
       w.EndObject();
       Json(res, 200, buf);
     } else if (path.rfind("/scheduled_events/", 0) == 0 && req.method == "GET") {
       const std::string event = path.substr(18, path.find('/', 18) - 18);
       const int count = std::min(IntParam(req, "count", 20), 100);
-      const int token =
-          req.has_param("page_token") ? std::stoi(req.get_param_value("page_token")) : 0;
+      const int token = cursor("page_token");
       std::vector<FakeCalendlyInvitee> match;
       for (const auto& i : state_.calendly_invitees) {
         if (i.event_uuid == event) match.push_back(i);
@@ -473,7 +487,7 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
       w.EndArray();
       w.Key("pagination");
       w.StartObject();
-      Str(w, "next_page_token", token + count < n ? std::to_string(token + count) : "", true);
+      Str(w, "next_page_token", next_cursor(token + count < n, token + count), true);
       w.EndObject();
       w.EndObject();
       Json(res, 200, buf);
@@ -509,7 +523,7 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
       return;
     } else if (path == "/v1/events" && req.method == "GET") {
       const int limit = std::min(IntParam(req, "limit", 20), 100);
-      const int after = req.has_param("after") ? std::stoi(req.get_param_value("after")) : 0;
+      const int after = cursor("after");
       const int n = static_cast<int>(state_.savvycal_events.size());
       w.StartObject();
       w.Key("entries");
@@ -538,7 +552,7 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
       w.EndArray();
       w.Key("metadata");
       w.StartObject();
-      Str(w, "after", after + limit < n ? std::to_string(after + limit) : "", true);
+      Str(w, "after", next_cursor(after + limit < n, after + limit), true);
       w.Key("limit");
       w.Int(limit);
       w.EndObject();
@@ -554,6 +568,37 @@ void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
     hook = state_.after_list_page;
   }
   if (list && hook) hook(page);
+}
+
+void FakeApis::Handle(const httplib::Request& req, httplib::Response& res) {
+  Answer(req, res);
+  int trickle_ms = 0;
+  bool huge = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    trickle_ms = state_.trickle_ms;
+    huge = state_.huge_content_length;
+  }
+  Hostile(res, trickle_ms, huge);
+}
+
+void FakeApis::Hostile(httplib::Response& res, int trickle_ms, bool huge) {
+  if (huge) {
+    res.body.clear();
+    res.set_content_provider(size_t{1} << 40, "application/json",
+                             [](size_t, size_t, httplib::DataSink& sink) {
+                               sink.write("{\"data\":[", 9);
+                               return false;  // and hang up
+                             });
+  } else if (trickle_ms > 0 && !res.body.empty()) {
+    auto body = std::make_shared<std::string>(std::move(res.body));
+    res.body.clear();
+    res.set_content_provider(body->size(), "application/json",
+                             [body, trickle_ms](size_t offset, size_t, httplib::DataSink& sink) {
+                               std::this_thread::sleep_for(std::chrono::milliseconds(trickle_ms));
+                               return sink.write(body->data() + offset, 1);
+                             });
+  }
 }
 
 }  // namespace bridge::testing

@@ -5,7 +5,9 @@
 // scheduled_events and invitees) and SavvyCal v1 (webhooks, events), from
 // their documented request and response shapes, with pagination, and faults
 // to switch on: 429 with Retry-After, an expired key, 5xx on a given list
-// request, and a hook between pages (to change a booking mid-run).
+// request, a hook between pages (to change a booking mid-run), and a hostile
+// API's answers (paging that never ends, a trickled body, a huge
+// Content-Length, errors that reflect the credential and terminal escapes).
 
 #include <functional>
 #include <map>
@@ -98,6 +100,21 @@ class FakeApis {
     int list_requests = 0;
     std::vector<std::string> requests;  // "METHOD target" of every request
     int next_id = 100;
+    // ---- a hostile API ----
+    /// Lists ignore their cursor (skip, page_token, after): the first page
+    /// again, always announcing more (a fresh token each time).
+    bool ignore_cursor = false;
+    /// Lists always give the same next cursor (Calendly's next_page_token,
+    /// SavvyCal's metadata.after).
+    bool repeat_cursor = false;
+    /// Every answer's body comes one byte per this many ms (0: at once).
+    int trickle_ms = 0;
+    /// Every answer announces a Content-Length of 1 TiB and sends a few bytes.
+    bool huge_content_length = false;
+    /// Every request is answered 400 with a message echoing the
+    /// Authorization header, a bearer token, a key= value and terminal escapes.
+    bool reflect = false;
+    int fresh_cursor = 1000;
   };
   /// Runs `f` with the state locked.
   void With(const std::function<void(State&)>& f);
@@ -105,7 +122,10 @@ class FakeApis {
 
  private:
   void Handle(const httplib::Request& req, httplib::Response& res);
+  void Answer(const httplib::Request& req, httplib::Response& res);
   bool Guard(const httplib::Request& req, httplib::Response& res, bool list);
+  /// The hostile answer faults, applied to an answer made.
+  static void Hostile(httplib::Response& res, int trickle_ms, bool huge);
 
   std::string api_key_;
   std::mutex mu_;

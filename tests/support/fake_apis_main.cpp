@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
@@ -42,6 +43,9 @@ int main(int argc, char** argv) {
 
   bridge::testing::FakeApis fake("fake-api-key-0123456789", port);
   std::ofstream(key_file) << fake.api_key() << "\n";
+  // As a key file should be (schedbridge warns about one others may read).
+  std::filesystem::permissions(
+      key_file, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
   fake.With([&](bridge::testing::FakeApis::State& s) {
     for (int i = 0; i < bookings; ++i) {
       const std::string n = std::to_string(i + 1);

@@ -222,7 +222,8 @@ TEST_F(ConfigTest, ProviderApiSettingsPerSourceAndThePublicUrl) {
                                  "    name: sales\n"
                                  "    allow_unsigned: true\n"
                                  "    api_url: http://127.0.0.1:9999/calendly\n"
-                                 "    api_key_file: /var/run/secrets/calendly-api\n");
+                                 "    api_key_file: /var/run/secrets/calendly-api\n"
+                                 "    api_allow_http: true\n");
   Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret},
                    {"SCHEDBRIDGE_API_KEY_FILE_CALCOM", "/keys/calcom"},
                    {"SCHEDBRIDGE_API_URL_CALCOM", "https://cal.internal"}},
@@ -236,6 +237,12 @@ TEST_F(ConfigTest, ProviderApiSettingsPerSourceAndThePublicUrl) {
   ASSERT_NE(calcom, nullptr);
   EXPECT_EQ(calcom->api_key_file, "/keys/calcom");
   EXPECT_EQ(calcom->api_url, "https://cal.internal");
+  EXPECT_TRUE(sales->api_allow_http);
+  EXPECT_FALSE(calcom->api_allow_http);
+  EXPECT_TRUE(
+      Load({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}, {"SCHEDBRIDGE_API_ALLOW_HTTP_CALCOM", "true"}})
+          .FindSource("calcom", "default")
+          ->api_allow_http);
 
   EXPECT_NE(ErrorOf({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret},
                      {"SCHEDBRIDGE_PUBLIC_URL", "hooks.example.com"}})

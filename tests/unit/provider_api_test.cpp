@@ -5,17 +5,21 @@
 
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <set>
 #include <thread>
 
+#include "bridge/api/commands.h"
 #include "bridge/api/reconcile.h"
 #include "bridge/api/subscriptions.h"
 #include "bridge/config/config.h"
 #include "bridge/model/time.h"
 #include "bridge/providers/registry.h"
 #include "bridge/util/clock.h"
+#include "bridge/util/files.h"
 #include "bridge/util/json.h"
 #include "fake_apis.h"
 #include "support.h"
@@ -24,15 +28,28 @@ namespace bridge {
 namespace {
 
 using testing::FakeApis;
+using testing::FakeCalBooking;
+using testing::FakeCalendlyInvitee;
+using testing::FakeSavvyEvent;
+using testing::FakeWebhook;
 
 /// A session on the fake, recording the waits instead of sleeping.
 struct Client {
-  explicit Client(FakeApis& fake, std::string provider, std::string key = {}) {
+  explicit Client(FakeApis& fake, std::string provider, std::string key = {},
+                  std::chrono::milliseconds request_deadline = kRequestDeadline,
+                  const std::function<void(RetryPolicy&)>& adjust = {}) {
     std::string error;
-    transport = MakeHttpTransport(fake.url(), std::chrono::seconds(5), error);
+    transport = MakeHttpTransport(fake.url(), std::chrono::seconds(5), error, request_deadline);
     RetryPolicy policy;
     policy.max_attempts = 4;
+    // Waits are recorded, and the clock the run deadline reads moves by them.
     policy.sleep = [this](std::chrono::milliseconds d) { waits.push_back(d); };
+    policy.now = [this] {
+      auto t = std::chrono::steady_clock::now();
+      for (auto w : waits) t += w;
+      return t;
+    };
+    if (adjust) adjust(policy);
     session = std::make_unique<ApiSession>(
         *transport, provider, "Bearer " + (key.empty() ? fake.api_key() : key), policy);
     normalizer = ProviderRegistry::BuiltIn().Find(provider);
@@ -600,6 +617,325 @@ TEST(Reconcile, PublishesOnlyTheStatesTheTopicLacksWithStableIds) {
   std::vector<CanonicalEvent> later = MissingEvents(api, topic, fourth);
   ASSERT_EQ(later.size(), 1u);
   EXPECT_NE(later[0].event_id, by_uid["calcom:new"].event_id);
+}
+
+// ---- a hostile, compromised or broken API, or a man in the middle ----
+
+/// The ApiError a call throws, or a failure when it throws none.
+template <typename F>
+ApiError ErrorOf(F&& f) {
+  try {
+    f();
+  } catch (const ApiError& e) {
+    return e;
+  }
+  ADD_FAILURE() << "no ApiError";
+  return ApiError(ApiError::Kind::kFailed, "none");
+}
+
+void SeedEverything(FakeApis& fake) {
+  fake.With([](FakeApis::State& s) {
+    for (int i = 0; i < 3; ++i) {
+      const std::string n = std::to_string(i);
+      FakeWebhook h;
+      h.id = std::to_string(10 + i);
+      h.url = "https://other.example.com/" + n;
+      h.events = {"BOOKING_CREATED"};
+      h.scope = "organization";
+      s.calcom_webhooks.push_back(h);
+      h.id = "SUB" + n;
+      s.calendly_subscriptions.push_back(h);
+      FakeCalBooking b;
+      b.uid = "b" + n;
+      b.start = Iso(600);
+      b.end = Iso(630);
+      b.created_at = b.updated_at = Iso(10 + i);
+      s.calcom_bookings.push_back(b);
+      s.calendly_events.push_back({"EV" + n, "active", Iso(600), Iso(630), Iso(10), Iso(10 + i)});
+      FakeCalendlyInvitee inv;
+      inv.uuid = "INV" + n;
+      inv.event_uuid = "EV" + n;
+      inv.created_at = inv.updated_at = Iso(10 + i);
+      s.calendly_invitees.push_back(inv);
+      FakeSavvyEvent e;
+      e.id = "ev" + n;
+      e.start_at = Iso(600);
+      e.end_at = Iso(630);
+      e.created_at = Iso(10 + i);
+      s.savvycal_events.push_back(e);
+    }
+  });
+}
+
+/// Every list loop of every provider, with page size 1.
+std::vector<std::pair<std::string, std::function<void(ProviderApi&)>>> ListLoops() {
+  const BookingWindow window{0, UnixMillis(*ParseTimestamp(Iso(100000))), 0, 1};
+  const auto bookings = [window](ProviderApi& api) {
+    api.ListBookings(
+        window, "default", [](ApiBooking) {}, [](const ListProgress&) {});
+  };
+  const auto subscriptions = [](ProviderApi& api) { api.ListSubscriptions(); };
+  return {{"calcom", bookings},
+          {"calcom", subscriptions},
+          {"calendly", bookings},
+          {"calendly", subscriptions},
+          {"savvycal", bookings}};
+}
+
+TEST(HostileApi, PagingThatIgnoresItsCursorEndsWithAClearErrorInEveryListLoop) {
+  for (const auto& [provider, loop] : ListLoops()) {
+    FakeApis fake;
+    SeedEverything(fake);
+    fake.With([](FakeApis::State& s) { s.ignore_cursor = true; });
+    Client c(fake, provider);
+    const ApiError e = ErrorOf([&, &loop = loop] { loop(*c.api); });
+    EXPECT_EQ(e.kind(), ApiError::Kind::kBadResponse) << provider;
+    EXPECT_NE(std::string(e.what()).find("never end"), std::string::npos) << e.what();
+    EXPECT_LE(c.session->stats().requests, 6) << provider << ": " << e.what();
+  }
+}
+
+TEST(HostileApi, ARepeatedCursorEndsTheListing) {
+  for (const auto& [provider, loop] : ListLoops()) {
+    if (provider == "calcom") continue;  // Cal.com's cursors are ours, not the API's
+    FakeApis fake;
+    SeedEverything(fake);
+    fake.With([](FakeApis::State& s) { s.repeat_cursor = true; });
+    Client c(fake, provider);
+    const ApiError e = ErrorOf([&, &loop = loop] { loop(*c.api); });
+    EXPECT_NE(std::string(e.what()).find("cursor it had sent before"), std::string::npos)
+        << e.what();
+    EXPECT_LE(c.session->stats().requests, 8) << provider;
+  }
+}
+
+TEST(HostileApi, PageCapEndsAListingOfEverFreshPages) {
+  PageGuard guard("test listing", 3);
+  rapidjson::Document page;
+  for (int i = 0; i < 3; ++i) {
+    guard.Next(std::to_string(i));
+    page.Parse(("[" + std::to_string(i) + "]").c_str());
+    guard.Page(page);
+  }
+  const ApiError e = ErrorOf([&] { guard.Next("3"); });
+  EXPECT_NE(std::string(e.what()).find("more than 3 pages"), std::string::npos) << e.what();
+  // Empty pages never count as repeats (an empty last page is normal).
+  PageGuard empty("empty pages");
+  page.Parse("[]");
+  for (int i = 0; i < 3; ++i) {
+    empty.Next(std::to_string(i));
+    EXPECT_NO_THROW(empty.Page(page));
+  }
+}
+
+TEST(HostileApi, RepeatedPagesUnderMaxBookingsStopReconcileAndPublishNothing) {
+  FakeApis fake;
+  SeedEverything(fake);
+  fake.With([](FakeApis::State& s) { s.ignore_cursor = true; });
+  Client c(fake, "calcom");
+  ReconcileOptions o;
+  o.provider = "calcom";
+  o.until_ms = UnixMillis(*ParseTimestamp(Iso(100000)));
+  o.max_bookings = 5;
+  o.page_size = 1;
+  o.dry_run = true;
+  std::ostringstream out, err;
+  const ReconcileSummary summary =
+      RunReconcile(*c.api, nullptr, *c.normalizer, KafkaSettings{}, o, out, err);
+  EXPECT_EQ(summary.exit_code, 1);
+  EXPECT_NE(summary.error.find("never end"), std::string::npos) << summary.error;
+  EXPECT_NE(summary.error.find("Nothing was published"), std::string::npos) << summary.error;
+  EXPECT_EQ(summary.published, 0);
+  EXPECT_EQ(out.str(), "");
+  EXPECT_LE(c.session->stats().requests, 6);
+}
+
+TEST(HostileApi, ATrickledAnswerEndsAtTheRequestDeadline) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) { s.trickle_ms = 100; });  // ~3 s for an empty list
+  Client c(fake, "calcom", {}, std::chrono::milliseconds(300),
+           [](RetryPolicy& p) { p.max_attempts = 2; });
+  const ApiError e = ErrorOf([&] { c.api->ListSubscriptions(); });
+  EXPECT_EQ(e.kind(), ApiError::Kind::kFailed);
+  EXPECT_NE(std::string(e.what()).find("no complete answer within"), std::string::npos) << e.what();
+  EXPECT_EQ(c.session->stats().requests, 2);
+}
+
+TEST(HostileApi, TheRunDeadlineEndsRetriesAndWaits) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) {
+    s.rate_limited_requests = 1000;
+    s.retry_after = "30";
+  });
+  Client c(fake, "calcom", {}, kRequestDeadline, [](RetryPolicy& p) {
+    p.max_attempts = 1000;
+    p.run_deadline = std::chrono::seconds(60);
+  });
+  const ApiError e = ErrorOf([&] { c.api->ListSubscriptions(); });
+  EXPECT_EQ(e.kind(), ApiError::Kind::kFailed);
+  EXPECT_NE(std::string(e.what()).find("deadline"), std::string::npos) << e.what();
+  // Waits of 30 s: the second would end past the 60 s deadline.
+  EXPECT_EQ(c.waits.size(), 1u);
+}
+
+TEST(HostileApi, AHugeContentLengthIsABadResponseNeverAnAbort) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) { s.huge_content_length = true; });
+  Client c(fake, "calcom");
+  const ApiError e = ErrorOf([&] { c.api->ListSubscriptions(); });
+  EXPECT_EQ(e.kind(), ApiError::Kind::kBadResponse);
+  EXPECT_NE(std::string(e.what()).find("larger than"), std::string::npos) << e.what();
+  EXPECT_EQ(c.session->stats().requests, 1);  // never retried
+}
+
+TEST(HostileApi, ReflectedCredentialsAndTerminalEscapesNeverReachTheError) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) { s.reflect = true; });
+  Client c(fake, "calcom");
+  const ApiError e = ErrorOf([&] { c.api->ListSubscriptions(); });
+  const std::string what = e.what();
+  EXPECT_NE(what.find("bad request from"), std::string::npos) << what;
+  for (const std::string& leak :
+       {fake.api_key(), std::string("sk_live_reflected"), std::string("reflected-key-value"),
+        std::string("whsec_reflected"), std::string("\x1b"), std::string("\x07"), std::string("\n"),
+        std::string("\r")}) {
+    EXPECT_EQ(what.find(leak), std::string::npos) << "leaked " << leak << " in " << what;
+  }
+}
+
+TEST(HostileApi, SafeExcerptStripsControlsAndCredentials) {
+  EXPECT_EQ(SafeExcerpt("upstream \x1b[31mred\x1b[0m\r\nfake"), "upstream red  fake");
+  EXPECT_EQ(SafeExcerpt("Bearer abc.def ok"), "Bearer [redacted] ok");
+  EXPECT_EQ(SafeExcerpt("Authorization: Basic dXNlcg=="), "Authorization: [redacted] [redacted]");
+  EXPECT_EQ(SafeExcerpt("url?token=t0k&x=1"), "url?token=[redacted]&x=1");
+  EXPECT_EQ(SafeExcerpt(R"({"secret": "s3cr3t"})"), R"({"secret": "[redacted]"})");
+  EXPECT_EQ(SafeExcerpt("id 0123456789abcdef0123456789abcdef here"), "id [redacted] here");
+  EXPECT_EQ(SafeExcerpt("your key mykey-1 is bad", "mykey-1"), "your key [redacted] is bad");
+  EXPECT_EQ(SafeExcerpt("The access token expired"), "The access token expired");
+  EXPECT_EQ(SafeExcerpt(std::string(500, 'a') + " x", {}, 50), "[redacted] x");
+}
+
+TEST(ApiUrl, HttpIsRefusedExceptToLoopbackOrWhenAllowed) {
+  EXPECT_EQ(CheckApiUrl("https://api.cal.com", false), "");
+  EXPECT_NE(CheckApiUrl("http://api.cal.com", false), "");
+  EXPECT_EQ(CheckApiUrl("http://api.cal.com", true), "");
+  for (const char* loopback : {"http://127.0.0.1:8080", "http://127.1.2.3/v2", "http://localhost",
+                               "http://[::1]:9000/api"}) {
+    EXPECT_EQ(CheckApiUrl(loopback, false), "") << loopback;
+  }
+  for (const char* remote : {"http://127.0.0.1.evil.example", "http://127.0.0.1@evil.example",
+                             "http://localhost.evil.example", "ftp://api.cal.com"}) {
+    EXPECT_NE(CheckApiUrl(remote, false), "") << remote;
+  }
+}
+
+/// One calcom source on the fake, for the commands.
+Config CommandConfig(FakeApis& fake, const std::string& dir) {
+  const std::string key = dir + "/calcom.key";
+  { std::ofstream(key) << fake.api_key() << "\n"; }
+  ::chmod(key.c_str(), 0600);
+  Config config;
+  SourceConfig s;
+  s.provider = "calcom";
+  s.secrets = {"calcom-secret-0123456789"};
+  s.api_url = fake.url();
+  s.api_key_file = key;
+  config.sources.push_back(s);
+  config.public_url = "https://hooks.example.com";
+  return config;
+}
+
+TEST(ApiCommands, AnHttpApiUrlOrAnOpenKeyFileIsCalledOut) {
+  FakeApis fake;
+  const std::string dir = testing::TempDir("api-url");
+  Config config = CommandConfig(fake, dir);
+  std::ostringstream out, err;
+  EXPECT_EQ(SubscriptionsCommand(config, {"list", "", false, {}}, out, err), 0) << err.str();
+  EXPECT_EQ(err.str().find("warning"), std::string::npos) << err.str();
+
+  config.sources[0].api_url = "http://api.example.invalid";
+  err.str("");
+  EXPECT_EQ(SubscriptionsCommand(config, {"list", "", false, {}}, out, err), 78);
+  EXPECT_NE(err.str().find("clear text"), std::string::npos) << err.str();
+
+  config.sources[0].api_url = fake.url();
+  ::chmod(config.sources[0].api_key_file.c_str(), 0644);
+  err.str("");
+  EXPECT_EQ(SubscriptionsCommand(config, {"list", "", false, {}}, out, err), 0);
+  EXPECT_NE(err.str().find("may be read by group or others (mode 0644)"), std::string::npos)
+      << err.str();
+  EXPECT_EQ(err.str().find(fake.api_key()), std::string::npos);
+}
+
+TEST(ApiCommands, AHugeAnswerEndsReconcileWithExit1AndItsMetricsStillWritten) {
+  FakeApis fake;
+  fake.With([](FakeApis::State& s) { s.huge_content_length = true; });
+  const std::string dir = testing::TempDir("huge");
+  ReconcileFlags flags;
+  flags.source = "calcom";
+  flags.options.until_ms = UnixMillis(*ParseTimestamp(Iso(100000)));
+  flags.options.dry_run = true;
+  flags.metrics_file = dir + "/reconcile.prom";
+  std::ostringstream out, err;
+  EXPECT_EQ(ReconcileCommand(CommandConfig(fake, dir), flags, out, err), 1) << err.str();
+  EXPECT_NE(err.str().find("larger than"), std::string::npos) << err.str();
+  EXPECT_NE(testing::ReadFile(flags.metrics_file).find("schedbridge_reconcile_success 0"),
+            std::string::npos);
+}
+
+// ---- files the commands write, in a directory a local user can write ----
+
+bool IsSymlink(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+TEST(SafeFiles, APlantedTmpSymlinkIsNeverWrittenThrough) {
+  const std::string dir = testing::TempDir("planted");
+  const std::string victim = dir + "/victim", file = dir + "/savvycal.secret";
+  std::ofstream(victim) << "precious\n";
+  ASSERT_EQ(::symlink(victim.c_str(), (file + ".tmp").c_str()), 0);
+  StoreIssuedSecret(file, "whsec_issued_0123456789");
+  EXPECT_EQ(testing::ReadFile(victim), "precious\n");
+  EXPECT_FALSE(IsSymlink(file));
+  EXPECT_EQ(testing::ReadFile(file), "whsec_issued_0123456789\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(file.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0600u);
+
+  // The metrics textfile the same way, from the command.
+  FakeApis fake;
+  const std::string metrics = dir + "/reconcile.prom";
+  ASSERT_EQ(::symlink(victim.c_str(), (metrics + ".tmp").c_str()), 0);
+  ReconcileFlags flags;
+  flags.source = "calcom";
+  flags.options.until_ms = UnixMillis(*ParseTimestamp(Iso(100000)));
+  flags.options.dry_run = true;
+  flags.metrics_file = metrics;
+  std::ostringstream out, err;
+  EXPECT_EQ(ReconcileCommand(CommandConfig(fake, dir), flags, out, err), 0) << err.str();
+  EXPECT_EQ(testing::ReadFile(victim), "precious\n");
+  EXPECT_FALSE(IsSymlink(metrics));
+  EXPECT_NE(testing::ReadFile(metrics).find("schedbridge_reconcile_success 1"), std::string::npos);
+}
+
+TEST(SafeFiles, ATargetThatIsASymlinkIsRefused) {
+  const std::string dir = testing::TempDir("target-link");
+  const std::string victim = dir + "/victim", file = dir + "/savvycal.secret";
+  std::ofstream(victim) << "precious\n";
+  ASSERT_EQ(::symlink(victim.c_str(), file.c_str()), 0);
+  EXPECT_THROW(StoreIssuedSecret(file, "whsec_issued_0123456789"), std::runtime_error);
+  EXPECT_THROW(files::WriteAtomically(file, "x"), std::runtime_error);
+  EXPECT_EQ(testing::ReadFile(victim), "precious\n");
+  EXPECT_TRUE(IsSymlink(file));
+  // A directory is not a file either; nothing is left behind.
+  EXPECT_THROW(files::WriteAtomically(dir, "x"), std::runtime_error);
+  files::WriteAtomically(dir + "/plain", "one");
+  files::WriteAtomically(dir + "/plain", "two", 0644);
+  EXPECT_EQ(testing::ReadFile(dir + "/plain"), "two");
+  struct stat st {};
+  ASSERT_EQ(::stat((dir + "/plain").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
 }
 
 }  // namespace
