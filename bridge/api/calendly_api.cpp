@@ -53,8 +53,16 @@ class CalendlyApi final : public ProviderApi {
 
   SecretMode secret_mode() const override { return SecretMode::kWriteOnly; }
   std::vector<std::string> SubscribableEvents() const override {
-    return {"invitee.canceled", "invitee.created", "invitee_no_show.created",
-            "invitee_no_show.deleted", "routing_form_submission.created"};
+    // The events POST /webhook_subscriptions accepts (user.updated is not
+    // among them: it is understood if it ever arrives, never subscribed).
+    return {"invitee.canceled",
+            "invitee.created",
+            "invitee_no_show.created",
+            "invitee_no_show.deleted",
+            "routing_form_submission.created",
+            "event_type.created",
+            "event_type.updated",
+            "event_type.deleted"};
   }
 
   /// Organization-scoped subscriptions, and the key owner's user-scoped ones

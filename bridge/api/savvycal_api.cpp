@@ -119,7 +119,9 @@ class SavvyCalApi final : public ProviderApi {
     for (;;) {
       guard.Next(after);
       rapidjson::Document doc = session_.Call(
-          "GET", "/v1/events?period=upcoming&limit=" + std::to_string(window.page_size) +
+          // state=all: the API lists only confirmed events unless asked, and a
+          // cancellation is what a lost webhook most often hides.
+          "GET", "/v1/events?state=all&period=upcoming&limit=" + std::to_string(window.page_size) +
                      (after.empty() ? "" : "&after=" + UrlEncode(after)));
       ++p.pages;
       const Value& page = Entries(doc, "/v1/events");

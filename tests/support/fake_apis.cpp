@@ -288,8 +288,22 @@ void FakeApis::Answer(const httplib::Request& req, httplib::Response& res) {
           req.has_param("beforeUpdatedAt") ? Ms(req.get_param_value("beforeUpdatedAt")) : INT64_MAX;
       const int take = std::min(IntParam(req, "take", 100), 100), skip = cursor("skip");
       std::vector<FakeCalBooking> match;
+      // `status` (a comma list) narrows the listing as documented; without it
+      // every booking is listed, cancelled and unconfirmed ones included.
+      const std::string status = req.get_param_value("status");
+      const auto listed = [&status](const FakeCalBooking& b) {
+        if (status.empty()) return true;
+        const bool cancelled = b.status == "cancelled" || b.status == "rejected";
+        return (status.find("cancelled") != std::string::npos && cancelled) ||
+               (status.find("unconfirmed") != std::string::npos && b.status == "pending") ||
+               ((status.find("upcoming") != std::string::npos ||
+                 status.find("past") != std::string::npos) &&
+                b.status == "accepted");
+      };
       for (const FakeCalBooking& b : state_.calcom_bookings) {
-        if (Ms(b.updated_at) >= after && Ms(b.updated_at) <= before) match.push_back(b);
+        if (Ms(b.updated_at) >= after && Ms(b.updated_at) <= before && listed(b)) {
+          match.push_back(b);
+        }
       }
       std::stable_sort(match.begin(), match.end(),
                        [](const FakeCalBooking& a, const FakeCalBooking& b) {
@@ -418,8 +432,12 @@ void FakeApis::Answer(const httplib::Request& req, httplib::Response& res) {
       const int count = std::min(IntParam(req, "count", 20), 100);
       const int token = cursor("page_token");
       std::vector<FakeCalendlyEvent> match;
+      // As documented: active and canceled events unless `status` names one.
+      const std::string status = req.get_param_value("status");
       for (const auto& e : state_.calendly_events) {
-        if (Ms(e.start) >= min && Ms(e.start) < max) match.push_back(e);
+        if (Ms(e.start) >= min && Ms(e.start) < max && (status.empty() || e.status == status)) {
+          match.push_back(e);
+        }
       }
       w.StartObject();
       w.Key("collection");
@@ -450,8 +468,9 @@ void FakeApis::Answer(const httplib::Request& req, httplib::Response& res) {
       const int count = std::min(IntParam(req, "count", 20), 100);
       const int token = cursor("page_token");
       std::vector<FakeCalendlyInvitee> match;
+      const std::string status = req.get_param_value("status");
       for (const auto& i : state_.calendly_invitees) {
-        if (i.event_uuid == event) match.push_back(i);
+        if (i.event_uuid == event && (status.empty() || i.status == status)) match.push_back(i);
       }
       w.StartObject();
       w.Key("collection");
@@ -524,12 +543,18 @@ void FakeApis::Answer(const httplib::Request& req, httplib::Response& res) {
     } else if (path == "/v1/events" && req.method == "GET") {
       const int limit = std::min(IntParam(req, "limit", 20), 100);
       const int after = cursor("after");
-      const int n = static_cast<int>(state_.savvycal_events.size());
       w.StartObject();
       w.Key("entries");
       w.StartArray();
+      // As documented: state confirmed (the default), canceled or all.
+      const std::string state = req.has_param("state") ? req.get_param_value("state") : "confirmed";
+      std::vector<FakeSavvyEvent> match;
+      for (const FakeSavvyEvent& e : state_.savvycal_events) {
+        if (state == "all" || e.state == state) match.push_back(e);
+      }
+      const int n = static_cast<int>(match.size());
       for (int i = after; i < n && i < after + limit; ++i) {
-        const FakeSavvyEvent& e = state_.savvycal_events[i];
+        const FakeSavvyEvent& e = match[i];
         w.StartObject();
         Str(w, "id", e.id);
         Str(w, "state", e.state);

@@ -236,6 +236,9 @@ TEST(CalendlyApi, ReadsInviteesOfEveryEventAcrossPagesWithinTheWindow) {
     s.calendly_invitees[0].rescheduled = true;
     s.calendly_invitees[0].new_invitee = "INV01";
     s.calendly_invitees[14].updated_at = Iso(900);
+    // A plain cancellation: the event and its invitee canceled.
+    s.calendly_events[2].status = "canceled";
+    s.calendly_invitees[6].status = "canceled";
   });
   Client c(fake, "calendly");
   std::map<std::string, CanonicalEvent> got;
@@ -249,12 +252,16 @@ TEST(CalendlyApi, ReadsInviteesOfEveryEventAcrossPagesWithinTheWindow) {
   EXPECT_EQ(got["calendly:INV00"].event_type, "booking.rescheduled");
   EXPECT_EQ(got["calendly:INV10"].event_type, "booking.created");
   EXPECT_EQ(got["calendly:INV10"].booking->start_time, Iso(2060));
+  // The fake lists canceled events only when not filtered by status, as Calendly does.
+  EXPECT_EQ(got["calendly:INV20"].event_type, "booking.canceled");
   int with_token = 0;
   for (const std::string& r : fake.Snapshot().requests)
     with_token += r.find("page_token=") != std::string::npos;
   EXPECT_GE(with_token, 2);  // 5 events in pages of 2
 }
 
+// SavvyCal lists confirmed events only unless asked for every state (the
+// fake does the same): a cancellation whose webhook was lost is still seen.
 TEST(SavvyCalApi, SeesChangesOnlyThroughCreatedCanceledAndRescheduledTimes) {
   FakeApis fake;
   fake.With([](FakeApis::State& s) {
@@ -289,6 +296,37 @@ TEST(SavvyCalApi, SeesChangesOnlyThroughCreatedCanceledAndRescheduledTimes) {
 
 SubscriptionTarget Target(const Client& c, const std::string& url, const std::string& secret) {
   return SubscriptionTarget{url, SubscribedEvents(*c.api, *c.normalizer), secret};
+}
+
+// One list: apply subscribes every trigger the normalizer maps that the API
+// offers. For Calendly that is every event of the README's table but
+// user.updated (not offered by Calendly's subscription API).
+TEST(Subscriptions, CalendlySubscribesEveryEventTheReadmeTableNamesThatTheApiOffers) {
+  FakeApis fake;
+  Client c(fake, "calendly");
+  const std::vector<std::string> subscribed = SubscribedEvents(*c.api, *c.normalizer);
+  const std::string readme = testing::ReadFile(std::string(SCHEDBRIDGE_SOURCE_DIR) + "/README.md");
+  const size_t section = readme.find("### Calendly");
+  const std::string table =
+      readme.substr(section, readme.find("\n### ", section + 1) - section);
+  size_t named = 0;
+  for (const std::string& trigger : c.normalizer->Triggers()) {
+    // Named whole, or abbreviated in a row: `invitee_no_show.created` / `.deleted`.
+    const size_t dot = trigger.rfind('.');
+    const std::string row_start = "| `" + trigger.substr(0, dot + 1);
+    const size_t row = table.find(row_start);
+    const std::string line =
+        row == std::string::npos ? "" : table.substr(row, table.find('\n', row) - row);
+    const bool in_table = table.find("`" + trigger + "`") != std::string::npos ||
+                          line.find("`" + trigger.substr(dot) + "`") != std::string::npos;
+    EXPECT_TRUE(in_table) << trigger << " is not in the README's Calendly table";
+    const bool is_subscribed =
+        std::find(subscribed.begin(), subscribed.end(), trigger) != subscribed.end();
+    EXPECT_EQ(is_subscribed, trigger != "user.updated") << trigger;
+    named += in_table;
+  }
+  EXPECT_EQ(subscribed.size(), 8u);
+  EXPECT_EQ(named, c.normalizer->Triggers().size());
 }
 
 TEST(Subscriptions, CalcomApplyCreatesEverythingOnceAndTheSecondRunChangesNothing) {
@@ -476,7 +514,7 @@ TEST(Subscriptions, CalendlyMovesAUserScopedSubscriptionToOrganizationScope) {
   auto state = fake.Snapshot();
   ASSERT_EQ(state.calendly_subscriptions.size(), 1u);
   EXPECT_EQ(state.calendly_subscriptions[0].scope, "organization");
-  EXPECT_EQ(state.calendly_subscriptions[0].events.size(), 5u);
+  EXPECT_EQ(state.calendly_subscriptions[0].events.size(), 8u);
 }
 
 TEST(Subscriptions, CalendlyHasNoUpdateSoTheSigningKeyIsSentByRecreating) {
