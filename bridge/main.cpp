@@ -80,6 +80,13 @@ int ConfigFailure(const std::string& error) {
   return kExitConfig;
 }
 
+/// `serve` failing before it serves: a log line like every line after it
+/// (JSON unless log_format says text), with the exit code's reason.
+int StartupFailure(int code, const char* reason, const std::string& error) {
+  log::Error("startup_failed", {{"reason", reason}, {"error", error}, {"exit_code", code}});
+  return code;
+}
+
 void RegisterKafkaMetrics(Metrics& metrics, const RdKafkaPublisher& producer_ref) {
   const RdKafkaPublisher* producer = &producer_ref;
   metrics.Gauge("schedbridge_kafka_queue_messages",
@@ -240,7 +247,10 @@ int Serve(const ServeFlags& f) {
   std::string config_error;
   std::optional<Config> loaded =
       Configure(f.config_file, f.settings, f.kafka, /*require_sources=*/true, config_error);
-  if (!loaded) return ConfigFailure(config_error);
+  if (!loaded) {
+    return f.check_config ? ConfigFailure(config_error)
+                          : StartupFailure(kExitConfig, "configuration", config_error);
+  }
   const Config& config = *loaded;
   log::SetLevel(config.log_level);
   log::SetTextFormat(config.log_text);
@@ -259,7 +269,10 @@ int Serve(const ServeFlags& f) {
 
   std::string error;
   auto publisher = RdKafkaPublisher::Create(config.kafka, error);
-  if (!publisher) return ConfigFailure(error);
+  if (!publisher) {
+    return f.check_config ? ConfigFailure(error)
+                          : StartupFailure(kExitConfig, "configuration", error);
+  }
   if (f.check_config) {
     const int code = CheckConfig(config, *publisher, f.connect);
     publisher->Close(std::chrono::milliseconds(0));
@@ -289,7 +302,7 @@ int Serve(const ServeFlags& f) {
       metrics.Observe("schedbridge_dedup_peer_lag_seconds", {}, seconds);
     };
     follower = IdFollower::Start(config.kafka, std::move(o), pipeline.shared_recent_ids(), error);
-    if (!follower) return ConfigFailure(error);
+    if (!follower) return StartupFailure(kExitConfig, "configuration", error);
   }
   RegisterDedupMetrics(metrics, pipeline, follower.get());
 
@@ -300,8 +313,7 @@ int Serve(const ServeFlags& f) {
     o.replica_id = config.pipeline.replica_id;
     spool = Spool::Open(o, *publisher, pipeline.shared_recent_ids(), error);
     if (!spool) {
-      std::cerr << "schedbridge: cannot open the spool: " << error << "\n";
-      return kExitRuntime;
+      return StartupFailure(kExitRuntime, "spool", "cannot open the spool: " + error);
     }
     pipeline.AttachSpool(spool.get());
     // Drain once the id index is seeded: records a previous process already
@@ -312,7 +324,9 @@ int Serve(const ServeFlags& f) {
 
   SourceTable sources(config.sources);
   WebhookServer webhooks(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
-  if (!webhooks.Valid()) return ConfigFailure(webhooks.tls_error());
+  if (!webhooks.Valid()) {
+    return StartupFailure(kExitConfig, "configuration", webhooks.tls_error());
+  }
   AdminServer admin(metrics, [&publisher, &follower, &spool]() -> std::string {
     const bool kafka = publisher->Ready();
     const bool seeded = follower == nullptr || follower->Seeded();
@@ -329,13 +343,11 @@ int Serve(const ServeFlags& f) {
   const uint64_t open_files = RaiseOpenFileLimit();
   const int port = webhooks.Bind(config.http.host, config.http.port, error);
   if (port < 0) {
-    std::cerr << "schedbridge: " << error << "\n";
-    return kExitRuntime;
+    return StartupFailure(kExitRuntime, "listen", error);
   }
   const int admin_port = admin.Bind(config.http.admin_host, config.http.admin_port, error);
   if (admin_port < 0) {
-    std::cerr << "schedbridge: " << error << "\n";
-    return kExitRuntime;
+    return StartupFailure(kExitRuntime, "listen", error);
   }
   webhooks.Start();
   admin.Start();

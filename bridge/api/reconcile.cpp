@@ -227,18 +227,20 @@ ReconcileSummary RunReconcile(ProviderApi& api, Pipeline* pipeline, const Provid
 
 std::string ReconcileSummary::Text() const {
   std::ostringstream s;
-  s << "reconcile " << provider << "/" << source << ": " << api_bookings
-    << " booking(s) changed in the window (" << api_pages << " page(s), " << api.requests
-    << " request(s), " << api.retries << " retried, " << api.rate_limited << " rate-limited); "
-    << in_topic << " already in the topic, " << already_reconciled << " reconciled before; "
-    << (dry_run ? "would publish " : "published ") << published;
+  // A failure comes first, and the summary after it says the run failed:
+  // never a normal-looking summary followed by an error.
+  if (!error.empty()) s << "reconcile failed: " << error << "\n";
+  s << "reconcile " << provider << "/" << source << (error.empty() ? ": " : " FAILED: ")
+    << api_bookings << " booking(s) changed in the window (" << api_pages << " page(s), "
+    << api.requests << " request(s), " << api.retries << " retried, " << api.rate_limited
+    << " rate-limited); " << in_topic << " already in the topic, " << already_reconciled
+    << " reconciled before; " << (dry_run ? "would publish " : "published ") << published;
   std::string types;
   for (const auto& [type, n] : published_by_type) {
     types += (types.empty() ? "" : ", ") + std::to_string(n) + " " + type;
   }
   if (!types.empty()) s << " (" << types << ")";
   if (dry_run) s << "; dry run: nothing was published";
-  if (!error.empty()) s << "\nreconcile failed: " << error;
   return s.str();
 }
 

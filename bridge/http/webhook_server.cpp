@@ -886,6 +886,7 @@ class Connection final : public ConnectionBase,
     ++requests_;
     request_started_ = std::chrono::steady_clock::now();
     request_id_.clear();
+    source_label_ = "unknown";  // until a configured source is found
     for (const auto& [name, value] : parser_->fields) {
       if (IEquals(name, "X-Request-Id") && SaneRequestId(value)) request_id_ = value;
     }
@@ -928,16 +929,16 @@ class Connection final : public ConnectionBase,
     provider_ = shared_->providers.Find(provider_name_);
     if (provider_ == nullptr) {
       outcome_ = "unknown_provider";
-      return EarlyWebhook(
-          {404, ErrorBody("not_found", "unknown provider " + Quote(provider) +
-                                           "; expected one of: " + shared_->provider_list + ".")});
+      // The metric's label stays "unknown" (bounded); the log names what was asked for.
+      detail_ = "unknown provider " + Quote(provider) +
+                "; expected one of: " + shared_->provider_list + ".";
+      return EarlyWebhook({404, ErrorBody("not_found", detail_)});
     }
     source_ = shared_->sources.Find(provider_name_, source_name_);
     if (source_ == nullptr) {
       outcome_ = "unknown_source";
-      return EarlyWebhook(
-          {404, ErrorBody("not_found", "no source " + Quote(source) + " is configured for " +
-                                           provider_name_ + ".")});
+      detail_ = "no source " + Quote(source) + " is configured for " + provider_name_ + ".";
+      return EarlyWebhook({404, ErrorBody("not_found", detail_)});
     }
     source_label_ = source_name_;
     if (shared_->stopping) {
@@ -1067,7 +1068,10 @@ class Connection final : public ConnectionBase,
     call_.reset();
     if (phase_ != Phase::kWaiting) return;
     event_ids_ = r.event_ids;
-    detail_ = std::move(r.detail);
+    dead_letter_id_ = r.dead_letter_id;
+    // The log's detail: librdkafka's or the disk's words when there are any,
+    // else the sentence the client got (a dead letter's reason, a 401's cause).
+    detail_ = r.detail.empty() ? r.error : std::move(r.detail);
     Metrics& m = shared_->metrics;
     switch (r.verdict) {
       case Verdict::kAccepted:
@@ -1132,6 +1136,7 @@ class Connection final : public ConnectionBase,
                             {"status", status},
                             {"outcome", outcome_},
                             {"event_ids", event_ids_},
+                            {"dead_letter_id", dead_letter_id_},
                             {"detail", detail_},
                             {"latency_ms", seconds * 1000.0}});
     }
@@ -1193,6 +1198,8 @@ class Connection final : public ConnectionBase,
     source_.reset();
     event_ids_.clear();
     outcome_.clear();
+    detail_.clear();
+    dead_letter_id_.clear();
     phase_ = Phase::kIdle;
     std::string().swap(response_);
     if (!buffer_.empty()) {
@@ -1265,6 +1272,7 @@ class Connection final : public ConnectionBase,
   std::shared_ptr<IngestCall> call_;
   std::vector<std::string> event_ids_;
   std::string detail_;  // for the log only (librdkafka's error...)
+  std::string dead_letter_id_;
 };
 
 }  // namespace

@@ -12,6 +12,7 @@
 
 #include "bridge/config/settings.h"
 #include "bridge/model/dead_letter.h"
+#include "bridge/util/json.h"
 #include "support.h"
 
 namespace bridge {
@@ -123,6 +124,15 @@ TEST(Cli, ExitCodesFollowSysexits) {
   EXPECT_EQ(version.exit_code, 0);
   EXPECT_EQ(version.out.rfind("schedbridge ", 0), 0u) << version.out;
   EXPECT_EQ(Shell(kBinary + " --help > /dev/null").exit_code, 0);
+  // serve logs its start-up failure as JSON, like every later line.
+  const CommandResult startup =
+      Shell("env -i SCHEDBRIDGE_SECRET_CALENDY=cli-test-secret " + kBinary + " serve 2>&1");
+  EXPECT_EQ(startup.exit_code, 78);
+  rapidjson::Document line;
+  ASSERT_TRUE(json::Parse(startup.out.substr(0, startup.out.find('\n')), line).ok) << startup.out;
+  EXPECT_EQ(json::StringAt(&line, "event"), "startup_failed");
+  EXPECT_EQ(json::StringAt(&line, "reason"), "configuration");
+  EXPECT_NE(json::StringAt(&line, "error").value_or("").find("did you mean"), std::string::npos);
   // 78: configuration errors, a typo in a variable name among them.
   const CommandResult typo_env = Shell("env -i SCHEDBRIDGE_SECRET_CALENDY=cli-test-secret " +
                                        kBinary + " serve --check-config 2>&1");

@@ -13,11 +13,13 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "bridge/http/admin_server.h"
 #include "bridge/http/webhook_server.h"
 #include "bridge/util/json.h"
+#include "bridge/util/log.h"
 #include "ingress_fixture.h"
 #include "raw_client.h"
 #include "support.h"
@@ -160,6 +162,42 @@ TEST_F(HttpServerTest, NotFound) {
   r = client_->Get("/nothing-here");
   EXPECT_EQ(r->status, 404);
   EXPECT_EQ(Status(r), "not_found");
+}
+
+/// The log line of each webhook answer (the server logs on its own threads).
+std::vector<rapidjson::Document> WebhookLogLines(const std::string& captured) {
+  std::vector<rapidjson::Document> out;
+  std::istringstream lines(captured);
+  for (std::string line; std::getline(lines, line);) {
+    rapidjson::Document d;
+    if (json::Parse(line, d).ok && json::StringAt(&d, "event") == "webhook") {
+      out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
+TEST_F(HttpServerTest, TheLogLineNamesWhatWentWrong) {
+  log::SetTextFormat(false);
+  log::SetLevel(log::Level::kInfo);
+  ::testing::internal::CaptureStderr();
+  Post("/webhooks/calcom/nobody", "{}");
+  Post("/webhooks/calcom", CompactFixture("calcom/BOOKING_CREATED_with_payloadTemplate.json"));
+  Post("/webhooks/calcom", CompactFixture("calcom/BOOKING_CREATED.json"), "wrong");
+  const std::vector<rapidjson::Document> logged =
+      WebhookLogLines(::testing::internal::GetCapturedStderr());
+  ASSERT_EQ(logged.size(), 3u);
+  // A 404: the bounded label stays "unknown", the detail names what was asked for.
+  EXPECT_EQ(json::StringAt(&logged[0], "source"), "unknown");
+  EXPECT_NE(json::StringAt(&logged[0], "detail").value_or("").find("\"nobody\""),
+            std::string::npos);
+  // A dead letter: its id and its reason.
+  EXPECT_FALSE(json::StringAt(&logged[1], "dead_letter_id").value_or("").empty());
+  EXPECT_NE(json::StringAt(&logged[1], "detail").value_or("").find("payload template"),
+            std::string::npos);
+  // A 401: why.
+  EXPECT_FALSE(json::StringAt(&logged[2], "detail").value_or("").empty());
+  EXPECT_FALSE(json::StringAt(&logged[2], "dead_letter_id"));  // empty fields are left out
 }
 
 TEST_F(HttpServerTest, MethodNotAllowed) {

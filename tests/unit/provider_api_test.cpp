@@ -307,8 +307,7 @@ TEST(Subscriptions, CalendlySubscribesEveryEventTheReadmeTableNamesThatTheApiOff
   const std::vector<std::string> subscribed = SubscribedEvents(*c.api, *c.normalizer);
   const std::string readme = testing::ReadFile(std::string(SCHEDBRIDGE_SOURCE_DIR) + "/README.md");
   const size_t section = readme.find("### Calendly");
-  const std::string table =
-      readme.substr(section, readme.find("\n### ", section + 1) - section);
+  const std::string table = readme.substr(section, readme.find("\n### ", section + 1) - section);
   size_t named = 0;
   for (const std::string& trigger : c.normalizer->Triggers()) {
     // Named whole, or abbreviated in a row: `invitee_no_show.created` / `.deleted`.
@@ -382,6 +381,23 @@ TEST(Subscriptions, ListsEveryPageEvenWhenTheApiCapsThePageSize) {
   });
   Client c(fake, "calcom");
   EXPECT_EQ(c.api->ListSubscriptions().size(), 120u);
+}
+
+TEST(Reconcile, AFailedRunSaysSoFirstAndItsSummarySaysItFailed) {
+  ReconcileSummary summary;
+  summary.provider = "savvycal";
+  summary.source = "default";
+  summary.dry_run = true;
+  summary.error = "savvycal API GET /v1/events answered HTTP 500. Nothing was published.";
+  summary.exit_code = 1;
+  const std::string text = summary.Text();
+  EXPECT_EQ(text.rfind("reconcile failed: savvycal API GET /v1/events answered HTTP 500.", 0), 0u)
+      << text;
+  EXPECT_NE(text.find("\nreconcile savvycal/default FAILED: 0 booking(s)"), std::string::npos)
+      << text;
+  summary.error.clear();
+  summary.exit_code = 0;
+  EXPECT_EQ(summary.Text().rfind("reconcile savvycal/default: 0 booking(s)", 0), 0u);
 }
 
 TEST(Reconcile, MetricsForAPushgatewayOrATextfile) {
