@@ -55,7 +55,7 @@ constexpr int kExitConfig = 78;
 std::optional<Config> Configure(const std::string& config_file,
                                 const std::map<std::string, std::string>& flags,
                                 const std::vector<std::string>& kafka_flags, bool require_sources,
-                                std::string& error) {
+                                std::string& error, bool require_secrets = true) {
   ConfigInputs in;
   if (!config_file.empty()) in.file = config_file;
   in.env = ProcessEnvironment();
@@ -63,6 +63,7 @@ std::optional<Config> Configure(const std::string& config_file,
   in.kafka_flags = kafka_flags;
   in.flags = flags;
   in.require_sources = require_sources;
+  in.require_secrets = require_secrets;
   in.check_source = [](const SourceConfig& s) {
     const Provider* p = ProviderRegistry::BuiltIn().Find(s.provider);
     return p == nullptr ? "unknown provider." : p->CheckSource(s);
@@ -436,6 +437,42 @@ int Serve(const ServeFlags& f) {
   return 0;
 }
 
+/// A --since/--until/--horizon style duration: 90d, 6h, 30m, 45s.
+std::optional<int64_t> ParseDurationMs(const std::string& text) {
+  if (text.size() < 2) return std::nullopt;
+  const char unit = text.back();
+  const std::string number = text.substr(0, text.size() - 1);
+  // At most nine digits: std::stoll would throw past int64, and n * 86400000 overflow.
+  if (number.size() > 9 || number.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  const int64_t n = std::stoll(number);
+  switch (unit) {
+    case 'd':
+      return n * 86400000;
+    case 'h':
+      return n * 3600000;
+    case 'm':
+      return n * 60000;
+    case 's':
+      return n * 1000;
+    default:
+      return std::nullopt;
+  }
+}
+
+/// How every command's --since and --until are written (one vocabulary).
+constexpr const char* kTimeForms =
+    "a date (2026-11-23), an RFC 3339 time (2026-11-23T09:00:00Z), epoch milliseconds or a "
+    "duration before now (6h, 2d)";
+
+/// A --since/--until value: a date (`end` takes the end of that day), an RFC
+/// 3339 time, epoch milliseconds, or a duration before `now_ms`.
+std::optional<int64_t> ParseTimeArg(const std::string& text, bool end, int64_t now_ms) {
+  if (auto d = ParseDurationMs(text)) return now_ms - *d;
+  return ParseReplayTime(text, end);
+}
+
 struct ReplayFlags {
   ReplayOptions options;
   std::string config_file, brokers, since, until;
@@ -443,11 +480,13 @@ struct ReplayFlags {
   bool from_set = false, to_set = false;
 };
 
-/// Configuration for the Kafka clients of replay and dlq (no sources needed).
+/// Configuration for the Kafka clients of replay and dlq: no sources needed,
+/// and no webhook secret (only `serve` verifies webhooks).
 std::optional<Config> ReplayConfig(const ReplayFlags& f, std::string& error) {
   std::map<std::string, std::string> flags;
   if (!f.brokers.empty()) flags["SCHEDBRIDGE_KAFKA_BROKERS"] = f.brokers;
-  return Configure(f.config_file, flags, f.kafka, /*require_sources=*/false, error);
+  return Configure(f.config_file, flags, f.kafka, /*require_sources=*/false, error,
+                   /*require_secrets=*/false);
 }
 
 /// Checks replay's filters against what exists; a sentence, or "".
@@ -482,12 +521,9 @@ std::string ParseWindow(ReplayFlags& f) {
   for (const auto& [text, slot, end] : {std::tuple{f.since, &f.options.since_ms, false},
                                         std::tuple{f.until, &f.options.until_ms, true}}) {
     if (text.empty()) continue;
-    std::optional<int64_t> ms = ParseReplayTime(text, end);
-    if (!ms) {
-      return std::string(end ? "--until" : "--since") +
-             " takes a date (2026-11-23), an RFC 3339 time (2026-11-23T09:00:00Z) or epoch "
-             "milliseconds.";
-    }
+    std::optional<int64_t> ms =
+        ParseTimeArg(text, end, UnixMillis(std::chrono::system_clock::now()));
+    if (!ms) return std::string(end ? "--until" : "--since") + " takes " + kTimeForms + ".";
     *slot = *ms;
   }
   return {};
@@ -509,6 +545,16 @@ std::optional<Config> PrepareRecordCommand(ReplayFlags& f, int& exit_code) {
   if (!f.to_set) o.to = config->pipeline.events_topic;
   o.replica_id = config->pipeline.replica_id;
   std::string problem = ParseWindow(f);
+  // --source as every command takes it: name, or provider/name.
+  if (const size_t slash = o.source.find('/'); problem.empty() && slash != std::string::npos) {
+    const std::string provider = o.source.substr(0, slash);
+    if (!o.provider.empty() && o.provider != provider) {
+      problem =
+          "--source " + o.source + " names another provider than --provider " + o.provider + ".";
+    }
+    o.provider = provider;
+    o.source = o.source.substr(slash + 1);
+  }
   if (problem.empty()) problem = FilterProblem(o, *config);
   if (!problem.empty()) {
     std::cerr << "schedbridge: " << problem << "\n";
@@ -643,15 +689,15 @@ int Dlq(ReplayFlags f, bool normalize, const std::string& input) {
 void AddRecordOptions(CLI::App* cmd, ReplayFlags& f) {
   ReplayOptions& ro = f.options;
   cmd->add_option("--since", f.since,
-                  "only records written at or after this: a date (2026-11-23), an RFC 3339 time "
-                  "or epoch milliseconds");
+                  "only records written at or after this: a date (2026-11-23), an RFC 3339 time, "
+                  "epoch milliseconds or a duration before now (6h, 2d)");
   cmd->add_option("--until", f.until,
                   "only records written at or before this (a date means the end of that day)");
   cmd->add_option("--provider", ro.provider, "only this provider's records");
   cmd->add_option("--reason", ro.reason,
                   "only records with this dead-letter reason (invalid_json, not_an_object, "
                   "custom_template, unknown_event_type, missing_booking_id, normalizer_error)");
-  cmd->add_option("--source", ro.source, "only this source's records");
+  cmd->add_option("--source", ro.source, "only this source's records: name or provider/name");
   cmd->add_option("--limit", ro.limit, "stop after this many records");
   cmd->add_option("--brokers", f.brokers, "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
   cmd->add_option("--config", f.config_file, "YAML config file (or SCHEDBRIDGE_CONFIG)");
@@ -664,12 +710,15 @@ const std::vector<std::string> kCommands = {"serve",    "replay",  "dlq",       
 /// Configuration for the provider-API commands: sources (secrets optional:
 /// SavvyCal issues its own), public_url and Kafka.
 std::optional<Config> ApiConfig(const std::string& config_file, const std::string& public_url,
-                                int& exit_code) {
+                                int& exit_code, const std::string& brokers = {},
+                                const std::vector<std::string>& kafka = {}) {
   ConfigInputs in;
   if (!config_file.empty()) in.file = config_file;
   in.env = ProcessEnvironment();
   in.known_providers = ProviderNames();
   if (!public_url.empty()) in.flags["SCHEDBRIDGE_PUBLIC_URL"] = public_url;
+  if (!brokers.empty()) in.flags["SCHEDBRIDGE_KAFKA_BROKERS"] = brokers;
+  in.kafka_flags = kafka;
   in.require_secrets = false;
   in.check_source = [](const SourceConfig& s) {
     const Provider* p = ProviderRegistry::BuiltIn().Find(s.provider);
@@ -683,30 +732,6 @@ std::optional<Config> ApiConfig(const std::string& config_file, const std::strin
   } catch (const ConfigError& e) {
     exit_code = ConfigFailure(e.what());
     return std::nullopt;
-  }
-}
-
-/// A --since/--until/--horizon style duration: 90d, 6h, 30m, 45s.
-std::optional<int64_t> ParseDurationMs(const std::string& text) {
-  if (text.size() < 2) return std::nullopt;
-  const char unit = text.back();
-  const std::string number = text.substr(0, text.size() - 1);
-  // At most nine digits: std::stoll would throw past int64, and n * 86400000 overflow.
-  if (number.size() > 9 || number.find_first_not_of("0123456789") != std::string::npos) {
-    return std::nullopt;
-  }
-  const int64_t n = std::stoll(number);
-  switch (unit) {
-    case 'd':
-      return n * 86400000;
-    case 'h':
-      return n * 3600000;
-    case 'm':
-      return n * 60000;
-    case 's':
-      return n * 1000;
-    default:
-      return std::nullopt;
   }
 }
 
@@ -883,6 +908,11 @@ int main(int argc, char** argv) {
   rec_cmd->add_option("--metrics-file", rec.metrics_file,
                       "write the run's metrics to this file (node-exporter textfile collector)");
   rec_cmd->add_option("--config", rec_config, "YAML config file (or SCHEDBRIDGE_CONFIG)");
+  std::string rec_brokers;
+  std::vector<std::string> rec_kafka;
+  rec_cmd->add_option("--brokers", rec_brokers,
+                      "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");
+  rec_cmd->add_option("--kafka", rec_kafka, "librdkafka property name=value (repeatable)");
   rec_cmd->add_option("--deadline", api_deadline, kDeadlineHelp);
 
   CLI::App* settings_cmd = app.add_subcommand(
@@ -941,16 +971,13 @@ int main(int argc, char** argv) {
   }
   if (*rec_cmd) {
     const int64_t now_ms = UnixMillis(std::chrono::system_clock::now());
-    const auto when = [now_ms](const std::string& text, bool end) -> std::optional<int64_t> {
-      if (auto d = ParseDurationMs(text)) return now_ms - *d;
-      return ParseReplayTime(text, end);
-    };
-    const auto since = when(rec_since, false);
-    const auto until = rec_until.empty() ? std::optional<int64_t>(now_ms) : when(rec_until, true);
+    const auto since = ParseTimeArg(rec_since, false, now_ms);
+    const auto until =
+        rec_until.empty() ? std::optional<int64_t>(now_ms) : ParseTimeArg(rec_until, true, now_ms);
     const auto horizon = ParseDurationMs(rec_horizon), lookback = ParseDurationMs(rec_lookback);
     if (!since || !until || *since > *until) {
-      std::cerr << "schedbridge: --since and --until take a date (2026-11-23), an RFC 3339 time, "
-                   "epoch milliseconds or a duration before now (6h, 2d), with --since first.\n";
+      std::cerr << "schedbridge: --since and --until take " << kTimeForms
+                << ", with --since first.\n";
       return kExitUsage;
     }
     if (!horizon || !lookback) {
@@ -964,7 +991,7 @@ int main(int argc, char** argv) {
     rec.options.progress = true;
     rec.retry.run_deadline = std::chrono::milliseconds(*deadline_ms);
     int exit_code = 0;
-    std::optional<Config> config = ApiConfig(rec_config, "", exit_code);
+    std::optional<Config> config = ApiConfig(rec_config, "", exit_code, rec_brokers, rec_kafka);
     if (!config) return exit_code;
     return ReconcileCommand(*config, rec, std::cout, std::cerr);
   }

@@ -92,23 +92,29 @@ std::string SubscriberUrl(const std::string& public_url, const SourceConfig& sou
 
 std::vector<const SourceConfig*> SelectSources(const Config& config, const std::string& selector,
                                                std::string& error) {
-  std::vector<const SourceConfig*> out;
-  std::vector<std::string> known;
+  // One vocabulary with replay and dlq: provider/name, a source's name, or a
+  // provider (its default source, or its only one).
+  std::vector<const SourceConfig*> out, of_provider;
+  std::string list;
   for (const SourceConfig& s : config.sources) {
-    known.push_back(Name(s));
+    list += (list.empty() ? "" : ", ") + Name(s);
+    if (s.provider == selector) of_provider.push_back(&s);
     const bool match = selector.empty() || selector == Name(s) ||
                        (selector == s.provider && s.name == kDefaultSource) ||
                        (selector.find('/') == std::string::npos && selector == s.name);
     if (match) out.push_back(&s);
   }
+  if (out.empty()) out = of_provider;  // one is chosen; several are named below
   if (out.empty()) {
-    std::string list;
-    for (const std::string& k : known) list += (list.empty() ? "" : ", ") + k;
     error = selector.empty() ? "no sources are configured."
                              : "no source " + selector +
-                                   " (configured: " + (list.empty() ? "none" : list) + ").";
+                                   "; name one as provider/name, or by its name (configured: " +
+                                   (list.empty() ? "none" : list) + ").";
   } else if (!selector.empty() && out.size() > 1) {
-    error = "--source " + selector + " names several sources; use provider/name.";
+    std::string several;
+    for (const SourceConfig* s : out) several += (several.empty() ? "" : ", ") + Name(*s);
+    error = "--source " + selector + " names several sources (" + several +
+            "); name one as provider/name.";
     out.clear();
   }
   return out;

@@ -237,6 +237,46 @@ TEST(Cli, DlqShowAndNormalizeReadRecordsWithoutJq) {
       << typo.out;
 }
 
+// replay, dlq, reconcile and serve share one vocabulary: the same Kafka
+// flags, time forms (durations included) and source names, and only serve
+// needs the webhook secrets.
+TEST(Cli, TheCommandsShareOneVocabulary) {
+  const std::string dir = testing::TempDir("cli-vocabulary");
+  DeadLetterRecord r;
+  r.dead_letter_id = MakeDeadLetterId("calcom", "{}");
+  r.reason = "invalid_json";
+  r.provider = "calcom";
+  r.source = "team-a";
+  r.received_at = "2026-11-23T09:00:00Z";
+  r.body = "{";
+  r.schedbridge_version = "0.1.0";
+  std::ofstream(dir + "/records") << ToJson(r) << "\n";
+  // A named source without its secret: serve refuses it, dlq does not need it.
+  std::ofstream(dir + "/config.yaml") << "sources:\n  - provider: calcom\n    name: team-a\n";
+  const std::string dlq = "env -i " + kBinary + " dlq show --config " + dir +
+                          "/config.yaml --input " + dir + "/records";
+  const CommandResult by_name = Shell(dlq + " --since 2h --until 0m --source calcom/team-a 2>&1");
+  ASSERT_EQ(by_name.exit_code, 0) << by_name.out;
+  EXPECT_NE(by_name.out.find("dlq: 1 record(s) shown"), std::string::npos) << by_name.out;
+  const CommandResult other = Shell(dlq + " --source calendly/team-a 2>&1");
+  EXPECT_NE(other.out.find("dlq: 0 record(s) shown"), std::string::npos) << other.out;
+  EXPECT_EQ(Shell(dlq + " --since yesterday 2>&1").exit_code, 2);
+  const CommandResult serve =
+      Shell("env -i " + kBinary + " serve --check-config --config " + dir + "/config.yaml 2>&1");
+  EXPECT_EQ(serve.exit_code, 78) << serve.out;
+  // reconcile takes --brokers and --kafka as dlq, replay and serve do.
+  const CommandResult reconcile =
+      Shell("env -i " + kBinary +
+            " reconcile --brokers 127.0.0.1:1 --kafka socket.timeout.ms=1000 --source calcom "
+            "--since 2h 2>&1");
+  EXPECT_EQ(reconcile.out.find("not expected"), std::string::npos) << reconcile.out;
+  EXPECT_EQ(reconcile.exit_code, 2) << reconcile.out;
+  EXPECT_NE(reconcile.out.find("no source calcom; name one as provider/name, or by its name "
+                               "(configured: none)"),
+            std::string::npos)
+      << reconcile.out;
+}
+
 // scripts/send-sample --list names an example for every trigger; each one's
 // body (--print) normalizes to canonical events of the trigger it names, and
 // --list without a provider gives every provider under a heading.

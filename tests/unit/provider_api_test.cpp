@@ -298,6 +298,30 @@ SubscriptionTarget Target(const Client& c, const std::string& url, const std::st
   return SubscriptionTarget{url, SubscribedEvents(*c.api, *c.normalizer), secret};
 }
 
+TEST(Subscriptions, SourcesAreNamedAsEveryCommandNamesThem) {
+  Config config;
+  config.sources = {{"calcom", "team-a"}, {"calendly", "default"}, {"calendly", "team-b"}};
+  std::string error;
+  // A provider with one source: that one.
+  auto one = SelectSources(config, "calcom", error);
+  ASSERT_EQ(one.size(), 1u) << error;
+  EXPECT_EQ(one[0]->name, "team-a");
+  // A provider's default source, by the provider's name; a name; provider/name.
+  EXPECT_EQ(SelectSources(config, "calendly", error).at(0)->name, "default");
+  EXPECT_EQ(SelectSources(config, "team-b", error).at(0)->provider, "calendly");
+  EXPECT_EQ(SelectSources(config, "calendly/team-b", error).size(), 1u);
+  // Nothing matching: the error says how to name one, and lists them.
+  EXPECT_TRUE(SelectSources(config, "savvycal", error).empty());
+  EXPECT_NE(error.find("name one as provider/name, or by its name (configured: calcom/team-a, "
+                       "calendly/default, calendly/team-b)"),
+            std::string::npos)
+      << error;
+  config.sources.push_back({"calcom", "team-c"});
+  EXPECT_TRUE(SelectSources(config, "calcom", error).empty());
+  EXPECT_NE(error.find("names several sources (calcom/team-a, calcom/team-c)"), std::string::npos)
+      << error;
+}
+
 // One list: apply subscribes every trigger the normalizer maps that the API
 // offers. For Calendly that is every event of the README's table but
 // user.updated (not offered by Calendly's subscription API).
