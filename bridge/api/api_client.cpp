@@ -230,6 +230,15 @@ rapidjson::Document ApiSession::Call(const std::string& method, const std::strin
     if (!r.fatal_error.empty()) {
       throw ApiError(ApiError::Kind::kBadResponse, what + " sent " + r.fatal_error + ".");
     }
+    stats_.bytes += static_cast<int64_t>(r.body.size());
+    if (stats_.bytes > kMaxRunResponseBytes) {
+      throw ApiError(ApiError::Kind::kBadResponse,
+                     what + ": the API's answers passed " +
+                         std::to_string(kMaxRunResponseBytes >> 20) + " MiB in this run (" +
+                         std::to_string(stats_.requests) +
+                         " request(s)); narrow the window (--since, --until) if the listing "
+                         "is real.");
+    }
     if (r.status >= 200 && r.status < 300) {
       rapidjson::Document doc;
       if (r.body.empty()) return doc;
@@ -290,9 +299,14 @@ std::optional<std::chrono::milliseconds> ParseRetryAfter(
   std::tm tm{};
   const char* end = strptime(value.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
   if (end == nullptr || *end != '\0') return std::nullopt;
-  const auto at = std::chrono::system_clock::from_time_t(timegm(&tm));
-  if (at <= now) return std::chrono::milliseconds(0);
-  return std::chrono::duration_cast<std::chrono::milliseconds>(at - now);
+  // In seconds first: a date far in the future overflows the clock's
+  // nanoseconds (and would read as no wait at all).
+  const int64_t at_s = static_cast<int64_t>(timegm(&tm));
+  const int64_t now_s =
+      std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (at_s <= now_s) return std::chrono::milliseconds(0);
+  if (at_s - now_s > 999999) return std::chrono::milliseconds(999999999);
+  return std::chrono::seconds(at_s - now_s);
 }
 
 std::string UrlEncode(const std::string& value) {
@@ -357,12 +371,13 @@ void PageGuard::Page(const rapidjson::Value& items) {
 
 std::string SafeExcerpt(const std::string& text, const std::string& known, size_t max) {
   constexpr const char* kRedacted = "[redacted]";
-  std::string s = text.substr(0, 4096);
+  // Controls go first: an escape sequence inside a reflected key must not hide
+  // it from the search for the key and then vanish, leaving the key whole.
+  std::string s = WithoutControls(text.substr(0, 4096));
   if (!known.empty()) {
     for (size_t at; (at = s.find(known)) != std::string::npos;)
       s.replace(at, known.size(), kRedacted);
   }
-  s = WithoutControls(s);
   std::string lower = s;
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   // Credentials by their label: "Bearer x", "key=x", "\"secret\": \"x\"".

@@ -29,6 +29,11 @@ namespace bridge {
 /// The largest API answer read (a page of 100 bookings is well under 1 MiB);
 /// a larger one, or a Content-Length announcing one, is refused unread.
 constexpr size_t kMaxResponseBytes = 8u << 20;
+/// What one run may read from an API in all (the sum of its answers): the
+/// answers' contents are kept while a listing lasts, so this bounds a run's
+/// memory under the CronJob's 256 MiB limit (a 10,000-booking run reads
+/// about 30 MiB).
+constexpr int64_t kMaxRunResponseBytes = int64_t{64} << 20;
 /// One request, connect to last byte, at most this long (a trickled answer
 /// ends here, not at the per-read timeout).
 constexpr std::chrono::seconds kRequestDeadline{60};
@@ -108,6 +113,7 @@ struct ApiStats {
   int64_t retries = 0;
   int64_t rate_limited = 0;   // 429 answers
   int64_t server_errors = 0;  // 5xx answers and network errors
+  int64_t bytes = 0;          // answer bodies read
 };
 
 class ApiSession {

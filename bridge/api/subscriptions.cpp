@@ -156,6 +156,19 @@ void StoreIssuedSecret(const std::string& path, const std::string& secret) {
         "the provider issues this webhook's secret: give the source a secret file "
         "(secret_files, or SCHEDBRIDGE_SECRET_<PROVIDER>_FILE) so apply can store it.");
   }
+  // The API chooses this secret: one that `serve` would refuse (short, or
+  // with control characters or line breaks that forge lines in the file) is
+  // refused here, before the file changes.
+  const size_t min_bytes = Config().min_secret_bytes;
+  const bool printable = std::all_of(secret.begin(), secret.end(), [](char c) {
+    return static_cast<unsigned char>(c) > 0x20 && static_cast<unsigned char>(c) < 0x7f;
+  });
+  if (secret.size() < min_bytes || secret.size() > 4096 || !printable) {
+    throw std::runtime_error("the secret the provider issued is not usable (it must be " +
+                             std::to_string(min_bytes) +
+                             " to 4096 printable characters, without spaces or line breaks); " +
+                             path + " was not changed.");
+  }
   // Refused before anything is read through it, not only before the write.
   struct stat st {};
   if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {

@@ -98,7 +98,8 @@ class AdminServer::Impl {
   Answer Route(std::string_view path);
   void Accept();
   /// At the connection cap: closes the oldest connection still waiting for
-  /// its request. False when none is (every one is being answered).
+  /// its request or lingering after an error, else the oldest. False when
+  /// none is open.
   bool MakeRoom();
   void Limited(const char* what) {
     owner_.metrics_.Inc("schedbridge_admin_limited_total", {{"limit", what}});
@@ -139,8 +140,10 @@ class AdminServer::Impl::Connection : public std::enable_shared_from_this<Connec
     ReadRequest();
   }
 
-  /// Still waiting for (the rest of) a request: may make room for another.
-  bool waiting() const { return reading_ && !closed_; }
+  /// Still waiting for (the rest of) a request, or lingering after an error
+  /// answer: the first to make room for another.
+  bool waiting() const { return (reading_ || lingering_) && !closed_; }
+  bool open() const { return !closed_; }
 
   void Close() {
     if (closed_) return;
@@ -235,6 +238,7 @@ class AdminServer::Impl::Connection : public std::enable_shared_from_this<Connec
   /// Half-closes and drops what the client still sends (bounded), so that it
   /// reads the answer instead of a connection reset.
   void Linger() {
+    lingering_ = true;
     parser_.reset();
     error_code ignored;
     socket_.shutdown(tcp::socket::shutdown_send, ignored);
@@ -261,6 +265,7 @@ class AdminServer::Impl::Connection : public std::enable_shared_from_this<Connec
   std::list<Connection*>::iterator where_;
   size_t dropped_ = 0;
   bool reading_ = false;
+  bool lingering_ = false;
   bool closed_ = false;
 };
 
@@ -315,11 +320,15 @@ void AdminServer::Impl::Accept() {
 }
 
 bool AdminServer::Impl::MakeRoom() {
-  for (Connection* c : open_) {
-    if (c->waiting()) {
-      Limited(admin_limit::kConnections);
-      c->Close();
-      return true;
+  // The oldest connection still reading or lingering; else the oldest one of
+  // all (an answer to a client that does not read it): a probe always gets in.
+  for (bool any : {false, true}) {
+    for (Connection* c : open_) {
+      if (any ? c->open() : c->waiting()) {
+        Limited(admin_limit::kConnections);
+        c->Close();
+        return true;
+      }
     }
   }
   return false;

@@ -177,7 +177,7 @@ bool Journal::Scan(const Visitor& visit, std::string& error) {
     for (const std::string& name : names) {
       if (!EndsWith(name, kSuffix)) continue;
       // Exactly 20 digits that fit 64 bits, and a regular file (not a
-      // symlink); anything else was not written by us: set aside and logged,
+      // symlink, not a hard link); anything else was not written by us: set aside and logged,
       // never a crash at start-up.
       uint64_t segment = 0;
       const char* digits = name.data();
@@ -187,7 +187,10 @@ bool Journal::Scan(const Visitor& visit, std::string& error) {
       const bool ours = name.size() == 20 + std::strlen(kSuffix) && parsed.ec == std::errc() &&
                         parsed.ptr == digits + 20 && segment > 0 &&
                         ::fstatat(dir_fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                        S_ISREG(st.st_mode);
+                        S_ISREG(st.st_mode) &&
+                        // One name only: a hard link planted as a segment
+                        // would have new records written into another file.
+                        st.st_nlink == 1;
       if (!ours) {
         log::Error("spool_file_quarantined", {{"file", name}, {"reason", "not a journal segment"}});
         ++quarantined_files_;

@@ -526,7 +526,9 @@ void FakeApis::Answer(const httplib::Request& req, httplib::Response& res) {
       h.url = ReadString(body, "url");
       h.events = ReadStrings(body, "events");
       std::sort(h.events.begin(), h.events.end());
-      h.secret = "whsec_issued_" + std::to_string(state_.next_id++) + "_abcdefghijkl";
+      h.secret = state_.savvycal_issued_secret.empty()
+                     ? "whsec_issued_" + std::to_string(state_.next_id++) + "_abcdefghijkl"
+                     : state_.savvycal_issued_secret;
       if (h.url.empty()) return Error(res, 422, "url is required");
       state_.savvycal_webhooks.push_back(h);
       SavvyWebhook(w, h);

@@ -90,6 +90,7 @@ class FakeApis {
     std::vector<FakeCalendlyEvent> calendly_events;
     std::vector<FakeCalendlyInvitee> calendly_invitees;
     std::vector<FakeSavvyEvent> savvycal_events;
+    std::string savvycal_issued_secret;  // what SavvyCal issues ("": a fresh good one)
     bool key_expired = false;
     int rate_limited_requests = 0;  // the next N requests answer 429
     std::string retry_after = "1";

@@ -444,6 +444,36 @@ TEST(AdminLimits, AFullPortMakesRoomForAProbe) {
   for (int fd : held) close(fd);
 }
 
+// Connections lingering after an error answer (a 413 whose body keeps
+// coming) fill the cap too: they make room for a probe as well.
+TEST(AdminLimits, ConnectionsLingeringAfterAnErrorMakeRoomForAProbe) {
+  log::SetLevel(log::Level::kOff);
+  Metrics metrics;
+  AdminLimits limits;
+  limits.max_connections = 8;
+  AdminServer admin(
+      metrics, [] { return std::string(); }, limits);
+  std::string error;
+  const int port = admin.Bind("127.0.0.1", 0, error);
+  ASSERT_GT(port, 0) << error;
+  admin.Start();
+  std::vector<int> held;
+  for (int i = 0; i < 8; ++i) held.push_back(testing::Connect(port));
+  SendToAll(held,
+            "POST /metrics HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + std::string(2048, 'x'));
+  for (int i = 0; i < 100 && admin.open_connections() < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(admin.open_connections(), 8u);
+  httplib::Client probe("127.0.0.1", port);
+  probe.set_read_timeout(2, 0);
+  auto r = probe.Get("/healthz");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->status, 200);
+  EXPECT_GE(metrics.Value("schedbridge_admin_limited_total", {{"limit", "connections"}}), 1);
+  for (int fd : held) close(fd);
+}
+
 TEST_F(AdminServerTest, BadRequestsGetTheirAnswersAndCount) {
   struct Case {
     std::string request;

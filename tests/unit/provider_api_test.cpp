@@ -82,6 +82,44 @@ TEST(ApiSession, WaitsAsRetryAfterSaysOn429) {
   EXPECT_EQ(c.session->stats().requests, 3);
 }
 
+/// Answers every request with a fresh JSON body of about `bytes` bytes.
+class BigAnswers final : public HttpTransport {
+ public:
+  explicit BigAnswers(size_t bytes) : bytes_(bytes) {}
+  HttpResponse Send(const HttpRequest&) override {
+    HttpResponse r;
+    r.status = 200;
+    r.body = R"({"n":)" + std::to_string(++sent) + R"(,"pad":")" + std::string(bytes_, 'x') + "\"}";
+    return r;
+  }
+  int sent = 0;
+
+ private:
+  size_t bytes_;
+};
+
+// Each answer is capped, and so is their sum in one run: what a listing keeps
+// from page to page cannot grow without bound.
+TEST(ApiSession, TheAnswersOfOneRunAreBoundedInAll) {
+  BigAnswers transport(4 << 20);
+  ApiSession session(transport, "calcom", "Bearer k");
+  try {
+    for (int i = 0; i < 100; ++i) session.Call("GET", "/v2/bookings?skip=" + std::to_string(i));
+    ADD_FAILURE() << "400 MiB of answers were read";
+  } catch (const ApiError& e) {
+    EXPECT_EQ(e.kind(), ApiError::Kind::kBadResponse);
+    EXPECT_NE(std::string(e.what()).find("MiB in this run"), std::string::npos) << e.what();
+  }
+  EXPECT_LE(transport.sent, static_cast<int>(kMaxRunResponseBytes / (4 << 20)) + 1);
+}
+
+TEST(ApiSession, AFarFutureRetryAfterDateIsALongWaitNotNone) {
+  const auto now = std::chrono::system_clock::now();
+  const auto wait = ParseRetryAfter("Fri, 31 Dec 9999 23:59:59 GMT", now);
+  ASSERT_TRUE(wait);
+  EXPECT_GE(*wait, std::chrono::hours(24));
+}
+
 TEST(ApiSession, RetryAfterAsAnHttpDate) {
   const auto now = std::chrono::system_clock::from_time_t(1796083200);  // 2026-12-01T00:00:00Z
   EXPECT_EQ(ParseRetryAfter("Tue, 01 Dec 2026 00:00:07 GMT", now), std::chrono::seconds(7));
@@ -586,6 +624,29 @@ TEST(Subscriptions, CalendlyHasNoUpdateSoTheSigningKeyIsSentByRecreating) {
   EXPECT_EQ(state.calendly_subscriptions[0].secret, "second-key-0123456789");
 }
 
+// The API chooses the issued secret: one serve would refuse, or one that
+// forges lines in the file, is refused and the file left as it was.
+TEST(Subscriptions, AnUnusableIssuedSecretIsRefusedAndTheFileKept) {
+  for (const std::string& bad : {std::string("abc"), std::string("short-evil-1\ncd\n\x1b[31mx")}) {
+    FakeApis fake;
+    fake.With([&](FakeApis::State& s) { s.savvycal_issued_secret = bad; });
+    const std::string file = testing::TempDir("savvy-bad") + "/savvycal.secret";
+    std::ofstream(file) << "existing-good-secret-123456\n";
+    Client c(fake, "savvycal");
+    std::ostringstream out;
+    const SubscriptionPlan plan =
+        PlanSubscription(*c.api, Target(c, "https://hooks.example.com/webhooks/savvycal", ""),
+                         c.api->ListSubscriptions(), {});
+    try {
+      ApplyPlan(*c.api, plan, file, out);
+      ADD_FAILURE() << "an unusable issued secret was stored";
+    } catch (const std::runtime_error& e) {
+      EXPECT_NE(std::string(e.what()).find("not usable"), std::string::npos) << e.what();
+    }
+    EXPECT_EQ(ReadSecretFile(file), std::vector<std::string>{"existing-good-secret-123456"});
+  }
+}
+
 TEST(Subscriptions, SavvyCalIssuesTheSecretAndApplyStoresItFirstInTheSourceFile) {
   FakeApis fake;
   const std::string file = testing::TempDir("savvy") + "/savvycal.secret";
@@ -890,6 +951,10 @@ TEST(HostileApi, SafeExcerptStripsControlsAndCredentials) {
   EXPECT_EQ(SafeExcerpt("id 0123456789abcdef0123456789abcdef here"), "id [redacted] here");
   EXPECT_EQ(SafeExcerpt("your key mykey-1 is bad", "mykey-1"), "your key [redacted] is bad");
   EXPECT_EQ(SafeExcerpt("The access token expired"), "The access token expired");
+  // An escape sequence inside a reflected key does not hide it.
+  EXPECT_EQ(SafeExcerpt("esc-split Sk.live.ab\x1b[0m12.cd34.X!9q", "Sk.live.ab12.cd34.X!9q")
+                .find("Sk.live"),
+            std::string::npos);
   EXPECT_EQ(SafeExcerpt(std::string(500, 'a') + " x", {}, 50), "[redacted] x");
 }
 

@@ -510,6 +510,26 @@ TEST(SpoolVolume, ASymlinkedQuarantineDirectoryIsNotFollowed) {
   EXPECT_TRUE(fs::is_symlink(dir.path() + "/quarantine"));
 }
 
+// A segment planted as a hard link to a file elsewhere in the volume is set
+// aside: new records are never appended through it.
+TEST(SpoolVolume, AHardLinkedSegmentIsSetAsideNotWrittenThrough) {
+  TempDir dir, outside;
+  const std::string victim = outside.path() + "/victim";
+  WriteAll(victim, "");
+  fs::create_hard_link(victim, dir.path() + kFirstSegment);
+  FakePublisher publisher;
+  std::string error;
+  auto spool = Spool::Open(Options(dir.path()), publisher, nullptr, error);
+  ASSERT_TRUE(spool) << error;
+  spool->Start(nullptr);
+  ASSERT_EQ(spool->Append(Record(1)).status, DurableSpool::Status::kStored);
+  ASSERT_TRUE(WaitFor([&] { return spool->stats().records == 0; }));
+  spool.reset();
+  EXPECT_EQ(Keys(publisher.Published()), std::vector<std::string>{"calcom:b1"});
+  EXPECT_EQ(ReadAll(victim), "");
+  EXPECT_TRUE(fs::exists(dir.path() + kFirstSegment + ".quarantined"));
+}
+
 TEST(SpoolSeal, ACopiedRecordIsRefusedAfterItsOriginalWasPublished) {
   TempDir dir;
   std::string error;
