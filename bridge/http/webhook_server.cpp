@@ -1,5 +1,7 @@
 #include "bridge/http/webhook_server.h"
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
 
 #include <boost/asio/io_context.hpp>
@@ -616,7 +618,7 @@ class Connection final : public ConnectionBase,
       phase_ = Phase::kHandshake;
       stream_.async_handshake(asio::ssl::stream_base::server,
                               [self = this->shared_from_this()](error_code e) {
-                                if (e) return self->Close();
+                                if (e) return self->OnHandshakeFailed(e);
                                 self->phase_ = Phase::kIdle;
                                 self->WaitRead();
                               });
@@ -624,6 +626,45 @@ class Connection final : public ConnectionBase,
       phase_ = Phase::kIdle;
       WaitRead();
     }
+  }
+
+  /// A TLS handshake that failed: counted, logged (at most every 10 s: any
+  /// client can fail one), and plain HTTP sent to this TLS port is told so in
+  /// plain HTTP, as a front proxy misconfigured that way needs to hear.
+  void OnHandshakeFailed(const error_code& e) {
+    if constexpr (kTls) {
+      const bool plain_http =
+          e.category() == asio::error::get_ssl_category() &&
+          ERR_GET_REASON(static_cast<unsigned long>(e.value())) == SSL_R_HTTP_REQUEST;
+      const char* reason = plain_http ? "plain_http" : "handshake";
+      shared_->metrics.Inc("schedbridge_tls_handshake_failures_total", {{"reason", reason}});
+      static std::atomic<int64_t> last_logged_s{0};
+      const int64_t now_s =
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now().time_since_epoch()).count();
+      int64_t last = last_logged_s.load(std::memory_order_relaxed);
+      if (now_s - last >= 10 &&
+          last_logged_s.compare_exchange_strong(last, now_s, std::memory_order_relaxed)) {
+        log::Warn("tls_handshake_failed",
+                  {{"reason", reason},
+                   {"error", e.message()},
+                   {"detail", plain_http ? "plain HTTP was sent to the TLS webhook port (a front "
+                                           "proxy must speak HTTPS to it)"
+                                         : ""}});
+      }
+      if (plain_http) {
+        const std::string body =
+            ErrorBody("bad_request", "this port speaks TLS: send HTTPS (https://).");
+        response_ =
+            "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+        phase_ = Phase::kWriting;
+        Arm(shared_->settings.write_timeout);
+        return asio::async_write(
+            Socket(), asio::buffer(response_),
+            [self = this->shared_from_this()](error_code, size_t) { self->Close(); });
+      }
+    }
+    Close();
   }
 
   void OnStop() override {
@@ -1313,6 +1354,9 @@ class WebhookServer::Impl {
         {"schedbridge_http_limited_total",
          "Requests and connections cut short by a limit of the webhook port, by limit (README: "
          "Limits)."},
+        {"schedbridge_tls_handshake_failures_total",
+         "TLS handshakes on the webhook port that failed, by reason (plain_http: plain HTTP sent "
+         "to the TLS port)."},
     };
     for (const auto& [name, help] : kCounters) metrics.Describe(name, "counter", help);
     for (const char* l : limit::kAll)

@@ -608,8 +608,14 @@ TEST_F(HttpsIngress, ServesWebhooksOverTls) {
                        body, "application/json");
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 202);
-  httplib::Client plain("127.0.0.1", port);  // plain HTTP to a TLS port gets nowhere
-  EXPECT_FALSE(plain.Get("/healthz") && plain.Get("/healthz")->status == 200);
+  // Plain HTTP to the TLS port is told so in plain HTTP, and counted.
+  httplib::Client plain("127.0.0.1", port);
+  auto wrong = plain.Get("/healthz");
+  ASSERT_TRUE(wrong) << httplib::to_string(wrong.error());
+  EXPECT_EQ(wrong->status, 400);
+  EXPECT_NE(wrong->body.find("this port speaks TLS"), std::string::npos) << wrong->body;
+  EXPECT_EQ(metrics_.Value("schedbridge_tls_handshake_failures_total", {{"reason", "plain_http"}}),
+            1);
   server->Stop(std::chrono::seconds(2));
 
   config_.http.tls_key_file = dir_ + "/cert.pem";  // not a key
