@@ -101,7 +101,7 @@ std::map<std::string, std::string> ProducerProperties(const KafkaSettings& setti
       {"statistics.interval.ms", "5000"},
   };
   for (const auto& [k, v] : settings.properties) props[k] = v;
-  // The delivery guarantees are not negotiable (DESIGN.md §5).
+  // The delivery guarantees are not negotiable (README: "A 2xx is a promise").
   auto enforce = [&](const std::string& name, const std::string& value,
                      std::initializer_list<const char*> accepted) {
     auto it = settings.properties.find(name);

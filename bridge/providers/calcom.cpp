@@ -1,5 +1,5 @@
 // Cal.com: X-Cal-Signature-256 = lowercase hex HMAC-SHA256 over the raw body.
-// Body shapes and triggers: ../shared/providers/README.md §1.
+// Body shapes and triggers: README.md, "Cal.com", and tests/fixtures/calcom/.
 
 #include <array>
 #include <functional>

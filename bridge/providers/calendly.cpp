@@ -1,5 +1,5 @@
 // Calendly (API v2 webhook subscriptions): Calendly-Webhook-Signature =
-// t=<unix>,v1=<hex HMAC-SHA256 over "<t>." + raw body>; ../shared/providers/README.md §2.
+// t=<unix>,v1=<hex HMAC-SHA256 over "<t>." + raw body>; README.md, "Calendly".
 
 #include "bridge/providers/calendly.h"
 

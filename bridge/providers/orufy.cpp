@@ -1,5 +1,5 @@
 // Orufy Bookings. The provider does not document how its "Secret Token" is
-// sent (../shared/providers/README.md §4), so each source chooses:
+// sent (README.md, "Orufy Bookings"), so each source chooses:
 //   auth: token (default) — a shared token from a header (default
 //         `Authorization: Bearer <token>`) or a query parameter;
 //   auth: hmac — a generic HMAC over the raw body (header, sha256/sha512,

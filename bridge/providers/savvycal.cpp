@@ -1,5 +1,5 @@
 // SavvyCal: x-savvycal-signature = sha256=<HEX HMAC-SHA256 over the raw body>,
-// hex compared case-insensitively; ../shared/providers/README.md §3.
+// hex compared case-insensitively; README.md, "SavvyCal".
 
 #include "bridge/providers/mapping.h"
 #include "bridge/providers/registry.h"

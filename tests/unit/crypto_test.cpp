@@ -7,7 +7,7 @@ namespace bridge::crypto {
 namespace {
 
 TEST(Crypto, HmacSha256MatchesCalcomVector) {
-  // ../shared/providers/payloads/SIGNATURE_TEST_VECTORS.md, Cal.com.
+  // tests/fixtures/SIGNATURE_TEST_VECTORS.md, Cal.com.
   const std::string body = testing::CompactFixture("calcom/BOOKING_CREATED.json");
   ASSERT_EQ(body.size(), 2739u);
   EXPECT_EQ(HexLower(Sha256(body)),
