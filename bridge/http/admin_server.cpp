@@ -22,6 +22,7 @@
 #include <optional>
 #include <thread>
 
+#include "bridge/http/listen.h"
 #include "bridge/util/log.h"
 #include "bridge/util/thread_name.h"
 
@@ -361,29 +362,7 @@ void AdminServer::SetLivenessCheck(ReadinessCheck check) {
 size_t AdminServer::open_connections() const { return impl_->open_count_; }
 
 int AdminServer::Bind(const std::string& host, int port, std::string& error) {
-  error_code ec;
-  const asio::ip::address address =
-      asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
-  auto fail = [&] {
-    error = "cannot listen on " + host + ":" + std::to_string(port) +
-            " (admin port): the port is already in use or the address is not local.";
-    error_code ignored;
-    impl_->acceptor_.close(ignored);
-    return -1;
-  };
-  if (ec) return fail();
-  const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
-  tcp::acceptor& acceptor = impl_->acceptor_;
-  acceptor.open(endpoint.protocol(), ec);
-  if (ec) return fail();
-  // SO_REUSEADDR (restarts past TIME_WAIT), never SO_REUSEPORT: a second
-  // process on this port must fail, not share it.
-  acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  acceptor.bind(endpoint, ec);
-  if (ec) return fail();
-  acceptor.listen(1024, ec);
-  if (ec) return fail();
-  return acceptor.local_endpoint().port();
+  return Listen(impl_->acceptor_, host, port, 1024, " (admin port)", error);
 }
 
 void AdminServer::Start() {

@@ -22,6 +22,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "bridge/http/listen.h"
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
 #include "bridge/util/thread_name.h"
@@ -1420,33 +1421,7 @@ class WebhookServer::Impl {
   }
 
   int Bind(const std::string& host, int port, std::string& error) {
-    error_code ec;
-    asio::ip::address address =
-        asio::ip::make_address(host == "localhost" ? "127.0.0.1" : host, ec);
-    if (ec) {
-      error = "cannot listen on " + host + ":" + std::to_string(port) + ": not an IP address.";
-      return -1;
-    }
-    const tcp::endpoint endpoint(address, static_cast<unsigned short>(port));
-    auto fail = [&](const char* what) {
-      error = "cannot listen on " + host + ":" + std::to_string(port) + ": " + what + " (" +
-              ec.message() + ").";
-      error_code ignored;
-      acceptor_.close(ignored);
-      return -1;
-    };
-    acceptor_.open(endpoint.protocol(), ec);
-    if (ec) return fail("cannot open a socket");
-    // SO_REUSEADDR (restart while old connections linger in TIME_WAIT), never
-    // SO_REUSEPORT: a second process on this port must fail, not share it.
-    acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-    acceptor_.bind(endpoint, ec);
-    if (ec) {
-      return fail(ec == asio::error::address_in_use ? "the port is already in use" : "cannot bind");
-    }
-    acceptor_.listen(shared_->settings.listen_backlog, ec);
-    if (ec) return fail("cannot listen");
-    return acceptor_.local_endpoint().port();
+    return Listen(acceptor_, host, port, shared_->settings.listen_backlog, "", error);
   }
 
   void Start() {

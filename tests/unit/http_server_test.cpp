@@ -414,64 +414,68 @@ TEST(AdminLimits, ARequestTricklingInIsCutAtTheRequestDeadline) {
   EXPECT_EQ(metrics.Value("schedbridge_admin_limited_total", {{"limit", "request_timeout"}}), 1);
 }
 
-TEST(AdminLimits, AFullPortMakesRoomForAProbe) {
-  log::SetLevel(log::Level::kOff);
-  Metrics metrics;
-  AdminLimits limits;
-  limits.max_connections = 8;
-  AdminServer admin(
-      metrics, [] { return std::string(); }, limits);
-  std::string error;
-  const int port = admin.Bind("127.0.0.1", 0, error);
-  ASSERT_GT(port, 0) << error;
-  admin.Start();
-  std::vector<int> held;
-  for (int i = 0; i < 8; ++i) held.push_back(testing::Connect(port));
-  SendToAll(held, "GET /metrics HTTP/1.1\r\n");
-  for (int i = 0; i < 100 && admin.open_connections() < 8; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+/// An admin port with room for 8 connections, filled by 8 clients that each
+/// sent `bytes`.
+class FullAdminPort : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    log::SetLevel(log::Level::kOff);
+    limits_.max_connections = 8;
+    admin_ = std::make_unique<AdminServer>(
+        metrics_, [] { return std::string(); }, limits_);
+    std::string error;
+    port_ = admin_->Bind("127.0.0.1", 0, error);
+    ASSERT_GT(port_, 0) << error;
+    admin_->Start();
   }
-  ASSERT_EQ(admin.open_connections(), 8u);
-  httplib::Client probe("127.0.0.1", port);
-  probe.set_read_timeout(2, 0);
-  auto r = probe.Get("/healthz");
+  void TearDown() override {
+    for (int fd : held_) close(fd);
+  }
+
+  void Fill(const std::string& bytes) {
+    for (int i = 0; i < 8; ++i) held_.push_back(testing::Connect(port_));
+    SendToAll(held_, bytes);
+    for (int i = 0; i < 100 && admin_->open_connections() < 8; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  httplib::Result Probe() {
+    httplib::Client probe("127.0.0.1", port_);
+    probe.set_read_timeout(2, 0);
+    return probe.Get("/healthz");
+  }
+  double ConnectionsLimited() {
+    return metrics_.Value("schedbridge_admin_limited_total", {{"limit", "connections"}});
+  }
+
+  Metrics metrics_;
+  AdminLimits limits_;
+  std::unique_ptr<AdminServer> admin_;
+  int port_ = 0;
+  std::vector<int> held_;
+};
+
+TEST_F(FullAdminPort, MakesRoomForAProbe) {
+  Fill("GET /metrics HTTP/1.1\r\n");
+  ASSERT_EQ(admin_->open_connections(), 8u);
+  auto r = Probe();
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 200);
-  EXPECT_LE(admin.open_connections(), 8u);
-  EXPECT_EQ(metrics.Value("schedbridge_admin_limited_total", {{"limit", "connections"}}), 1);
+  EXPECT_LE(admin_->open_connections(), 8u);
+  EXPECT_EQ(ConnectionsLimited(), 1);
   // The oldest waiting one made room: the server closed it.
-  EXPECT_TRUE(testing::ClosedByPeer(held.front(), 2000));
-  for (int fd : held) close(fd);
+  EXPECT_TRUE(testing::ClosedByPeer(held_.front(), 2000));
 }
 
 // Connections lingering after an error answer (a 413 whose body keeps
 // coming) fill the cap too: they make room for a probe as well.
-TEST(AdminLimits, ConnectionsLingeringAfterAnErrorMakeRoomForAProbe) {
-  log::SetLevel(log::Level::kOff);
-  Metrics metrics;
-  AdminLimits limits;
-  limits.max_connections = 8;
-  AdminServer admin(
-      metrics, [] { return std::string(); }, limits);
-  std::string error;
-  const int port = admin.Bind("127.0.0.1", 0, error);
-  ASSERT_GT(port, 0) << error;
-  admin.Start();
-  std::vector<int> held;
-  for (int i = 0; i < 8; ++i) held.push_back(testing::Connect(port));
-  SendToAll(held,
-            "POST /metrics HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + std::string(2048, 'x'));
-  for (int i = 0; i < 100 && admin.open_connections() < 8; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_EQ(admin.open_connections(), 8u);
-  httplib::Client probe("127.0.0.1", port);
-  probe.set_read_timeout(2, 0);
-  auto r = probe.Get("/healthz");
+TEST_F(FullAdminPort, ConnectionsLingeringAfterAnErrorMakeRoomForAProbe) {
+  Fill("POST /metrics HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + std::string(2048, 'x'));
+  ASSERT_EQ(admin_->open_connections(), 8u);
+  auto r = Probe();
   ASSERT_TRUE(r) << httplib::to_string(r.error());
   EXPECT_EQ(r->status, 200);
-  EXPECT_GE(metrics.Value("schedbridge_admin_limited_total", {{"limit", "connections"}}), 1);
-  for (int fd : held) close(fd);
+  EXPECT_GE(ConnectionsLimited(), 1);
 }
 
 TEST_F(AdminServerTest, BadRequestsGetTheirAnswersAndCount) {
