@@ -20,7 +20,6 @@
 #include "bridge/config/config.h"
 #include "bridge/config/settings.h"
 #include "bridge/http/admin_server.h"
-#include "bridge/http/webhook_server.h"
 #include "bridge/kafka/dlq_reader.h"
 #include "bridge/kafka/id_follower.h"
 #include "bridge/kafka/rdkafka_publisher.h"
@@ -33,6 +32,7 @@
 #include "bridge/util/log.h"
 #include "bridge/util/process_metrics.h"
 #include "bridge/version.h"
+#include "bridge/webhook/webhook_server.h"
 
 namespace {
 

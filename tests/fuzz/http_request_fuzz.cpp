@@ -25,12 +25,12 @@
 #include <string>
 
 #include "bridge/config/config.h"
-#include "bridge/http/webhook_server.h"
 #include "bridge/providers/registry.h"
 #include "bridge/util/clock.h"
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
 #include "bridge/util/metrics.h"
+#include "bridge/webhook/webhook_server.h"
 
 namespace {
 

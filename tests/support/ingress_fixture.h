@@ -10,7 +10,7 @@
 #include <memory>
 #include <string>
 
-#include "bridge/http/webhook_server.h"
+#include "bridge/webhook/webhook_server.h"
 #include "support.h"
 
 namespace bridge::testing {

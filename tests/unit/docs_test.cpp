@@ -8,8 +8,8 @@
 #include "bridge/api/reconcile.h"
 #include "bridge/config/config.h"
 #include "bridge/config/settings.h"
-#include "bridge/http/webhook_server.h"
 #include "bridge/util/json.h"
+#include "bridge/webhook/webhook_server.h"
 #include "support.h"
 
 namespace bridge {

@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "bridge/crypto/hmac.h"
-#include "bridge/http/webhook_server.h"
 #include "bridge/util/json.h"
+#include "bridge/webhook/webhook_server.h"
 #include "ingress_fixture.h"
 #include "raw_client.h"
 #include "support.h"

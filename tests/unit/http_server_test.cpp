@@ -17,9 +17,9 @@
 #include <thread>
 
 #include "bridge/http/admin_server.h"
-#include "bridge/http/webhook_server.h"
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
+#include "bridge/webhook/webhook_server.h"
 #include "ingress_fixture.h"
 #include "raw_client.h"
 #include "support.h"

@@ -12,7 +12,7 @@
 #include <chrono>
 #include <thread>
 
-#include "bridge/http/webhook_server.h"
+#include "bridge/webhook/webhook_server.h"
 #include "ingress_fixture.h"
 #include "raw_client.h"
 #include "support.h"

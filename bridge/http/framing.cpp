@@ -1,0 +1,187 @@
+#include "bridge/http/framing.h"
+
+#include <algorithm>
+#include <boost/beast/http/error.hpp>
+#include <cctype>
+#include <limits>
+
+namespace bridge {
+
+namespace http = boost::beast::http;
+
+std::string_view TrimView(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// ---------------------------------------------------------------------------
+// The request parser.
+
+RequestParser::RequestParser(const HttpSettings& s, ByteBudget& budget)
+    : max_headers_(s.max_headers),
+      max_head_(s.max_head_bytes),
+      max_body_(s.max_body_bytes),
+      budget_(budget) {
+  header_limit(static_cast<std::uint32_t>(s.max_head_bytes));
+  // Checked by us, after routing. (Not boost::none: Beast 1.74 then refuses
+  // every Content-Length, comparing it against an empty optional.)
+  body_limit(std::numeric_limits<std::uint64_t>::max());
+}
+
+bool RequestParser::Reserve(size_t bytes) {
+  if (!budget_.TryTake(bytes)) return false;
+  taken_ += bytes;
+  body.reserve(bytes);
+  return true;
+}
+
+void RequestParser::ReleaseBody() {
+  budget_.Give(taken_);
+  taken_ = 0;
+  std::string().swap(body);
+}
+
+void RequestParser::on_request_impl(http::verb m, string_view, string_view t, int v,
+                                    error_code& ec) {
+  version = v;
+  if (t.size() > kMaxTargetBytes) {
+    target_too_long = true;
+    ec = http::error::bad_target;
+    return;
+  }
+  method = m;
+  target.assign(t.data(), t.size());
+}
+
+void RequestParser::on_field_impl(http::field, string_view name, string_view value,
+                                  error_code& ec) {
+  if (is_header_done()) return OnTrailerField(name, value, ec);
+  if (fields.size() >= max_headers_) {
+    limited = limit::kHeaders;
+    ec = http::error::header_limit;
+    return;
+  }
+  fields.emplace_back(std::string(name.data(), name.size()),
+                      std::string(value.data(), value.size()));
+}
+
+void RequestParser::on_chunk_header_impl(std::uint64_t, string_view extensions, error_code& ec) {
+  // A line that arrived whole in one read; a partial one is bounded by the
+  // read loop (PendingChunkOverLimit).
+  if (extensions.size() > kMaxChunkLineBytes) {
+    limited = limit::kChunkLine;
+    ec = http::error::bad_chunk_extension;
+  }
+}
+
+void RequestParser::OnTrailerField(string_view name, string_view value, error_code& ec) {
+  trailer_bytes_ += name.size() + value.size() + 4;
+  if (++trailer_fields_ > max_headers_ || trailer_bytes_ > max_head_) {
+    limited = limit::kTrailerBytes;
+    ec = http::error::header_limit;
+  }
+}
+
+std::size_t RequestParser::on_chunk_body_impl(std::uint64_t, string_view data, error_code& ec) {
+  // A chunked body's size is unknown up front: budget taken as it arrives.
+  if (body.size() + data.size() > taken_) {
+    const size_t more = std::max<size_t>(body.size() + data.size() - taken_, 16 << 10);
+    if (body.size() + data.size() <= max_body_ && !Reserve(more)) {
+      limited = limit::kBodyBudget;
+      ec = http::error::body_limit;
+      return 0;
+    }
+  }
+  return Append(data, ec);
+}
+
+size_t RequestParser::Append(string_view data, error_code& ec) {
+  if (body.size() + data.size() > max_body_) {
+    limited = limit::kBodyBytes;
+    ec = http::error::body_limit;
+    return 0;
+  }
+  body.append(data.data(), data.size());
+  return data.size();
+}
+
+// ---------------------------------------------------------------------------
+// Framing checks.
+
+TargetCheck CheckTarget(std::string_view head, size_t& scanned) {
+  constexpr size_t kMethodMax = 32;
+  const size_t method_end = head.substr(0, kMethodMax).find(' ');
+  if (method_end == std::string_view::npos) {
+    // Not a request line we could route: the parser answers it.
+    return head.size() >= kMethodMax ? TargetCheck::kFine : TargetCheck::kUndecided;
+  }
+  const size_t start = method_end + 1;
+  const size_t end = head.find_first_of(" \r\n", std::max(start, scanned));
+  if (end != std::string_view::npos) {
+    return end - start > kMaxTargetBytes ? TargetCheck::kTooLong : TargetCheck::kFine;
+  }
+  scanned = head.size();
+  return head.size() - start > kMaxTargetBytes ? TargetCheck::kTooLong : TargetCheck::kUndecided;
+}
+
+bool HasObsFold(std::string_view head) {
+  for (size_t i = head.find("\r\n"); i != std::string_view::npos; i = head.find("\r\n", i + 2)) {
+    if (i + 2 < head.size() && (head[i + 2] == ' ' || head[i + 2] == '\t')) return true;
+  }
+  return false;
+}
+
+bool TransferEncodingAcceptable(const HeaderFields& fields) {
+  std::vector<std::string_view> codings;
+  for (const auto& [name, value] : fields) {
+    if (!IEquals(name, "Transfer-Encoding")) continue;
+    std::string_view rest = value;
+    for (;;) {
+      const size_t comma = rest.find(',');
+      const std::string_view item = TrimView(rest.substr(0, comma));
+      if (!item.empty()) codings.push_back(item);
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+  }
+  return codings.size() == 1 && IEquals(codings.front(), "chunked");
+}
+
+const char* FramingError(const RequestParser& parser, bool obs_fold) {
+  if (obs_fold) return "the request head has a folded header line (obs-fold).";
+  bool te = false, length = false;
+  for (const auto& [name, value] : parser.fields) {
+    te = te || IEquals(name, "Transfer-Encoding");
+    length = length || IEquals(name, "Content-Length");
+  }
+  if (!te) return nullptr;
+  if (length) return "the request has both Transfer-Encoding and Content-Length.";
+  // HTTP/1.0 has no transfer codings: a proxy may read the body otherwise.
+  if (parser.version < 11) return "Transfer-Encoding in an HTTP/1.0 request.";
+  if (!TransferEncodingAcceptable(parser.fields)) {
+    return "Transfer-Encoding must be chunked (no other transfer coding is accepted).";
+  }
+  return nullptr;
+}
+
+const char* PendingChunkOverLimit(std::string_view pending, size_t max_head_bytes) {
+  // The parser stopped at a chunk-size line (after the CRLF that ends the
+  // previous chunk's data); a complete one it has not taken can only be the
+  // last chunk's, waiting for the end of the trailer section.
+  if (pending.substr(0, 2) == "\r\n") pending.remove_prefix(2);
+  const size_t eol = pending.find("\r\n");
+  if (eol == std::string_view::npos) {
+    return pending.size() > kMaxChunkLineBytes ? limit::kChunkLine : nullptr;
+  }
+  return pending.size() - eol - 2 > max_head_bytes ? limit::kTrailerBytes : nullptr;
+}
+
+}  // namespace bridge
