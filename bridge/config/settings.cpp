@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "bridge/config/config.h"
+#include "bridge/config/loader.h"
 #include "bridge/util/log.h"
 
 namespace bridge {
@@ -15,7 +16,7 @@ using std::chrono::seconds;
 int64_t ToInt(const std::string& v) { return std::stoll(v); }
 
 bool ToBool(const std::string& v) {
-  const std::string l = provider_util::Lower(v);
+  const std::string l = config_internal::Lower(v);
   return l == "true" || l == "1" || l == "yes";
 }
 
@@ -215,6 +216,12 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 
 const std::vector<SettingSpec>& Settings() { return kSettings; }
 
+std::string Config::Origin(std::string_view key) const {
+  if (auto it = origins.find(key); it != origins.end()) return it->second;
+  const SettingSpec* spec = FindSettingByKey(key);
+  return spec != nullptr ? spec->env : std::string(key);
+}
+
 const SettingSpec* FindSettingByKey(std::string_view key) {
   for (const SettingSpec& s : kSettings) {
     if (key == s.key) return &s;
@@ -275,7 +282,7 @@ void ApplySetting(Config& c, const SettingSpec& s, const std::string& value,
       break;
     }
     case SettingKind::kBoolean: {
-      const std::string l = provider_util::Lower(value);
+      const std::string l = config_internal::Lower(value);
       if (l != "true" && l != "false" && l != "1" && l != "0" && l != "yes" && l != "no") refuse();
       break;
     }

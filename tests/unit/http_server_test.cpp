@@ -18,6 +18,7 @@
 
 #include "bridge/http/admin_server.h"
 #include "bridge/http/webhook_server.h"
+#include "bridge/spool/spool.h"
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
 #include "ingress_fixture.h"
