@@ -25,9 +25,8 @@ struct Config {
   HttpSettings http;
   KafkaSettings kafka;
   PipelineOptions pipeline;
-  /// Read the events topic so every replica knows every acknowledged id.
-  bool dedup_across_replicas = true;
-  std::chrono::milliseconds dedup_fetch_wait{100};
+  /// Following the events topic so every replica knows every acknowledged id.
+  DedupSettings dedup;
   /// The journal for `ack: spool` sources (used only when one is configured).
   SpoolOptions spool = DefaultSpoolOptions();
   /// The spool's sealing keys, one per line (the first seals; any verifies).

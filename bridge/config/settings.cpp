@@ -127,13 +127,13 @@ const std::vector<SettingSpec> kSettings = {
      SettingKind::kBoolean, 0, 0, "", "", "follow the events topic so every replica knows every id",
      "",
      [](Config& c, const std::string& v, const std::string&) {
-       c.dedup_across_replicas = ToBool(v);
+       c.dedup.across_replicas = ToBool(v);
      },
-     [](const Config& c) { return std::string(c.dedup_across_replicas ? "true" : "false"); }},
+     [](const Config& c) { return std::string(c.dedup.across_replicas ? "true" : "false"); }},
     {"dedup_fetch_wait_ms", "SCHEDBRIDGE_DEDUP_FETCH_WAIT_MS", "--dedup-fetch-wait-ms",
      SettingKind::kInteger, 1, 10000, "", "ms",
      "on a quiet topic, how soon a peer's id is known (the race window)", "",
-     SB_MS(dedup_fetch_wait)},
+     SB_MS(dedup.fetch_wait)},
     {"replica_id", "SCHEDBRIDGE_REPLICA_ID", "--replica-id", SettingKind::kString, 0, 0, "", "",
      "written as the `schedbridge_replica` header; names who published first in "
      "`schedbridge_duplicates_total`",
