@@ -288,7 +288,7 @@ int Serve(const ServeFlags& f) {
 
   // Duplicates across replicas: follow the ids every replica publishes.
   std::unique_ptr<IdFollower> follower;
-  if (config.dedup_across_replicas) {
+  if (config.dedup.across_replicas) {
     metrics.DescribeHistogram(
         "schedbridge_dedup_peer_lag_seconds",
         "Time from another replica producing an event to this replica knowing its id: the "
@@ -298,7 +298,7 @@ int Serve(const ServeFlags& f) {
     o.topic = config.pipeline.events_topic;
     o.window = config.pipeline.dedup_window;
     o.self_replica = config.pipeline.replica_id;
-    o.fetch_wait = config.dedup_fetch_wait;
+    o.fetch_wait = config.dedup.fetch_wait;
     o.on_peer_lag = [&metrics](double seconds) {
       metrics.Observe("schedbridge_dedup_peer_lag_seconds", {}, seconds);
     };

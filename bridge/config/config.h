@@ -6,18 +6,17 @@
 #include <chrono>
 #include <functional>
 #include <map>
-#include <memory>
-#include <mutex>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bridge/http/settings.h"
-#include "bridge/kafka/rdkafka_publisher.h"
-#include "bridge/pipeline/pipeline.h"
-#include "bridge/providers/provider.h"
-#include "bridge/spool/spool.h"
+#include "bridge/kafka/settings.h"
+#include "bridge/pipeline/settings.h"
+#include "bridge/providers/sources.h"
+#include "bridge/spool/settings.h"
 #include "bridge/util/log.h"
 
 namespace bridge {
@@ -26,9 +25,8 @@ struct Config {
   HttpSettings http;
   KafkaSettings kafka;
   PipelineOptions pipeline;
-  /// Read the events topic so every replica knows every acknowledged id.
-  bool dedup_across_replicas = true;
-  std::chrono::milliseconds dedup_fetch_wait{100};
+  /// Following the events topic so every replica knows every acknowledged id.
+  DedupSettings dedup;
   /// The journal for `ack: spool` sources (used only when one is configured).
   SpoolOptions spool = DefaultSpoolOptions();
   /// The spool's sealing keys, one per line (the first seals; any verifies).
@@ -89,21 +87,6 @@ Config LoadConfig(const ConfigInputs& inputs);
 /// Identifies the current state of every file the configuration was read
 /// from (config file, secret files): it changes when any of them does.
 std::string WatchFingerprint(const Config& config);
-
-/// The sources in force, swappable at run time (secret rotation) while
-/// requests read them. Thread-safe.
-class SourceTable {
- public:
-  explicit SourceTable(std::vector<SourceConfig> sources);
-  /// The source, or nullptr. The result stays valid after a Replace().
-  std::shared_ptr<const SourceConfig> Find(std::string_view provider, std::string_view name) const;
-  void Replace(std::vector<SourceConfig> sources);
-  size_t size() const;
-
- private:
-  mutable std::mutex mu_;
-  std::shared_ptr<const std::vector<SourceConfig>> sources_;
-};
 
 /// The process environment as a map.
 std::map<std::string, std::string> ProcessEnvironment();

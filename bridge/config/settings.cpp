@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "bridge/config/config.h"
+#include "bridge/config/loader.h"
 #include "bridge/util/log.h"
 
 namespace bridge {
@@ -15,7 +16,7 @@ using std::chrono::seconds;
 int64_t ToInt(const std::string& v) { return std::stoll(v); }
 
 bool ToBool(const std::string& v) {
-  const std::string l = provider_util::Lower(v);
+  const std::string l = config_internal::Lower(v);
   return l == "true" || l == "1" || l == "yes";
 }
 
@@ -126,13 +127,13 @@ const std::vector<SettingSpec> kSettings = {
      SettingKind::kBoolean, 0, 0, "", "", "follow the events topic so every replica knows every id",
      "",
      [](Config& c, const std::string& v, const std::string&) {
-       c.dedup_across_replicas = ToBool(v);
+       c.dedup.across_replicas = ToBool(v);
      },
-     [](const Config& c) { return std::string(c.dedup_across_replicas ? "true" : "false"); }},
+     [](const Config& c) { return std::string(c.dedup.across_replicas ? "true" : "false"); }},
     {"dedup_fetch_wait_ms", "SCHEDBRIDGE_DEDUP_FETCH_WAIT_MS", "--dedup-fetch-wait-ms",
      SettingKind::kInteger, 1, 10000, "", "ms",
      "on a quiet topic, how soon a peer's id is known (the race window)", "",
-     SB_MS(dedup_fetch_wait)},
+     SB_MS(dedup.fetch_wait)},
     {"replica_id", "SCHEDBRIDGE_REPLICA_ID", "--replica-id", SettingKind::kString, 0, 0, "", "",
      "written as the `schedbridge_replica` header; names who published first in "
      "`schedbridge_duplicates_total`",
@@ -215,6 +216,12 @@ size_t EditDistance(std::string_view a, std::string_view b) {
 
 const std::vector<SettingSpec>& Settings() { return kSettings; }
 
+std::string Config::Origin(std::string_view key) const {
+  if (auto it = origins.find(key); it != origins.end()) return it->second;
+  const SettingSpec* spec = FindSettingByKey(key);
+  return spec != nullptr ? spec->env : std::string(key);
+}
+
 const SettingSpec* FindSettingByKey(std::string_view key) {
   for (const SettingSpec& s : kSettings) {
     if (key == s.key) return &s;
@@ -275,7 +282,7 @@ void ApplySetting(Config& c, const SettingSpec& s, const std::string& value,
       break;
     }
     case SettingKind::kBoolean: {
-      const std::string l = provider_util::Lower(value);
+      const std::string l = config_internal::Lower(value);
       if (l != "true" && l != "false" && l != "1" && l != "0" && l != "yes" && l != "no") refuse();
       break;
     }

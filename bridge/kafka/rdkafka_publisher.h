@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "bridge/kafka/settings.h"
 #include "bridge/pipeline/publisher.h"
 
 namespace RdKafka {
@@ -18,19 +19,6 @@ class Producer;
 struct rd_kafka_s;
 
 namespace bridge {
-
-struct KafkaSettings {
-  std::string brokers = "localhost:9092";
-  /// librdkafka properties passed through as-is (`kafka.<name>`); may override
-  /// anything but the delivery guarantees below.
-  std::map<std::string, std::string> properties;
-  std::chrono::milliseconds readiness_interval{2000};
-};
-
-/// The librdkafka properties a publisher built from `settings` would use,
-/// after our defaults and the guarantees we enforce. Throws std::invalid_argument
-/// when a passthrough setting would weaken the guarantees.
-std::map<std::string, std::string> ProducerProperties(const KafkaSettings& settings);
 
 class RdKafkaPublisher final : public Publisher {
  public:

@@ -6,19 +6,15 @@
 #include <string>
 #include <string_view>
 
-namespace bridge {
+#include "bridge/util/timestamp.h"
 
-using TimePoint = std::chrono::system_clock::time_point;
+namespace bridge {
 
 /// Parses an ISO 8601 / RFC 3339 date-time ("2025-03-18T14:00:00Z",
 /// "2025-03-20T16:00:00.000Z", "2025-03-18T15:00:00+01:00", "2025-03-18 14:00:00Z").
 /// Returns nullopt for anything else, including out-of-range fields and years
 /// outside 1900-2200.
 std::optional<TimePoint> ParseTimestamp(std::string_view text);
-
-/// RFC 3339 UTC with a `Z`: whole seconds when the fraction is zero, else
-/// milliseconds, else microseconds ("2025-03-18T14:00:00Z", "...:00.318Z").
-std::string FormatTimestamp(TimePoint t);
 
 /// Unix milliseconds of a time point, and back.
 inline int64_t UnixMillis(TimePoint t) {

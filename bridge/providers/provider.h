@@ -15,6 +15,7 @@
 
 #include "bridge/model/dead_letter.h"
 #include "bridge/model/event.h"
+#include "bridge/providers/sources.h"
 #include "bridge/util/clock.h"
 
 namespace bridge {
@@ -44,30 +45,6 @@ struct Delivery {
   std::string_view body;
   const Headers* headers = nullptr;
   std::map<std::string, std::string> query;  // URL query parameters
-};
-
-/// Per-source authentication settings. `secrets` holds every currently valid
-/// secret (rotation): any one verifies.
-/// When a webhook is answered 2xx: after Kafka acknowledged it (default), or
-/// after it was synced to the local durable spool (for providers that never
-/// retry a failed delivery).
-enum class AckMode { kKafka, kSpool };
-
-struct SourceConfig {
-  std::string provider;
-  std::string name = "default";
-  std::vector<std::string> secrets;
-  std::vector<std::string> secret_files;  // where `secrets` came from (reloaded on change)
-  bool allow_unsigned = false;
-  std::chrono::seconds tolerance{180};
-  AckMode ack = AckMode::kKafka;
-  std::map<std::string, std::string> options;  // provider-specific settings
-  /// The provider's API, for `subscriptions` and `reconcile`: its base URL
-  /// (empty = the provider's public API) and a file holding the credential.
-  std::string api_url;
-  std::string api_key_file;
-  /// Lets api_url be http:// to a host other than loopback (a trusted proxy).
-  bool api_allow_http = false;
 };
 
 enum class VerifyStatus {

@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include "bridge/model/time.h"
 #include "bridge/util/json.h"
+#include "bridge/util/timestamp.h"
 
 namespace bridge::log {
 namespace {

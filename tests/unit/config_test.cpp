@@ -122,8 +122,8 @@ sources:
 
 TEST_F(ConfigTest, DedupAndSpoolSettings) {
   Config c = Load({{"SCHEDBRIDGE_SECRET_CALCOM", kSecret}});
-  EXPECT_TRUE(c.dedup_across_replicas);
-  EXPECT_EQ(c.dedup_fetch_wait, std::chrono::milliseconds(100));
+  EXPECT_TRUE(c.dedup.across_replicas);
+  EXPECT_EQ(c.dedup.fetch_wait, std::chrono::milliseconds(100));
   EXPECT_EQ(c.pipeline.dedup_window, std::chrono::hours(24));
   EXPECT_EQ(c.pipeline.dedup_capacity, 1000000u);
   EXPECT_FALSE(c.pipeline.replica_id.empty());  // the host name: the pod name in Kubernetes
@@ -149,9 +149,9 @@ sources:
             {"SCHEDBRIDGE_ACK_CALENDLY", "spool"},
             {"SCHEDBRIDGE_DEDUP_ACROSS_REPLICAS", "false"}},
            file);
-  EXPECT_FALSE(c.dedup_across_replicas);
+  EXPECT_FALSE(c.dedup.across_replicas);
   EXPECT_EQ(c.pipeline.dedup_window, std::chrono::hours(1));
-  EXPECT_EQ(c.dedup_fetch_wait, std::chrono::milliseconds(10));
+  EXPECT_EQ(c.dedup.fetch_wait, std::chrono::milliseconds(10));
   EXPECT_EQ(c.pipeline.replica_id, "schedbridge-2");
   EXPECT_EQ(c.spool.dir, "/data/spool");
   EXPECT_EQ(c.spool.max_bytes, 2097152u);

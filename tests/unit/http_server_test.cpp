@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "bridge/http/admin_server.h"
+#include "bridge/spool/spool.h"
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
 #include "bridge/webhook/webhook_server.h"
