@@ -4,7 +4,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "bridge/providers/calendly.h"
+#include "bridge/providers/calendly/webhook.h"
 #include "bridge/providers/registry.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,7 +1,7 @@
 // Calendly: the signature scheme (t + "." + body, tolerance, several v1) and
 // one normalization test per event type.
 
-#include "bridge/providers/calendly.h"
+#include "bridge/providers/calendly/webhook.h"
 
 #include <gtest/gtest.h>
 
