@@ -6,6 +6,7 @@
 
 #include "bridge/providers/calendly/webhook.h"
 #include "bridge/providers/registry.h"
+#include "tests/support/fake_clock.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace bridge;
