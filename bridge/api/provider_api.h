@@ -2,8 +2,9 @@
 
 // What schedbridge asks of a scheduling provider's API: its webhook
 // subscriptions (`schedbridge subscriptions`) and its bookings in a window
-// (`schedbridge reconcile`). One implementation per provider, each over an
-// ApiSession; Orufy documents no API and has none.
+// (`schedbridge reconcile`). One implementation per provider
+// (providers/<name>/api.h), each over an ApiSession, made through the
+// provider registry; Orufy documents no API and has none.
 
 #include <cstdint>
 #include <functional>
