@@ -20,9 +20,9 @@
 #include "bridge/config/config.h"
 #include "bridge/config/settings.h"
 #include "bridge/http/admin_server.h"
-#include "bridge/kafka/dlq_reader.h"
 #include "bridge/kafka/id_follower.h"
 #include "bridge/kafka/rdkafka_publisher.h"
+#include "bridge/kafka/topic_reader.h"
 #include "bridge/model/time.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/providers/registry.h"
@@ -668,7 +668,7 @@ int Dlq(ReplayFlags f, bool normalize, const std::string& input) {
       if (!line.empty()) one(line, -1);
     }
   } else {
-    auto reader = DlqReader::Create(config->kafka, o.from, "", error);
+    auto reader = TopicReader::Create(config->kafka, o.from, "", error);
     if (!reader) {
       std::cerr << "schedbridge: " << error << "\n";
       return kExitRuntime;

@@ -66,7 +66,7 @@ class HttpTransport {
   virtual HttpResponse Send(const HttpRequest& request) = 0;
 };
 
-/// cpp-httplib on `base_url` (https://api.cal.com, or http://127.0.0.1:port
+/// cpp-httplib (httplib_transport.cpp) on `base_url` (https://api.cal.com, or http://127.0.0.1:port
 /// for a test server; a path in it prefixes every target). `timeout` bounds
 /// connect and each read or write; `request_deadline` the whole exchange;
 /// `max_body` the answer's size. nullptr with `error` set when the URL is

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 
-#include "bridge/pipeline/pipeline.h"
 #include "bridge/util/json.h"
 
 namespace bridge {

@@ -2,8 +2,9 @@
 
 // What schedbridge asks of a scheduling provider's API: its webhook
 // subscriptions (`schedbridge subscriptions`) and its bookings in a window
-// (`schedbridge reconcile`). One implementation per provider, each over an
-// ApiSession; Orufy documents no API and has none.
+// (`schedbridge reconcile`). One implementation per provider
+// (providers/<name>/api.h), each over an ApiSession, made through the
+// provider registry; Orufy documents no API and has none.
 
 #include <cstdint>
 #include <functional>
@@ -87,17 +88,6 @@ class ProviderApi {
                             const std::function<void(ApiBooking)>& each,
                             const std::function<void(const ListProgress&)>& progress) = 0;
 };
-
-/// The provider's public API base (https://api.cal.com ...), or "" when it has none.
-std::string DefaultApiUrl(std::string_view provider);
-
-/// The API client for `provider`, or nullptr when the provider has no API.
-std::unique_ptr<ProviderApi> MakeProviderApi(std::string_view provider, ApiSession& session,
-                                             const Provider& normalizer);
-
-std::unique_ptr<ProviderApi> MakeCalcomApi(ApiSession& session, const Provider& normalizer);
-std::unique_ptr<ProviderApi> MakeCalendlyApi(ApiSession& session, const Provider& normalizer);
-std::unique_ptr<ProviderApi> MakeSavvyCalApi(ApiSession& session, const Provider& normalizer);
 
 /// The provider's triggers that its subscription API accepts, sorted: what
 /// the normalizer maps, within what the API takes.

@@ -1,13 +1,12 @@
 #include "bridge/api/reconcile.h"
 
-#include <httplib.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
 #include <sstream>
 
-#include "bridge/kafka/dlq_reader.h"
+#include "bridge/kafka/topic_reader.h"
 #include "bridge/model/time.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/util/json.h"
@@ -189,7 +188,7 @@ ReconcileSummary RunReconcile(ProviderApi& api, Pipeline* pipeline, const Provid
     std::string error;
     // Never below 0: negative times are Kafka's "latest"/"earliest" markers.
     const int64_t from_ms = std::max<int64_t>(0, o.since_ms - o.lookback_ms);
-    auto reader = DlqReader::Create(kafka, o.events_topic, "", error, from_ms);
+    auto reader = TopicReader::Create(kafka, o.events_topic, "", error, from_ms);
     if (!reader) {
       summary.error = "cannot read " + o.events_topic + ": " + error + " Nothing was published.";
       summary.exit_code = 1;

@@ -5,8 +5,8 @@
 #include <map>
 #include <vector>
 
-#include "bridge/kafka/dlq_reader.h"
 #include "bridge/kafka/rdkafka_conf.h"
+#include "bridge/kafka/topic_reader.h"
 #include "bridge/util/log.h"
 #include "bridge/util/thread_name.h"
 
@@ -85,17 +85,8 @@ IdFollower::~IdFollower() {
 }
 
 void IdFollower::Run() {
-  RdKafka::KafkaConsumer& consumer = *impl_->consumer;
-  const std::string& topic = options_.topic;
   const auto started = std::chrono::steady_clock::now();
-
   // 1. Where the window starts in each partition, and where "now" ends.
-  auto sleep = [&](std::chrono::milliseconds d) {
-    const auto until = std::chrono::steady_clock::now() + d;
-    while (running_ && std::chrono::steady_clock::now() < until) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-  };
   std::string last_problem;
   auto problem = [&](const std::string& text) {
     ++errors_;
@@ -103,86 +94,99 @@ void IdFollower::Run() {
     last_problem = text;
   };
   while (running_) {
-    std::string errstr;
-    std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&consumer, topic, nullptr, errstr));
-    RdKafka::Metadata* raw = nullptr;
-    const auto md_err = consumer.metadata(false, t.get(), &raw, 5000);
-    std::unique_ptr<RdKafka::Metadata> md(raw);
-    if (md_err != RdKafka::ERR_NO_ERROR || !md) {
-      problem("cannot read metadata for " + topic + ": " + RdKafka::err2str(md_err));
-      sleep(std::chrono::seconds(1));
-      continue;
-    }
-    std::vector<int32_t> partitions;
-    bool missing = false;
-    for (const auto* tm : *md->topics()) {
-      if (tm->topic() != topic) continue;
-      missing = tm->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART;
-      for (const auto* pm : *tm->partitions()) partitions.push_back(pm->id());
-    }
-    if (partitions.empty()) {
-      // No topic, nothing published: nothing to seed. Look again later.
-      if (!seeded_.exchange(true)) {
-        log::Info("dedup_index_seeded", {{"topic", topic}, {"ids", "0"}, {"note", "no topic yet"}});
-      }
-      if (!missing) problem("topic " + topic + " has no partitions");
-      sleep(std::chrono::seconds(5));
-      continue;
-    }
-    const int64_t since = UnixMillisNow() - options_.window.count();
-    PartitionList list;
-    for (int32_t p : partitions)
-      list.items.push_back(RdKafka::TopicPartition::create(topic, p, since));
-    if (consumer.offsetsForTimes(list.items, 10000) != RdKafka::ERR_NO_ERROR) {
-      problem("cannot look up offsets by time in " + topic);
-      sleep(std::chrono::seconds(1));
-      continue;
-    }
-    bool ok = true;
-    for (auto* tp : list.items) {
-      int64_t low = 0, high = 0;
-      if (consumer.query_watermark_offsets(topic, tp->partition(), &low, &high, 10000) !=
-          RdKafka::ERR_NO_ERROR) {
-        ok = false;
-        break;
-      }
-      // -1: nothing as new as the window's start in this partition.
-      const int64_t from = tp->offset() < 0 ? high : std::max(tp->offset(), low);
-      tp->set_offset(from);
-      impl_->seed_end[tp->partition()] = high;
-      impl_->position[tp->partition()] = from;
-    }
-    if (!ok) {
-      problem("cannot read the end offsets of " + topic);
-      sleep(std::chrono::seconds(1));
-      continue;
-    }
-    if (consumer.assign(list.items) != RdKafka::ERR_NO_ERROR) {
-      problem("cannot assign the partitions of " + topic);
-      sleep(std::chrono::seconds(1));
-      continue;
-    }
-    break;
+    std::string why;
+    std::chrono::milliseconds retry{1000};
+    if (AssignWindow(why, retry)) break;
+    if (!why.empty()) problem(why);
+    Sleep(retry);
   }
-
   // 2. Read: first up to the seed end, then follow.
-  auto check_seeded = [&] {
-    for (const auto& [p, end] : impl_->seed_end) {
-      if (impl_->position[p] < end) return;
+  Follow(started, problem);
+}
+
+void IdFollower::Sleep(std::chrono::milliseconds d) const {
+  const auto until = std::chrono::steady_clock::now() + d;
+  while (running_ && std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+}
+
+bool IdFollower::AssignWindow(std::string& problem, std::chrono::milliseconds& retry) {
+  RdKafka::KafkaConsumer& consumer = *impl_->consumer;
+  const std::string& topic = options_.topic;
+  std::string errstr;
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(&consumer, topic, nullptr, errstr));
+  RdKafka::Metadata* raw = nullptr;
+  const auto md_err = consumer.metadata(false, t.get(), &raw, 5000);
+  std::unique_ptr<RdKafka::Metadata> md(raw);
+  if (md_err != RdKafka::ERR_NO_ERROR || !md) {
+    problem = "cannot read metadata for " + topic + ": " + RdKafka::err2str(md_err);
+    return false;
+  }
+  std::vector<int32_t> partitions;
+  bool missing = false;
+  for (const auto* tm : *md->topics()) {
+    if (tm->topic() != topic) continue;
+    missing = tm->err() == RdKafka::ERR_UNKNOWN_TOPIC_OR_PART;
+    for (const auto* pm : *tm->partitions()) partitions.push_back(pm->id());
+  }
+  if (partitions.empty()) {
+    // No topic, nothing published: nothing to seed. Look again later.
+    if (!seeded_.exchange(true)) {
+      log::Info("dedup_index_seeded", {{"topic", topic}, {"ids", "0"}, {"note", "no topic yet"}});
     }
-    if (!impl_->seed_end.empty()) {
-      impl_->seed_end.clear();
-      seeded_ = true;
-      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::steady_clock::now() - started)
-                          .count();
-      log::Info("dedup_index_seeded", {{"topic", topic},
-                                       {"ids", ids_->size()},
-                                       {"read", ids_read_.load()},
-                                       {"duration_ms", ms}});
+    if (!missing) problem = "topic " + topic + " has no partitions";
+    retry = std::chrono::seconds(5);
+    return false;
+  }
+  const int64_t since = UnixMillisNow() - options_.window.count();
+  PartitionList list;
+  for (int32_t p : partitions)
+    list.items.push_back(RdKafka::TopicPartition::create(topic, p, since));
+  if (consumer.offsetsForTimes(list.items, 10000) != RdKafka::ERR_NO_ERROR) {
+    problem = "cannot look up offsets by time in " + topic;
+    return false;
+  }
+  for (auto* tp : list.items) {
+    int64_t low = 0, high = 0;
+    if (consumer.query_watermark_offsets(topic, tp->partition(), &low, &high, 10000) !=
+        RdKafka::ERR_NO_ERROR) {
+      problem = "cannot read the end offsets of " + topic;
+      return false;
     }
-  };
-  check_seeded();
+    // -1: nothing as new as the window's start in this partition.
+    const int64_t from = tp->offset() < 0 ? high : std::max(tp->offset(), low);
+    tp->set_offset(from);
+    impl_->seed_end[tp->partition()] = high;
+    impl_->position[tp->partition()] = from;
+  }
+  if (consumer.assign(list.items) != RdKafka::ERR_NO_ERROR) {
+    problem = "cannot assign the partitions of " + topic;
+    return false;
+  }
+  return true;
+}
+
+void IdFollower::CheckSeeded(std::chrono::steady_clock::time_point started) {
+  for (const auto& [p, end] : impl_->seed_end) {
+    if (impl_->position[p] < end) return;
+  }
+  if (impl_->seed_end.empty()) return;
+  impl_->seed_end.clear();
+  seeded_ = true;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  log::Info("dedup_index_seeded", {{"topic", options_.topic},
+                                   {"ids", ids_->size()},
+                                   {"read", ids_read_.load()},
+                                   {"duration_ms", ms}});
+}
+
+void IdFollower::Follow(std::chrono::steady_clock::time_point started,
+                        const std::function<void(const std::string&)>& problem) {
+  RdKafka::KafkaConsumer& consumer = *impl_->consumer;
+  CheckSeeded(started);
   while (running_) {
     std::unique_ptr<RdKafka::Message> m(consumer.consume(200));
     switch (m->err()) {
@@ -198,17 +202,17 @@ void IdFollower::Run() {
             options_.on_peer_lag(static_cast<double>(UnixMillisNow() - ts) / 1000.0);
           }
         }
-        check_seeded();
+        CheckSeeded(started);
         break;
       }
       case RdKafka::ERR__PARTITION_EOF:
         impl_->position[m->partition()] = std::max(impl_->position[m->partition()], m->offset());
-        check_seeded();
+        CheckSeeded(started);
         break;
       case RdKafka::ERR__TIMED_OUT:
         break;
       default:
-        problem("reading " + topic + ": " + m->errstr());
+        problem("reading " + options_.topic + ": " + m->errstr());
         break;
     }
   }

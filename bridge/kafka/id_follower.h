@@ -51,6 +51,16 @@ class IdFollower {
   class Impl;
   IdFollower() = default;
   void Run();
+  /// Assigns every partition from `window` ago; false with `problem` (may be
+  /// empty) and the wait before the next try.
+  bool AssignWindow(std::string& problem, std::chrono::milliseconds& retry);
+  /// Reads ids until stopped.
+  void Follow(std::chrono::steady_clock::time_point started,
+              const std::function<void(const std::string&)>& problem);
+  /// Marks the index seeded once every partition reached its seed end.
+  void CheckSeeded(std::chrono::steady_clock::time_point started);
+  /// Sleeps `d`, or less when stopped.
+  void Sleep(std::chrono::milliseconds d) const;
 
   std::unique_ptr<Impl> impl_;
   IdFollowerOptions options_;

@@ -1,6 +1,6 @@
 #pragma once
 
-// Small librdkafka helpers shared by the producer, the dead-letter reader,
+// Small librdkafka helpers shared by the producer, the topic reader,
 // the transactional producer and the id follower. Internal to kafka/.
 
 #include <librdkafka/rdkafkacpp.h>
@@ -26,6 +26,21 @@ struct PartitionList {
   }
   ~PartitionList() { RdKafka::TopicPartition::destroy(items); }
 };
+
+/// `offsets` (partition → offset) of `topic` as a partition list.
+inline PartitionList OffsetsFor(const std::string& topic,
+                                const std::map<int32_t, int64_t>& offsets) {
+  PartitionList list;
+  for (const auto& [p, o] : offsets)
+    list.items.push_back(RdKafka::TopicPartition::create(topic, p, o));
+  return list;
+}
+
+/// Takes ownership of `e`: its text, or "" when there is no error.
+inline std::string ErrorText(RdKafka::Error* e) {
+  std::unique_ptr<RdKafka::Error> owned(e);
+  return owned ? owned->str() : std::string();
+}
 
 /// Routes one librdkafka log or error event into the JSON log, tagged with
 /// the client it came from. Returns true for a fatal error.

@@ -63,17 +63,6 @@ DeadLetterRecord MakeDeadLetter(const Provider& provider, const std::string& sou
   return r;
 }
 
-NormalizeResult NormalizeSafely(const Provider& provider, const Delivery& delivery,
-                                const NormalizeContext& context) {
-  try {
-    return provider.Normalize(delivery, context);
-  } catch (const std::exception& e) {
-    return NormalizeFailure{std::string(reason::kNormalizerError),
-                            std::string("the normalizer failed: ") + e.what(), std::nullopt,
-                            std::nullopt};
-  }
-}
-
 void IngestCall::Complete(IngestResult result) {
   if (completed_.exchange(true, std::memory_order_acq_rel)) return;
   IngestCallback done = std::move(done_);

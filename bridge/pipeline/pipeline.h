@@ -112,11 +112,6 @@ DeadLetterRecord MakeDeadLetter(const Provider& provider, const std::string& sou
                                 const Delivery& delivery, const NormalizeFailure& failure,
                                 const std::string& received_at);
 
-/// Normalizes one delivery, with a safety net: a throwing normalizer becomes a
-/// `normalizer_error` failure, never a crash.
-NormalizeResult NormalizeSafely(const Provider& provider, const Delivery& delivery,
-                                const NormalizeContext& context);
-
 class Pipeline {
  public:
   Pipeline(PipelineOptions options, Publisher& publisher, const Clock& clock);

@@ -2,6 +2,8 @@
 
 #include <strings.h>
 
+#include <exception>
+
 #include "bridge/crypto/hmac.h"
 
 namespace bridge {
@@ -46,6 +48,17 @@ std::string_view VerifyStatusCode(VerifyStatus s) {
       return "stale_delivery";
   }
   return "unknown";
+}
+
+NormalizeResult NormalizeSafely(const Provider& provider, const Delivery& delivery,
+                                const NormalizeContext& context) {
+  try {
+    return provider.Normalize(delivery, context);
+  } catch (const std::exception& e) {
+    return NormalizeFailure{std::string(reason::kNormalizerError),
+                            std::string("the normalizer failed: ") + e.what(), std::nullopt,
+                            std::nullopt};
+  }
 }
 
 namespace provider_util {

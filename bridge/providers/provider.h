@@ -117,6 +117,11 @@ class Provider {
                                     const NormalizeContext& context) const = 0;
 };
 
+/// Normalizes one delivery, with a safety net: a throwing normalizer becomes a
+/// `normalizer_error` failure, never a crash.
+NormalizeResult NormalizeSafely(const Provider& provider, const Delivery& delivery,
+                                const NormalizeContext& context);
+
 /// Helpers shared by provider implementations.
 namespace provider_util {
 

@@ -6,7 +6,7 @@
 #include <sstream>
 #include <thread>
 
-#include "bridge/kafka/dlq_reader.h"
+#include "bridge/kafka/transactional_producer.h"
 #include "bridge/model/time.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/util/json.h"
@@ -220,7 +220,7 @@ class Sink {
   virtual bool Begin(std::string& error) = 0;
   virtual bool Add(const OutgoingMessage& m, std::string& error) = 0;
   /// Makes the batch durable and commits `offsets` (partition → next offset).
-  virtual bool Finish(DlqReader& reader, const std::map<int32_t, int64_t>& offsets,
+  virtual bool Finish(TopicReader& reader, const std::map<int32_t, int64_t>& offsets,
                       bool commit_offsets, std::string& error) = 0;
 };
 
@@ -235,7 +235,7 @@ class PlainSink final : public Sink {
     batch_.push_back(m);
     return true;
   }
-  bool Finish(DlqReader& reader, const std::map<int32_t, int64_t>& offsets, bool commit_offsets,
+  bool Finish(TopicReader& reader, const std::map<int32_t, int64_t>& offsets, bool commit_offsets,
               std::string& error) override {
     if (!batch_.empty()) {
       const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
@@ -263,7 +263,7 @@ class TransactionalSink final : public Sink {
   bool Add(const OutgoingMessage& m, std::string& error) override {
     return producer_->Produce(m, error);
   }
-  bool Finish(DlqReader& reader, const std::map<int32_t, int64_t>& offsets, bool,
+  bool Finish(TopicReader& reader, const std::map<int32_t, int64_t>& offsets, bool,
               std::string& error) override {
     if (!producer_->SendOffsets(reader, offsets, error) || !producer_->Commit(error)) {
       producer_->Abort();
@@ -284,7 +284,7 @@ class DryRunSink final : public Sink {
     out_ << m.topic << "\t" << m.key << "\t" << m.value << "\n";
     return true;
   }
-  bool Finish(DlqReader&, const std::map<int32_t, int64_t>&, bool, std::string&) override {
+  bool Finish(TopicReader&, const std::map<int32_t, int64_t>&, bool, std::string&) override {
     return true;  // publishes nothing, commits nothing
   }
 
@@ -305,7 +305,7 @@ ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka
     return summary;
   }
   std::string error;
-  auto reader = DlqReader::Create(kafka, options.from, options.group, error);
+  auto reader = TopicReader::Create(kafka, options.from, options.group, error);
   if (!reader) {
     summary.error = error;
     return summary;

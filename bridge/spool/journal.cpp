@@ -160,46 +160,106 @@ std::unique_ptr<Journal> Journal::Open(const std::string& dir, uint64_t segment_
   return j;
 }
 
-bool Journal::Scan(const Visitor& visit, std::string& error) {
-  std::vector<uint64_t> segments;
-  {
-    const int listing = ::dup(dir_fd_);
-    DIR* d = listing < 0 ? nullptr : ::fdopendir(listing);
-    if (d == nullptr) {
-      if (listing >= 0) ::close(listing);
-      error = Errno("cannot list the spool directory " + dir_);
-      return false;
+bool Journal::ListSegments(std::vector<uint64_t>& segments, std::string& error) {
+  const int listing = ::dup(dir_fd_);
+  DIR* d = listing < 0 ? nullptr : ::fdopendir(listing);
+  if (d == nullptr) {
+    if (listing >= 0) ::close(listing);
+    error = Errno("cannot list the spool directory " + dir_);
+    return false;
+  }
+  ::rewinddir(d);
+  std::vector<std::string> names;
+  while (const dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
+  ::closedir(d);
+  for (const std::string& name : names) {
+    if (!EndsWith(name, kSuffix)) continue;
+    // Exactly 20 digits that fit 64 bits, and a regular file (not a
+    // symlink, not a hard link); anything else was not written by us: set aside and logged,
+    // never a crash at start-up.
+    uint64_t segment = 0;
+    const char* digits = name.data();
+    const auto parsed =
+        std::from_chars(digits, digits + std::min<size_t>(20, name.size()), segment);
+    struct stat st {};
+    const bool ours = name.size() == 20 + std::strlen(kSuffix) && parsed.ec == std::errc() &&
+                      parsed.ptr == digits + 20 && segment > 0 &&
+                      ::fstatat(dir_fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+                      S_ISREG(st.st_mode) &&
+                      // One name only: a hard link planted as a segment
+                      // would have new records written into another file.
+                      st.st_nlink == 1;
+    if (!ours) {
+      log::Error("spool_file_quarantined", {{"file", name}, {"reason", "not a journal segment"}});
+      ++quarantined_files_;
+      ::renameat(dir_fd_, name.c_str(), dir_fd_, (name + ".quarantined").c_str());
+      continue;
     }
-    ::rewinddir(d);
-    std::vector<std::string> names;
-    while (const dirent* e = ::readdir(d)) names.emplace_back(e->d_name);
-    ::closedir(d);
-    for (const std::string& name : names) {
-      if (!EndsWith(name, kSuffix)) continue;
-      // Exactly 20 digits that fit 64 bits, and a regular file (not a
-      // symlink, not a hard link); anything else was not written by us: set aside and logged,
-      // never a crash at start-up.
-      uint64_t segment = 0;
-      const char* digits = name.data();
-      const auto parsed =
-          std::from_chars(digits, digits + std::min<size_t>(20, name.size()), segment);
-      struct stat st {};
-      const bool ours = name.size() == 20 + std::strlen(kSuffix) && parsed.ec == std::errc() &&
-                        parsed.ptr == digits + 20 && segment > 0 &&
-                        ::fstatat(dir_fd_, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-                        S_ISREG(st.st_mode) &&
-                        // One name only: a hard link planted as a segment
-                        // would have new records written into another file.
-                        st.st_nlink == 1;
-      if (!ours) {
-        log::Error("spool_file_quarantined", {{"file", name}, {"reason", "not a journal segment"}});
-        ++quarantined_files_;
-        ::renameat(dir_fd_, name.c_str(), dir_fd_, (name + ".quarantined").c_str());
-        continue;
+    segments.push_back(segment);
+  }
+  return true;
+}
+
+bool Journal::ScanSegment(uint64_t seg, bool newest, const JournalPosition& drained_to,
+                          const Visitor& visit, bool& cursor_set, std::string& error) {
+  const std::string path = SegmentPath(seg);
+  Fd fd(OpenAt(SegmentName(seg), newest ? O_RDWR : O_RDONLY));
+  if (fd.fd < 0) {
+    error = Errno("cannot read the spool segment " + path);
+    return false;
+  }
+  struct stat st {};
+  ::fstat(fd.fd, &st);
+  const auto file_size = static_cast<uint64_t>(st.st_size);
+  uint64_t offset = 0;
+  // One record at a time: the payload buffer is reused, nothing is kept.
+  std::string payload;
+  while (offset + kHeaderBytes <= file_size) {
+    char header[kHeaderBytes];
+    if (!ReadAt(fd.fd, header, kHeaderBytes, offset) || std::memcmp(header, kMagic, 4) != 0) {
+      break;
+    }
+    const uint32_t length = GetU32(header + 4);
+    if (offset + kHeaderBytes + length > file_size) break;
+    payload.resize(length);
+    if (!ReadAt(fd.fd, payload.data(), length, offset + kHeaderBytes) ||
+        Crc32c(payload) != GetU32(header + 8)) {
+      break;
+    }
+    const uint64_t end = offset + kHeaderBytes + length;
+    const bool drained =
+        seg < drained_to.segment || (seg == drained_to.segment && end <= drained_to.offset);
+    if (!drained) {
+      if (!cursor_set) read_ = {seg, offset};
+      cursor_set = true;
+      if (visit) visit(JournalEntry{seg, offset, kHeaderBytes + length}, payload);
+    }
+    offset = end;
+  }
+  if (offset < file_size) {
+    if (newest) {
+      // A record cut short by a crash inside write(): never synced, never answered 2xx.
+      log::Warn("spool_torn_tail_truncated", {{"segment", path}, {"bytes", file_size - offset}});
+      if (::ftruncate(fd.fd, static_cast<off_t>(offset)) != 0) {
+        error = Errno("cannot truncate the torn tail of " + path);
+        return false;
       }
-      segments.push_back(segment);
+    } else {
+      // Damage inside a synced segment: what is readable is drained, the
+      // file is kept for a person once it is released.
+      log::Error(
+          "spool_segment_damaged",
+          {{"segment", path}, {"readable_bytes", offset}, {"damaged_bytes", file_size - offset}});
+      damaged_.insert(seg);
     }
   }
+  sizes_[seg] = offset;
+  return true;
+}
+
+bool Journal::Scan(const Visitor& visit, std::string& error) {
+  std::vector<uint64_t> segments;
+  if (!ListSegments(segments, error)) return false;
   std::sort(segments.begin(), segments.end());
 
   uint64_t drained_segment = 0, drained_offset = 0, high_water = 0, unused = 0;
@@ -211,61 +271,12 @@ bool Journal::Scan(const Visitor& visit, std::string& error) {
     ReadNumbers(hw.fd, high_water, unused);
   }
   bool cursor_set = false;
-  std::string payload;
   for (size_t i = 0; i < segments.size(); ++i) {
-    const uint64_t seg = segments[i];
     const bool newest = i + 1 == segments.size();
-    const std::string path = SegmentPath(seg);
-    Fd fd(OpenAt(SegmentName(seg), newest ? O_RDWR : O_RDONLY));
-    if (fd.fd < 0) {
-      error = Errno("cannot read the spool segment " + path);
+    if (!ScanSegment(segments[i], newest, JournalPosition{drained_segment, drained_offset}, visit,
+                     cursor_set, error)) {
       return false;
     }
-    struct stat st {};
-    ::fstat(fd.fd, &st);
-    const auto file_size = static_cast<uint64_t>(st.st_size);
-    uint64_t offset = 0;
-    // One record at a time: the payload buffer is reused, nothing is kept.
-    while (offset + kHeaderBytes <= file_size) {
-      char header[kHeaderBytes];
-      if (!ReadAt(fd.fd, header, kHeaderBytes, offset) || std::memcmp(header, kMagic, 4) != 0) {
-        break;
-      }
-      const uint32_t length = GetU32(header + 4);
-      if (offset + kHeaderBytes + length > file_size) break;
-      payload.resize(length);
-      if (!ReadAt(fd.fd, payload.data(), length, offset + kHeaderBytes) ||
-          Crc32c(payload) != GetU32(header + 8)) {
-        break;
-      }
-      const uint64_t end = offset + kHeaderBytes + length;
-      const bool drained =
-          seg < drained_segment || (seg == drained_segment && end <= drained_offset);
-      if (!drained) {
-        if (!cursor_set) read_ = {seg, offset};
-        cursor_set = true;
-        if (visit) visit(JournalEntry{seg, offset, kHeaderBytes + length}, payload);
-      }
-      offset = end;
-    }
-    if (offset < file_size) {
-      if (newest) {
-        // A record cut short by a crash inside write(): never synced, never answered 2xx.
-        log::Warn("spool_torn_tail_truncated", {{"segment", path}, {"bytes", file_size - offset}});
-        if (::ftruncate(fd.fd, static_cast<off_t>(offset)) != 0) {
-          error = Errno("cannot truncate the torn tail of " + path);
-          return false;
-        }
-      } else {
-        // Damage inside a synced segment: what is readable is drained, the
-        // file is kept for a person once it is released.
-        log::Error(
-            "spool_segment_damaged",
-            {{"segment", path}, {"readable_bytes", offset}, {"damaged_bytes", file_size - offset}});
-        damaged_.insert(seg);
-      }
-    }
-    sizes_[seg] = offset;
   }
   // Never a number used before: a record sealed at (segment, offset) must not
   // find its position again in a later segment of the same name.

@@ -113,6 +113,14 @@ class Journal {
  private:
   Journal() = default;
   bool Scan(const Visitor& visit, std::string& error);
+  /// The segment numbers on disk, unsorted; files named like segments that
+  /// are not ours are set aside.
+  bool ListSegments(std::vector<uint64_t>& segments, std::string& error);
+  /// Reads one segment's records, visiting those past `drained`; the first
+  /// one visited sets the read cursor (`cursor_set`). A torn tail of the
+  /// `newest` segment is truncated; damage in another is recorded.
+  bool ScanSegment(uint64_t segment, bool newest, const JournalPosition& drained,
+                   const Visitor& visit, bool& cursor_set, std::string& error);
   bool OpenSegment(uint64_t segment, std::string& error);
   bool SaveHighWater(uint64_t segment, std::string& error);
   /// Writes `content` to `name` in the directory (temporary file, rename).

@@ -32,6 +32,9 @@
 
 namespace bridge {
 
+/// The size of a record's tag (HMAC-SHA256).
+inline constexpr size_t kSpoolSealBytes = 32;
+
 /// A record in the journal: a 32-byte tag, then the body. The tag is
 /// HMAC-SHA256(key, "schedbridge-spool-record/2" | segment u64 | offset u64 |
 /// body): it binds the record to its position, so a copy anywhere else (or a
@@ -46,9 +49,6 @@ enum class SealFormat { kNone, kPositioned, kLegacy };
 std::optional<std::string_view> OpenSpoolRecord(const std::vector<std::string>& keys,
                                                 const JournalPosition& at, std::string_view sealed,
                                                 SealFormat* format = nullptr);
-/// The previous format's seal (HMAC over the body alone): read-only legacy,
-/// for tests of the upgrade path.
-std::string SealLegacySpoolRecord(std::string_view key, std::string_view body);
 
 /// The dead letter (reason stale_spool_record) for a record's events that is
 /// too old to publish: its body holds the events as they were spooled, so

@@ -1,12 +1,11 @@
 #pragma once
 
-#include <atomic>
 #include <chrono>
 
 namespace bridge {
 
 /// The wall clock, behind an interface so signature tolerance and received_at
-/// are testable with fixed times.
+/// are testable with fixed times (tests/support/fake_clock.h).
 class Clock {
  public:
   virtual ~Clock() = default;
@@ -18,23 +17,6 @@ class SystemClock final : public Clock {
   std::chrono::system_clock::time_point Now() const override {
     return std::chrono::system_clock::now();
   }
-};
-
-/// A clock that only moves when told to. Thread-safe.
-class FixedClock final : public Clock {
- public:
-  explicit FixedClock(std::chrono::system_clock::time_point t)
-      : now_(t.time_since_epoch().count()) {}
-  static FixedClock AtUnixSeconds(int64_t s) {
-    return FixedClock(std::chrono::system_clock::time_point(std::chrono::seconds(s)));
-  }
-  std::chrono::system_clock::time_point Now() const override {
-    return std::chrono::system_clock::time_point(std::chrono::system_clock::duration(now_.load()));
-  }
-  void Set(std::chrono::system_clock::time_point t) { now_ = t.time_since_epoch().count(); }
-
- private:
-  std::atomic<std::chrono::system_clock::rep> now_;
 };
 
 }  // namespace bridge

@@ -13,6 +13,7 @@
 #include "bridge/providers/registry.h"
 #include "bridge/util/json.h"
 #include "bridge/util/metrics.h"
+#include "tests/support/fake_clock.h"
 
 namespace {
 

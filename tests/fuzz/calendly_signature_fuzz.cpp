@@ -4,8 +4,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "bridge/providers/calendly.h"
+#include "bridge/providers/calendly/webhook.h"
 #include "bridge/providers/registry.h"
+#include "tests/support/fake_clock.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace bridge;

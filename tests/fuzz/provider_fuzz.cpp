@@ -13,6 +13,7 @@
 #include "bridge/crypto/hmac.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/providers/registry.h"
+#include "tests/support/fake_clock.h"
 
 namespace {
 

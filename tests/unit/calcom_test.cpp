@@ -7,6 +7,7 @@
 
 #include "bridge/providers/registry.h"
 #include "bridge/util/json.h"
+#include "fake_clock.h"
 #include "support.h"
 
 namespace bridge {

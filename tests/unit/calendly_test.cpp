@@ -1,11 +1,11 @@
 // Calendly: the signature scheme (t + "." + body, tolerance, several v1) and
 // one normalization test per event type.
 
-#include "bridge/providers/calendly.h"
-
 #include <gtest/gtest.h>
 
+#include "bridge/providers/calendly/webhook.h"
 #include "bridge/providers/registry.h"
+#include "fake_clock.h"
 #include "support.h"
 
 namespace bridge {

@@ -5,6 +5,7 @@
 #include "bridge/model/time.h"
 #include "bridge/providers/registry.h"
 #include "bridge/util/json.h"
+#include "fake_clock.h"
 #include "support.h"
 
 namespace bridge {

@@ -12,6 +12,7 @@
 
 #include "bridge/model/dead_letter.h"
 #include "bridge/replay/replay.h"
+#include "legacy_seal.h"
 #include "support.h"
 
 namespace bridge {

@@ -5,13 +5,14 @@
 //   auth: hmac — a generic HMAC over the raw body (header, sha256/sha512,
 //         hex/base64, optional prefix).
 
+#include "bridge/providers/orufy/webhook.h"
+
 #include <chrono>
 #include <set>
 
 #include "bridge/crypto/hmac.h"
 #include "bridge/model/time.h"
 #include "bridge/providers/mapping.h"
-#include "bridge/providers/registry.h"
 
 namespace bridge {
 namespace {

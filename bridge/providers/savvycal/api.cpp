@@ -4,13 +4,14 @@
 // upcoming events and a change shows only through created_at, canceled_at
 // and rescheduled_at.
 
+#include "bridge/providers/savvycal/api.h"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
 
 #include "bridge/api/api_support.h"
-#include "bridge/api/provider_api.h"
 #include "bridge/model/time.h"
 #include "bridge/providers/mapping.h"
 #include "bridge/util/json.h"

@@ -1,12 +1,13 @@
 // Cal.com: X-Cal-Signature-256 = lowercase hex HMAC-SHA256 over the raw body.
 // Body shapes and triggers: README.md, "Cal.com", and tests/fixtures/calcom/.
 
+#include "bridge/providers/calcom/webhook.h"
+
 #include <array>
 #include <functional>
 #include <string>
 
 #include "bridge/providers/mapping.h"
-#include "bridge/providers/registry.h"
 
 namespace bridge {
 namespace {

@@ -5,13 +5,14 @@
 // whose updated_at is inside the window. A subscription cannot be changed in
 // place, and its signing key is write-only.
 
+#include "bridge/providers/calendly/api.h"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
 
 #include "bridge/api/api_support.h"
-#include "bridge/api/provider_api.h"
 #include "bridge/model/time.h"
 #include "bridge/providers/mapping.h"
 #include "bridge/util/json.h"

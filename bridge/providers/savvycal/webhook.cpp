@@ -1,8 +1,9 @@
 // SavvyCal: x-savvycal-signature = sha256=<HEX HMAC-SHA256 over the raw body>,
 // hex compared case-insensitively; README.md, "SavvyCal".
 
+#include "bridge/providers/savvycal/webhook.h"
+
 #include "bridge/providers/mapping.h"
-#include "bridge/providers/registry.h"
 
 namespace bridge {
 namespace {

@@ -4,13 +4,14 @@
 // booking that changes during the run moves to the end instead of shifting
 // another one off a page boundary.
 
+#include "bridge/providers/calcom/api.h"
+
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
 #include <algorithm>
 
 #include "bridge/api/api_support.h"
-#include "bridge/api/provider_api.h"
 #include "bridge/model/time.h"
 #include "bridge/providers/mapping.h"
 #include "bridge/util/json.h"

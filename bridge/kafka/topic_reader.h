@@ -1,7 +1,8 @@
 #pragma once
 
 // Reads a topic from a consumer group's committed offsets (or the beginning)
-// to the end it had when the reader started. Partitions are assigned
+// to the end it had when the reader started: the dead-letter topic for
+// replay and `dlq`, the events topic for reconcile. Partitions are assigned
 // directly (no rebalancing): replay is one process per group.
 
 #include <cstdint>
@@ -31,14 +32,17 @@ struct ConsumedRecord {
   std::string value;
 };
 
-class DlqReader {
+/// A general reader of one topic, from committed offsets (or a time) to the
+/// end snapshot taken at creation.
+class TopicReader {
  public:
   /// `group` empty = an anonymous group that never commits. With `start_ms`,
   /// reading starts at the first record written at or after that time.
-  static std::unique_ptr<DlqReader> Create(const KafkaSettings& settings, const std::string& topic,
-                                           const std::string& group, std::string& error,
-                                           std::optional<int64_t> start_ms = std::nullopt);
-  ~DlqReader();
+  static std::unique_ptr<TopicReader> Create(const KafkaSettings& settings,
+                                             const std::string& topic, const std::string& group,
+                                             std::string& error,
+                                             std::optional<int64_t> start_ms = std::nullopt);
+  ~TopicReader();
 
   /// The next record, or nullopt once every partition reached its end.
   /// Throws std::runtime_error on a consumer error.
@@ -55,34 +59,24 @@ class DlqReader {
   RdKafka::KafkaConsumer* consumer() const { return consumer_.get(); }
 
  private:
-  DlqReader() = default;
+  TopicReader() = default;
+  /// Every partition of topic_ at OFFSET_BEGINNING; false with `error` set.
+  bool ReadPartitions(std::map<int32_t, int64_t>& start, std::string& error);
+  /// Moves `start` to where `group` left off.
+  bool ApplyCommitted(const std::string& group, std::map<int32_t, int64_t>& start,
+                      std::string& error);
+  /// The first offset at or after `start_ms` per partition (-1: none).
+  bool OffsetsAtTime(const std::map<int32_t, int64_t>& start, int64_t start_ms,
+                     std::map<int32_t, int64_t>& at_time, std::string& error);
+  /// Sets the end snapshot and the start positions, then assigns.
+  bool Assign(std::map<int32_t, int64_t>& start, const std::map<int32_t, int64_t>& at_time,
+              std::string& error);
   std::unique_ptr<RdKafka::KafkaConsumer> consumer_;
   std::string topic_;
   std::map<int32_t, int64_t> end_;       // high watermark at start
   std::map<int32_t, int64_t> position_;  // next offset to read
   std::map<int32_t, bool> done_;
   int64_t total_ = 0;
-};
-
-/// A transactional producer: consume-transform-produce with the consumed
-/// offsets committed inside the transaction.
-class TransactionalProducer {
- public:
-  static std::unique_ptr<TransactionalProducer> Create(const KafkaSettings& settings,
-                                                       const std::string& transactional_id,
-                                                       std::string& error);
-  ~TransactionalProducer();
-  bool Begin(std::string& error);
-  bool Produce(const OutgoingMessage& m, std::string& error);
-  /// Adds the reader's offsets to the open transaction.
-  bool SendOffsets(const DlqReader& reader, const std::map<int32_t, int64_t>& next_offsets,
-                   std::string& error);
-  bool Commit(std::string& error);
-  void Abort();
-
- private:
-  class Impl;
-  std::unique_ptr<Impl> impl_;
 };
 
 }  // namespace bridge

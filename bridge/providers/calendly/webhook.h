@@ -1,12 +1,18 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "bridge/providers/provider.h"
+
 namespace bridge {
+
+/// The Calendly webhook normalizer.
+std::unique_ptr<Provider> MakeCalendlyProvider();
 
 /// `Calendly-Webhook-Signature: t=<unix seconds>,v1=<hex>[,v1=<hex>...]`
 struct CalendlySignature {

@@ -1,13 +1,12 @@
 // Calendly (API v2 webhook subscriptions): Calendly-Webhook-Signature =
 // t=<unix>,v1=<hex HMAC-SHA256 over "<t>." + raw body>; README.md, "Calendly".
 
-#include "bridge/providers/calendly.h"
+#include "bridge/providers/calendly/webhook.h"
 
 #include <charconv>
 #include <cstdlib>
 
 #include "bridge/providers/mapping.h"
-#include "bridge/providers/registry.h"
 
 namespace bridge {
 namespace {
