@@ -5,10 +5,10 @@
 
 #include <regex>
 
-#include "bridge/api/reconcile.h"
 #include "bridge/config/config.h"
 #include "bridge/config/settings.h"
 #include "bridge/http/webhook_server.h"
+#include "bridge/sync/reconcile.h"
 #include "bridge/util/json.h"
 #include "support.h"
 
