@@ -159,8 +159,8 @@ std::optional<int> StartServers(Service& s) {
     if (s.spool != nullptr && s.spool->Healthy() && s.spool->HasRoom()) return {};
     return kafka ? "dedup_index_loading" : "kafka_unavailable";
   });
-  // librdkafka's fatal errors (e.g. the idempotent producer's, librdkafka
-  // #4438) end this producer for good: fail liveness so the pod restarts.
+  // librdkafka's fatal errors (e.g. the idempotent producer's) end this
+  // producer for good: fail liveness so the pod restarts.
   s.admin->SetLivenessCheck([&s] { return s.kafka.publisher()->LivenessProblem(); });
   // Every connection is a descriptor: take what the hard limit allows.
   const uint64_t open_files = RaiseOpenFileLimit();
