@@ -292,6 +292,126 @@ class DryRunSink final : public Sink {
   std::ostream& out_;
 };
 
+/// The sink the options ask for; nullptr with `error` set.
+std::unique_ptr<Sink> MakeSink(const ReplayOptions& options, const KafkaSettings& kafka,
+                               std::ostream& out, std::string& error) {
+  if (options.dry_run) return std::make_unique<DryRunSink>(out);
+  if (options.transactional) {
+    auto producer =
+        TransactionalProducer::Create(kafka, "schedbridge-replay-" + options.group, error);
+    if (!producer) return nullptr;
+    return std::make_unique<TransactionalSink>(std::move(producer));
+  }
+  auto publisher = RdKafkaPublisher::Create(kafka, error);
+  if (!publisher) return nullptr;
+  return std::make_unique<PlainSink>(std::move(publisher));
+}
+
+void Count(const ReplayDecision& d, ReplaySummary& summary) {
+  switch (d.kind) {
+    case ReplayDecision::Kind::kSkip:
+      ++summary.skipped_by_filter;
+      break;
+    case ReplayDecision::Kind::kUnreadable:
+      ++summary.unreadable;
+      break;
+    case ReplayDecision::Kind::kStillFailing:
+      ++summary.still_failing[d.reason];
+      if (!d.messages.empty()) ++summary.requeued;
+      break;
+    case ReplayDecision::Kind::kPublish:
+      ++summary.published_records;
+      summary.published_events += static_cast<int64_t>(d.messages.size());
+      break;
+  }
+}
+
+/// One run's reading, batch by batch. Failures throw.
+class ReplayLoop {
+ public:
+  ReplayLoop(const ReplayOptions& options, const ProviderRegistry& providers, TopicReader& reader,
+             Sink& sink, ReplaySummary& summary, std::ostream& progress)
+      : options_(options),
+        providers_(providers),
+        reader_(reader),
+        sink_(sink),
+        summary_(summary),
+        progress_(progress),
+        throttle_(options.max_rate),
+        started_(std::chrono::steady_clock::now()),
+        last_progress_(started_) {}
+
+  /// Reads, publishes and (with `commit`) commits one batch; false once the
+  /// records, or --limit, are done.
+  bool Batch(bool commit) {
+    std::string error;
+    if (!sink_.Begin(error)) throw std::runtime_error(error);
+    std::map<int32_t, int64_t> offsets;
+    bool finished = false;
+    for (int in_batch = 0; in_batch < options_.batch_size; ++in_batch) {
+      if (options_.limit > 0 && summary_.read >= options_.limit) {
+        finished = true;
+        break;
+      }
+      std::optional<ConsumedRecord> record = reader_.Next();
+      if (!record) {
+        finished = true;
+        break;
+      }
+      Take(*record, offsets);
+    }
+    if (!sink_.Finish(reader_, offsets, commit, error)) {
+      summary_.publish_failed = true;
+      throw std::runtime_error(error);
+    }
+    return !finished;
+  }
+
+  /// Partitions whose offset is held at a record a filter skipped.
+  int64_t held() const { return static_cast<int64_t>(held_.size()); }
+
+ private:
+  void Take(const ConsumedRecord& record, std::map<int32_t, int64_t>& offsets) {
+    ++summary_.read;
+    const ReplayDecision d = DecideReplay(record.value, record.timestamp_ms, options_, providers_);
+    // A record a filter skipped is never committed past: its partition's
+    // offset stays at the first one, for a later run with other filters.
+    if (d.kind == ReplayDecision::Kind::kSkip) held_.emplace(record.partition, record.offset);
+    const auto h = held_.find(record.partition);
+    offsets[record.partition] = h != held_.end() ? h->second : record.offset + 1;
+    Count(d, summary_);
+    std::string error;
+    for (const OutgoingMessage& m : d.messages) {
+      if (!sink_.Add(m, error)) throw std::runtime_error(error);
+    }
+    throttle_.Wait(summary_.read);
+    Progress();
+  }
+
+  void Progress() {
+    const auto now = std::chrono::steady_clock::now();
+    if (!options_.progress || now - last_progress_ <= std::chrono::milliseconds(500)) return;
+    last_progress_ = now;
+    const double secs = std::chrono::duration<double>(now - started_).count();
+    progress_ << "\rreplay: " << summary_.read << " read, " << reader_.Remaining() << " remaining, "
+              << summary_.published_events << " event(s) published, " << summary_.StillFailing()
+              << " still failing, "
+              << static_cast<int64_t>(static_cast<double>(summary_.read) / secs) << " records/s   "
+              << std::flush;
+  }
+
+  const ReplayOptions& options_;
+  const ProviderRegistry& providers_;
+  TopicReader& reader_;
+  Sink& sink_;
+  ReplaySummary& summary_;
+  std::ostream& progress_;
+  const Throttle throttle_;
+  const std::chrono::steady_clock::time_point started_;
+  std::chrono::steady_clock::time_point last_progress_;
+  std::map<int32_t, int64_t> held_;
+};
+
 }  // namespace
 
 ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka,
@@ -310,97 +430,21 @@ ReplaySummary RunReplay(const ReplayOptions& options, const KafkaSettings& kafka
     summary.error = error;
     return summary;
   }
-  std::unique_ptr<Sink> sink;
-  if (options.dry_run) {
-    sink = std::make_unique<DryRunSink>(out);
-  } else if (options.transactional) {
-    auto producer =
-        TransactionalProducer::Create(kafka, "schedbridge-replay-" + options.group, error);
-    if (!producer) {
-      summary.error = error;
-      return summary;
-    }
-    sink = std::make_unique<TransactionalSink>(std::move(producer));
-  } else {
-    auto publisher = RdKafkaPublisher::Create(kafka, error);
-    if (!publisher) {
-      summary.error = error;
-      return summary;
-    }
-    sink = std::make_unique<PlainSink>(std::move(publisher));
+  std::unique_ptr<Sink> sink = MakeSink(options, kafka, out, error);
+  if (!sink) {
+    summary.error = error;
+    return summary;
   }
-
   const bool commit = !options.group.empty() && !options.dry_run;
-  const Throttle throttle(options.max_rate);
-  const auto started = std::chrono::steady_clock::now();
-  auto last_progress = started;
-  bool finished = false;
-  // A record a filter skipped is never committed past: its partition's
-  // offset stays at the first one, for a later run with other filters.
-  std::map<int32_t, int64_t> held;
+  ReplayLoop loop(options, providers, *reader, *sink, summary, progress);
   try {
-    while (!finished) {
-      if (!sink->Begin(error)) throw std::runtime_error(error);
-      std::map<int32_t, int64_t> offsets;
-      int in_batch = 0;
-      while (in_batch < options.batch_size) {
-        if (options.limit > 0 && summary.read >= options.limit) {
-          finished = true;
-          break;
-        }
-        std::optional<ConsumedRecord> record = reader->Next();
-        if (!record) {
-          finished = true;
-          break;
-        }
-        ++summary.read;
-        ++in_batch;
-        const ReplayDecision d =
-            DecideReplay(record->value, record->timestamp_ms, options, providers);
-        if (d.kind == ReplayDecision::Kind::kSkip) held.emplace(record->partition, record->offset);
-        const auto h = held.find(record->partition);
-        offsets[record->partition] = h != held.end() ? h->second : record->offset + 1;
-        switch (d.kind) {
-          case ReplayDecision::Kind::kSkip:
-            ++summary.skipped_by_filter;
-            break;
-          case ReplayDecision::Kind::kUnreadable:
-            ++summary.unreadable;
-            break;
-          case ReplayDecision::Kind::kStillFailing:
-            ++summary.still_failing[d.reason];
-            if (!d.messages.empty()) ++summary.requeued;
-            break;
-          case ReplayDecision::Kind::kPublish:
-            ++summary.published_records;
-            summary.published_events += static_cast<int64_t>(d.messages.size());
-            break;
-        }
-        for (const OutgoingMessage& m : d.messages) {
-          if (!sink->Add(m, error)) throw std::runtime_error(error);
-        }
-        throttle.Wait(summary.read);
-        const auto now = std::chrono::steady_clock::now();
-        if (options.progress && now - last_progress > std::chrono::milliseconds(500)) {
-          last_progress = now;
-          const double secs = std::chrono::duration<double>(now - started).count();
-          progress << "\rreplay: " << summary.read << " read, " << reader->Remaining()
-                   << " remaining, " << summary.published_events << " event(s) published, "
-                   << summary.StillFailing() << " still failing, "
-                   << static_cast<int64_t>(static_cast<double>(summary.read) / secs)
-                   << " records/s   " << std::flush;
-        }
-      }
-      if (!sink->Finish(*reader, offsets, commit, error)) {
-        summary.publish_failed = true;
-        throw std::runtime_error(error);
-      }
+    while (loop.Batch(commit)) {
     }
   } catch (const std::exception& e) {
     summary.error = e.what();
   }
   if (options.progress) progress << "\n";
-  if (commit) summary.held_partitions = static_cast<int64_t>(held.size());
+  if (commit) summary.held_partitions = loop.held();
   return summary;
 }
 

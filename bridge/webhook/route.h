@@ -11,10 +11,10 @@
 #include <string>
 #include <string_view>
 
-#include "bridge/config/config.h"
 #include "bridge/http/handler.h"
 #include "bridge/pipeline/pipeline.h"
 #include "bridge/providers/registry.h"
+#include "bridge/providers/sources.h"
 #include "bridge/util/metrics.h"
 
 namespace bridge {

@@ -12,7 +12,6 @@
 #include <memory>
 #include <string>
 
-#include "bridge/config/config.h"
 #include "bridge/http/limits.h"
 #include "bridge/http/server.h"
 #include "bridge/http/settings.h"
@@ -27,7 +26,7 @@ class WebhookServer {
  public:
   /// Readiness is not the webhook port's business (the admin port answers
   /// /readyz); this port answers /healthz for load balancers.
-  WebhookServer(const Config& config, const SourceTable& sources, Pipeline& pipeline,
+  WebhookServer(const HttpSettings& http, const SourceTable& sources, Pipeline& pipeline,
                 const ProviderRegistry& providers, Metrics& metrics);
   ~WebhookServer();
   WebhookServer(const WebhookServer&) = delete;

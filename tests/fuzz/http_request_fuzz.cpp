@@ -72,7 +72,7 @@ struct Server {
     }
     pipeline = std::make_unique<bridge::Pipeline>(config.pipeline, publisher, clock);
     sources = std::make_unique<bridge::SourceTable>(config.sources);
-    server = std::make_unique<bridge::WebhookServer>(config, *sources, *pipeline,
+    server = std::make_unique<bridge::WebhookServer>(config.http, *sources, *pipeline,
                                                      bridge::ProviderRegistry::BuiltIn(), metrics);
     std::string error;
     port = server->Bind("127.0.0.1", 0, error);

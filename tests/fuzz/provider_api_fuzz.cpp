@@ -19,8 +19,8 @@
 #include <vector>
 
 #include "bridge/api/provider_api.h"
-#include "bridge/api/subscriptions.h"
 #include "bridge/providers/registry.h"
+#include "bridge/sync/subscriptions.h"
 
 namespace {
 

@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "bridge/config/config.h"
 #include "bridge/webhook/webhook_server.h"
 #include "support.h"
 
@@ -26,7 +27,7 @@ class IngressFixture : public ::testing::Test {
   void StartServer() {
     pipeline_ = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
     sources_ = std::make_unique<SourceTable>(config_.sources);
-    server_ = std::make_unique<WebhookServer>(config_, *sources_, *pipeline_,
+    server_ = std::make_unique<WebhookServer>(config_.http, *sources_, *pipeline_,
                                               ProviderRegistry::BuiltIn(), metrics_);
     std::string error;
     port_ = server_->Bind("127.0.0.1", 0, error);

@@ -5,9 +5,9 @@
 
 #include <regex>
 
-#include "bridge/api/reconcile.h"
 #include "bridge/config/config.h"
 #include "bridge/config/settings.h"
+#include "bridge/sync/reconcile.h"
 #include "bridge/util/json.h"
 #include "bridge/webhook/webhook_server.h"
 #include "support.h"
@@ -108,7 +108,7 @@ TEST(Docs, EveryLimitAndMetricIsInTheReadme) {
   Metrics metrics;
   Pipeline pipeline(config.pipeline, publisher, clock);
   SourceTable sources({});
-  WebhookServer server(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  WebhookServer server(config.http, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
   const std::string text = metrics.Render();
   const std::regex type_line("# TYPE (\\S+) ");
   int families = 0;

@@ -250,7 +250,7 @@ TEST_F(HttpServerTest, ConcurrentRequestsDoNotSerialize) {
   publisher_.mode = FakePublisher::Mode::kHold;
   config_.pipeline.ack_timeout = std::chrono::milliseconds(30000);
   auto pipeline = std::make_unique<Pipeline>(config_.pipeline, publisher_, clock_);
-  WebhookServer server(config_, *sources_, *pipeline, ProviderRegistry::BuiltIn(), metrics_);
+  WebhookServer server(config_.http, *sources_, *pipeline, ProviderRegistry::BuiltIn(), metrics_);
   std::string error;
   const int port = server.Bind("127.0.0.1", 0, error);
   ASSERT_GT(port, 0) << error;
@@ -534,12 +534,12 @@ TEST(Ports, ASecondListenerOnATakenPortIsRefused) {
   Metrics metrics;
   Pipeline pipeline(config.pipeline, publisher, clock);
   SourceTable sources(config.sources);
-  WebhookServer first(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  WebhookServer first(config.http, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
   std::string error;
   const int port = first.Bind("127.0.0.1", 0, error);
   ASSERT_GT(port, 0) << error;
   first.Start();
-  WebhookServer second(config, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
+  WebhookServer second(config.http, sources, pipeline, ProviderRegistry::BuiltIn(), metrics);
   EXPECT_EQ(second.Bind("127.0.0.1", port, error), -1);
   EXPECT_NE(error.find("already in use"), std::string::npos) << error;
 
@@ -583,7 +583,7 @@ class HttpsIngress : public ::testing::Test {
 
   /// A server on the current config_, started on an ephemeral port.
   std::unique_ptr<WebhookServer> Serve(int& port) {
-    auto server = std::make_unique<WebhookServer>(config_, sources_, pipeline_,
+    auto server = std::make_unique<WebhookServer>(config_.http, sources_, pipeline_,
                                                   ProviderRegistry::BuiltIn(), metrics_);
     EXPECT_TRUE(server->Valid()) << server->tls_error();
     std::string error;
@@ -624,7 +624,7 @@ TEST_F(HttpsIngress, ServesWebhooksOverTls) {
   server->Stop(std::chrono::seconds(2));
 
   config_.http.tls_key_file = dir_ + "/cert.pem";  // not a key
-  WebhookServer broken(config_, sources_, pipeline_, ProviderRegistry::BuiltIn(), metrics_);
+  WebhookServer broken(config_.http, sources_, pipeline_, ProviderRegistry::BuiltIn(), metrics_);
   EXPECT_FALSE(broken.Valid());
   EXPECT_NE(broken.tls_error().find("cannot load the TLS certificate"), std::string::npos);
 }

@@ -12,12 +12,14 @@
 #include <set>
 #include <thread>
 
-#include "bridge/api/commands.h"
-#include "bridge/api/reconcile.h"
-#include "bridge/api/subscriptions.h"
+#include "bridge/commands/reconcile.h"
+#include "bridge/commands/subscriptions.h"
 #include "bridge/config/config.h"
 #include "bridge/model/time.h"
 #include "bridge/providers/registry.h"
+#include "bridge/sync/reconcile.h"
+#include "bridge/sync/source_api.h"
+#include "bridge/sync/subscriptions.h"
 #include "bridge/util/clock.h"
 #include "bridge/util/files.h"
 #include "bridge/util/json.h"
@@ -451,14 +453,14 @@ TEST(Reconcile, AFailedRunSaysSoFirstAndItsSummarySaysItFailed) {
   summary.source = "default";
   summary.dry_run = true;
   summary.error = "savvycal API GET /v1/events answered HTTP 500. Nothing was published.";
-  summary.exit_code = 1;
+  summary.outcome = SyncOutcome::kFailed;
   const std::string text = summary.Text();
   EXPECT_EQ(text.rfind("reconcile failed: savvycal API GET /v1/events answered HTTP 500.", 0), 0u)
       << text;
   EXPECT_NE(text.find("\nreconcile savvycal/default FAILED: 0 booking(s)"), std::string::npos)
       << text;
   summary.error.clear();
-  summary.exit_code = 0;
+  summary.outcome = SyncOutcome::kDone;
   EXPECT_EQ(summary.Text().rfind("reconcile savvycal/default: 0 booking(s)", 0), 0u);
 }
 
@@ -492,7 +494,7 @@ TEST(Reconcile, MetricsForAPushgatewayOrATextfile) {
   t.join();
   EXPECT_EQ(path, "/metrics/job/schedbridge_reconcile/source/calcom_sales");
   EXPECT_EQ(body, text);
-  summary.exit_code = 1;
+  summary.outcome = SyncOutcome::kFailed;
   EXPECT_NE(ReconcileMetricsText(summary, 0).find("schedbridge_reconcile_success 0\n"),
             std::string::npos);
   EXPECT_NE(PushMetrics("http://127.0.0.1:" + std::to_string(port), summary, text), "");  // gone
@@ -881,7 +883,7 @@ TEST(HostileApi, RepeatedPagesUnderMaxBookingsStopReconcileAndPublishNothing) {
   std::ostringstream out, err;
   const ReconcileSummary summary =
       RunReconcile(*c.api, nullptr, *c.normalizer, KafkaSettings{}, o, out, err);
-  EXPECT_EQ(summary.exit_code, 1);
+  EXPECT_EQ(summary.outcome, SyncOutcome::kFailed);
   EXPECT_NE(summary.error.find("never end"), std::string::npos) << summary.error;
   EXPECT_NE(summary.error.find("Nothing was published"), std::string::npos) << summary.error;
   EXPECT_EQ(summary.published, 0);

@@ -22,6 +22,7 @@
 
 #include "bridge/api/provider_api.h"
 #include "bridge/kafka/rdkafka_publisher.h"
+#include "bridge/sync/outcome.h"
 
 namespace bridge {
 
@@ -65,7 +66,7 @@ struct ReconcileSummary {
   ApiStats api;
   bool dry_run = false;
   std::string error;
-  int exit_code = 0;
+  SyncOutcome outcome = SyncOutcome::kDone;
   std::string Text() const;
 };
 

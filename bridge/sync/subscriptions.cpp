@@ -1,4 +1,4 @@
-#include "bridge/api/subscriptions.h"
+#include "bridge/sync/subscriptions.h"
 
 #include <sys/stat.h>
 
@@ -8,6 +8,8 @@
 #include <stdexcept>
 
 #include "bridge/config/config.h"
+#include "bridge/providers/registry.h"
+#include "bridge/sync/source_api.h"
 #include "bridge/util/files.h"
 
 namespace bridge {
@@ -208,6 +210,109 @@ std::string DescribePlan(const SubscriptionPlan& plan) {
     out << "  left alone: " << plan.others.size() << " other subscription(s) of this account\n";
   }
   return out.str();
+}
+
+namespace {
+
+void OrufyInstructions(const Config& config, const SourceConfig& s, std::ostream& out) {
+  out << SourceName(s)
+      << ": Orufy documents no API for webhooks; set it by hand in Orufy (Settings → "
+      << "Webhooks):\n"
+      << "  URL:    "
+      << (config.public_url.empty() ? "<public_url>/webhooks/orufy"
+                                    : SubscriberUrl(config.public_url, s))
+      << "\n  events: ";
+  const Provider* p = ProviderRegistry::BuiltIn().Find("orufy");
+  std::string events;
+  for (const std::string& t : p->Triggers()) events += (events.empty() ? "" : ", ") + t;
+  out << events << "\n  auth:   the source's current secret, as the README's Orufy section shows\n";
+}
+
+void ListSource(const Config& config, const SourceConfig& s,
+                const std::vector<Subscription>& existing, std::ostream& out) {
+  out << SourceName(s) << ": " << existing.size() << " subscription(s)\n";
+  const std::string url = config.public_url.empty() ? "" : SubscriberUrl(config.public_url, s);
+  for (const Subscription& sub : existing) {
+    out << "  " << DescribeSubscription(sub) << (sub.url == url ? "  ← this source" : "") << "\n";
+  }
+}
+
+/// diff or apply for one source whose API is open.
+SyncOutcome PlanSource(const Config& config, const SubscriptionsRequest& r, const SourceConfig& s,
+                       ProviderApi& api, const std::vector<Subscription>& existing,
+                       std::ostream& out, std::ostream& err) {
+  const Provider& normalizer = *ProviderRegistry::BuiltIn().Find(s.provider);
+  SubscriptionTarget target{SubscriberUrl(config.public_url, s), SubscribedEvents(api, normalizer),
+                            s.secrets.empty() ? std::string() : s.secrets.front()};
+  const bool issued = api.secret_mode() == ProviderApi::SecretMode::kIssued;
+  if (!issued && target.secret.empty()) {
+    err << SourceName(s) << ": the source has no secret to give the provider; set one first.\n";
+    return SyncOutcome::kNotConfigured;
+  }
+  if (issued && s.secret_files.empty()) {
+    // Checked before any change: the issued secret must have somewhere to go.
+    err << SourceName(s) << ": " << s.provider
+        << " issues the webhook's secret: give the source a secret file (secret_files, or "
+           "SCHEDBRIDGE_SECRET_<PROVIDER>_FILE; it may be empty) so apply can store it.\n";
+    return SyncOutcome::kNotConfigured;
+  }
+  const SubscriptionPlan plan =
+      PlanSubscription(api, target, existing, PlanOptions{r.update_secret, s.secrets});
+  out << SourceName(s) << " → " << target.url << "\n" << DescribePlan(plan);
+  if (r.action == "apply" && !plan.in_sync()) {
+    const std::string secret_file = s.secret_files.empty() ? "" : s.secret_files.front();
+    ApplyPlan(api, plan, secret_file, out);
+  }
+  return SyncOutcome::kDone;
+}
+
+SyncOutcome SyncSource(const Config& config, const SubscriptionsRequest& r, const SourceConfig& s,
+                       std::ostream& out, std::ostream& err) {
+  if (DefaultApiUrl(s.provider).empty() && s.api_url.empty()) {
+    OrufyInstructions(config, s, out);
+    return SyncOutcome::kDone;
+  }
+  SourceApi api;
+  if (!OpenSourceApi(s, r.retry, api, err)) return SyncOutcome::kNotConfigured;
+  try {
+    const std::vector<Subscription> existing = api.api->ListSubscriptions();
+    if (r.action == "list") {
+      ListSource(config, s, existing, out);
+      return SyncOutcome::kDone;
+    }
+    return PlanSource(config, r, s, *api.api, existing, out, err);
+  } catch (const ApiError& e) {
+    err << SourceName(s) << ": " << e.what() << "\n";
+    return ApiErrorOutcome(e);
+  } catch (const std::exception& e) {
+    err << SourceName(s) << ": " << e.what() << "\n";
+    return SyncOutcome::kFailed;
+  }
+}
+
+}  // namespace
+
+SubscriptionsResult SyncSubscriptions(const Config& config, const SubscriptionsRequest& r,
+                                      std::ostream& out, std::ostream& err) {
+  SubscriptionsResult result;
+  std::string error;
+  const std::vector<const SourceConfig*> sources = SelectSources(config, r.source, error);
+  if (sources.empty()) {
+    err << "schedbridge: " << error << "\n";
+    result.outcome = r.source.empty() ? SyncOutcome::kNotConfigured : SyncOutcome::kBadSelection;
+    return result;
+  }
+  if (r.action != "list" && config.public_url.empty()) {
+    err << "schedbridge: subscriptions " << r.action
+        << " needs SCHEDBRIDGE_PUBLIC_URL (public_url): where the providers reach the webhook "
+           "port, e.g. https://hooks.example.com.\n";
+    result.outcome = SyncOutcome::kNotConfigured;
+    return result;
+  }
+  for (const SourceConfig* s : sources) {
+    result.outcome = std::max(result.outcome, SyncSource(config, r, *s, out, err));
+  }
+  return result;
 }
 
 }  // namespace bridge

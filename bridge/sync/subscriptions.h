@@ -12,8 +12,11 @@
 #include <vector>
 
 #include "bridge/api/provider_api.h"
+#include "bridge/sync/outcome.h"
 
 namespace bridge {
+
+struct Config;
 
 struct SubscriptionChange {
   enum class Kind {
@@ -60,6 +63,24 @@ void ApplyPlan(ProviderApi& api, const SubscriptionPlan& plan, const std::string
 /// atomically and durably (files::WriteAtomically), mode 0600. A `path`
 /// that is a symlink is refused.
 void StoreIssuedSecret(const std::string& path, const std::string& secret);
+
+/// One run of `subscriptions list|diff|apply`.
+struct SubscriptionsRequest {
+  std::string action;  // list, diff or apply
+  std::string source;  // "" = every source; else provider, provider/name or name
+  bool update_secret = false;
+  RetryPolicy retry;
+};
+
+struct SubscriptionsResult {
+  /// The worst of the sources' outcomes (kBadSelection: nothing was asked).
+  SyncOutcome outcome = SyncOutcome::kDone;
+};
+
+/// Lists, compares or brings each selected source's subscription where it
+/// should be. What it finds and does goes to `out`, problems to `err`.
+SubscriptionsResult SyncSubscriptions(const Config& config, const SubscriptionsRequest& request,
+                                      std::ostream& out, std::ostream& err);
 
 /// One line per subscription, for `list` (never its secret).
 std::string DescribeSubscription(const Subscription& s);

@@ -1,4 +1,4 @@
-#include "bridge/api/reconcile.h"
+#include "bridge/sync/reconcile.h"
 
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
@@ -47,7 +47,7 @@ const std::vector<MetricSpec>& ReconcileMetrics() {
   static const std::vector<MetricSpec> specs = {
       {"schedbridge_reconcile_success", "gauge",
        "1 when the last reconcile run finished without error.",
-       [](const ReconcileSummary& s) { return s.exit_code == 0 ? 1.0 : 0.0; }},
+       [](const ReconcileSummary& s) { return s.outcome == SyncOutcome::kDone ? 1.0 : 0.0; }},
       {"schedbridge_reconcile_bookings", "gauge",
        "Bookings changed in the window, read from the provider's API.",
        [](const ReconcileSummary& s) { return static_cast<double>(s.api_bookings); }},
@@ -135,15 +135,14 @@ std::vector<CanonicalEvent> MissingEvents(const std::map<std::string, ApiBooking
   return out;
 }
 
-ReconcileSummary RunReconcile(ProviderApi& api, Pipeline* pipeline, const Provider& provider,
-                              const KafkaSettings& kafka, const ReconcileOptions& o,
-                              std::ostream& out, std::ostream& err) {
-  ReconcileSummary summary;
-  summary.provider = o.provider;
-  summary.source = o.source;
-  summary.dry_run = o.dry_run;
-  // 1. The provider's view, whole, before anything is published.
-  std::map<std::string, ApiBooking> bookings;
+namespace {
+
+using ApiBookings = std::map<std::string, ApiBooking>;
+
+/// 1. The provider's view, whole, before anything is published. False with
+/// the summary's error set when it cannot be read.
+bool ReadApi(ProviderApi& api, const ReconcileOptions& o, ApiBookings& bookings,
+             ReconcileSummary& summary, std::ostream& err) {
   BookingWindow window{o.since_ms, o.until_ms, o.horizon_ms, o.page_size};
   try {
     api.ListBookings(
@@ -171,41 +170,62 @@ ReconcileSummary RunReconcile(ProviderApi& api, Pipeline* pipeline, const Provid
         });
   } catch (const ApiError& e) {
     summary.error = std::string(e.what()) + " Nothing was published.";
-    summary.exit_code = e.kind() == ApiError::Kind::kCredentials ? 78 : 1;
-    return summary;
+    summary.outcome = e.kind() == ApiError::Kind::kCredentials ? SyncOutcome::kCredentialsRefused
+                                                               : SyncOutcome::kFailed;
+    return false;
   } catch (const std::exception& e) {
     // Whatever else the API's answers cause (memory, a normalizer's throw).
     summary.error = std::string("reading the API: ") + e.what() + " Nothing was published.";
-    summary.exit_code = 1;
-    return summary;
+    summary.outcome = SyncOutcome::kFailed;
+    return false;
   }
+  return true;
+}
+
+/// 2. What the events topic already holds for those bookings. False with
+/// the summary's error set when it cannot be read.
+bool ReadTopic(const KafkaSettings& kafka, const ReconcileOptions& o, const ApiBookings& bookings,
+               std::map<std::string, TopicBooking>& topic, ReconcileSummary& summary) {
+  if (bookings.empty()) return true;
+  std::set<std::string> wanted;
+  for (const auto& [uid, b] : bookings) wanted.insert(uid);
+  std::string error;
+  // Never below 0: negative times are Kafka's "latest"/"earliest" markers.
+  const int64_t from_ms = std::max<int64_t>(0, o.since_ms - o.lookback_ms);
+  auto reader = TopicReader::Create(kafka, o.events_topic, "", error, from_ms);
+  if (!reader) {
+    summary.error = "cannot read " + o.events_topic + ": " + error + " Nothing was published.";
+    summary.outcome = SyncOutcome::kFailed;
+    return false;
+  }
+  try {
+    while (auto r = reader->Next()) {
+      ++summary.topic_records;
+      FoldTopicRecord(r->key, r->value, wanted, topic);
+    }
+  } catch (const std::exception& e) {
+    summary.error =
+        std::string("reading ") + o.events_topic + ": " + e.what() + " Nothing was published.";
+    summary.outcome = SyncOutcome::kFailed;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ReconcileSummary RunReconcile(ProviderApi& api, Pipeline* pipeline, const Provider& provider,
+                              const KafkaSettings& kafka, const ReconcileOptions& o,
+                              std::ostream& out, std::ostream& err) {
+  ReconcileSummary summary;
+  summary.provider = o.provider;
+  summary.source = o.source;
+  summary.dry_run = o.dry_run;
+  ApiBookings bookings;
+  if (!ReadApi(api, o, bookings, summary, err)) return summary;
   summary.api_bookings = static_cast<int64_t>(bookings.size());
-  // 2. What the events topic already holds for those bookings.
   std::map<std::string, TopicBooking> topic;
-  if (!bookings.empty()) {
-    std::set<std::string> wanted;
-    for (const auto& [uid, b] : bookings) wanted.insert(uid);
-    std::string error;
-    // Never below 0: negative times are Kafka's "latest"/"earliest" markers.
-    const int64_t from_ms = std::max<int64_t>(0, o.since_ms - o.lookback_ms);
-    auto reader = TopicReader::Create(kafka, o.events_topic, "", error, from_ms);
-    if (!reader) {
-      summary.error = "cannot read " + o.events_topic + ": " + error + " Nothing was published.";
-      summary.exit_code = 1;
-      return summary;
-    }
-    try {
-      while (auto r = reader->Next()) {
-        ++summary.topic_records;
-        FoldTopicRecord(r->key, r->value, wanted, topic);
-      }
-    } catch (const std::exception& e) {
-      summary.error =
-          std::string("reading ") + o.events_topic + ": " + e.what() + " Nothing was published.";
-      summary.exit_code = 1;
-      return summary;
-    }
-  }
+  if (!ReadTopic(kafka, o, bookings, topic, summary)) return summary;
   // 3. Publish what is missing.
   for (const CanonicalEvent& e : MissingEvents(bookings, topic, summary)) {
     out << ToJson(e) << "\n";
@@ -214,7 +234,7 @@ ReconcileSummary RunReconcile(ProviderApi& api, Pipeline* pipeline, const Provid
       if (r.verdict != Verdict::kAccepted && r.verdict != Verdict::kDuplicate) {
         summary.error = "publishing " + e.event_id + " failed: " + r.error +
                         " The events published so far stay; run reconcile again for the rest.";
-        summary.exit_code = 1;
+        summary.outcome = SyncOutcome::kFailed;
         break;
       }
     }
