@@ -24,23 +24,4 @@ void WriteStrings(rapidjson::Writer<rapidjson::StringBuffer>& w, const char* key
   w.EndArray();
 }
 
-std::optional<CanonicalEvent> NormalizeEnvelope(const Provider& normalizer,
-                                                const rapidjson::Document& envelope,
-                                                const std::string& booking_uid,
-                                                const std::string& source,
-                                                const std::string& received_at) {
-  const std::string body = json::Serialize(envelope);
-  Headers headers;
-  headers.Add("Content-Type", "application/json");
-  const Delivery delivery{body, &headers, {}};
-  NormalizeResult result =
-      NormalizeSafely(normalizer, delivery, NormalizeContext{source, received_at});
-  auto* events = std::get_if<std::vector<CanonicalEvent>>(&result);
-  if (events == nullptr || events->empty()) return std::nullopt;
-  for (CanonicalEvent& e : *events) {
-    if (e.booking && e.booking->uid == booking_uid) return std::move(e);
-  }
-  return std::nullopt;
-}
-
 }  // namespace bridge

@@ -15,7 +15,6 @@
 
 #include "bridge/api/api_client.h"
 #include "bridge/model/event.h"
-#include "bridge/providers/provider.h"
 
 namespace bridge {
 
@@ -88,9 +87,5 @@ class ProviderApi {
                             const std::function<void(ApiBooking)>& each,
                             const std::function<void(const ListProgress&)>& progress) = 0;
 };
-
-/// The provider's triggers that its subscription API accepts, sorted: what
-/// the normalizer maps, within what the API takes.
-std::vector<std::string> SubscribedEvents(const ProviderApi& api, const Provider& normalizer);
 
 }  // namespace bridge

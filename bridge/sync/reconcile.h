@@ -22,6 +22,7 @@
 
 #include "bridge/api/provider_api.h"
 #include "bridge/kafka/rdkafka_publisher.h"
+#include "bridge/providers/provider.h"
 #include "bridge/sync/outcome.h"
 
 namespace bridge {

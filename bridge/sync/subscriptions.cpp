@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "bridge/config/config.h"
+#include "bridge/providers/api_support.h"
 #include "bridge/providers/registry.h"
 #include "bridge/sync/source_api.h"
 #include "bridge/util/files.h"

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "bridge/api/provider_api.h"
+#include "bridge/providers/api_support.h"
 #include "bridge/providers/registry.h"
 #include "bridge/sync/subscriptions.h"
 

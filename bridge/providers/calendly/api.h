@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "bridge/api/provider_api.h"
+#include "bridge/providers/provider.h"
 
 namespace bridge {
 

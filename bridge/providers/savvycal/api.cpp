@@ -13,6 +13,7 @@
 
 #include "bridge/api/api_support.h"
 #include "bridge/model/time.h"
+#include "bridge/providers/api_support.h"
 #include "bridge/providers/mapping.h"
 #include "bridge/util/json.h"
 

@@ -16,6 +16,7 @@
 #include "bridge/commands/subscriptions.h"
 #include "bridge/config/config.h"
 #include "bridge/model/time.h"
+#include "bridge/providers/api_support.h"
 #include "bridge/providers/registry.h"
 #include "bridge/sync/reconcile.h"
 #include "bridge/sync/source_api.h"

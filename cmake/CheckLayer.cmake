@@ -1,0 +1,78 @@
+# Checks the #include lines of one layer's files against what the layer may
+# include. Run by the build before the layer's library is compiled (see
+# Layers.cmake): a wrong include fails the build with the file, the line and
+# the rule. Usage:
+#   cmake -DRULES=<build>/layers/<layer>.cmake [-DSTAMP=file] -P CheckLayer.cmake
+# where the rules file (written by Layers.cmake) sets
+#   LAYER        the layer's name (its folder under bridge/)
+#   FILES        its files
+#   LAYERS       the layers whose headers it may include (its own is implied)
+#   HEADERS      single headers of other layers it may include
+#   THIRD_PARTY  the third-party libraries it may include, by the names below
+# FILES may be given on the command line instead (-DCHECK_FILES=a;b), to
+# check other files against a layer's rules.
+cmake_minimum_required(VERSION 3.20)
+include("${RULES}")
+if(DEFINED CHECK_FILES)
+  set(FILES "${CHECK_FILES}")
+endif()
+
+# Third-party headers by library; any other <...> header is the standard
+# library or the operating system's.
+set(_libraries boost httplib rdkafka openssl rapidjson yaml cli11 test)
+set(_boost "^boost/")
+set(_httplib "^httplib\\.h$")
+set(_rdkafka "^librdkafka/")
+set(_openssl "^openssl/")
+set(_rapidjson "^rapidjson/")
+set(_yaml "^yaml-cpp/")
+set(_cli11 "^CLI/")
+set(_test "^(gtest|gmock|benchmark)/")
+
+set(_errors "")
+foreach(file IN LISTS FILES)
+  file(STRINGS "${file}" _lines REGEX "^[ \t]*#[ \t]*include[ \t]*[<\"]")
+  file(READ "${file}" _content)
+  foreach(line IN LISTS _lines)
+    string(REGEX MATCH "[<\"]([^>\"]+)[>\"]" _m "${line}")
+    set(header "${CMAKE_MATCH_1}")
+    set(problem "")
+    if(line MATCHES "\"")
+      if(header MATCHES "^bridge/([^/]+)/")
+        set(target "${CMAKE_MATCH_1}")
+      elseif(header MATCHES "^bridge/[^/]+$")
+        set(target "")
+      else()
+        set(target "<outside bridge/>")
+      endif()
+      if(NOT target STREQUAL LAYER AND NOT target IN_LIST LAYERS AND NOT header IN_LIST HEADERS)
+        if(target STREQUAL "")
+          set(problem "may not include \"${header}\"")
+        else()
+          set(problem "may not include \"${header}\" (layer ${target})")
+        endif()
+      endif()
+    else()
+      foreach(lib IN LISTS _libraries)
+        if(header MATCHES "${_${lib}}" AND NOT lib IN_LIST THIRD_PARTY)
+          set(problem "may not include <${header}> (${lib})")
+        endif()
+      endforeach()
+    endif()
+    if(problem)
+      string(FIND "${_content}" "${line}" _at)
+      string(SUBSTRING "${_content}" 0 ${_at} _before)
+      string(REGEX MATCHALL "\n" _newlines "${_before}")
+      list(LENGTH _newlines _number)
+      math(EXPR _number "${_number} + 1")
+      string(APPEND _errors "${file}:${_number}: the ${LAYER} layer ${problem}\n")
+    endif()
+  endforeach()
+endforeach()
+
+if(_errors)
+  message(FATAL_ERROR "Layering (bridge/CMakeLists.txt says what each layer may include):\n${_errors}")
+endif()
+if(STAMP)
+  file(TOUCH "${STAMP}")
+endif()
