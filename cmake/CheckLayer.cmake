@@ -4,13 +4,16 @@
 # the rule. Usage:
 #   cmake -DRULES=<build>/layers/<layer>.cmake [-DSTAMP=file] -P CheckLayer.cmake
 # where the rules file (written by Layers.cmake) sets
-#   LAYER        the layer's name (its folder under bridge/)
+#   LAYER        the layer's name
 #   FILES        its files
-#   LAYERS       the layers whose headers it may include (its own is implied)
-#   HEADERS      single headers of other layers it may include
+#   ALLOWED      the files of bridge/ it may include (bridge/...: its own and
+#                those of the layers below it)
 #   THIRD_PARTY  the third-party libraries it may include, by the names below
-# FILES may be given on the command line instead (-DCHECK_FILES=a;b), to
-# check other files against a layer's rules.
+#   OWNER_<file> the layer that owns each file of bridge/ (for the errors)
+# -DCHECK_FILES=a;b checks other files against a layer's rules instead.
+#
+# An include is `#include "..."` or `#include <...>` on one line; one split
+# with a backslash or named by a macro is not seen (there is none in bridge/).
 cmake_minimum_required(VERSION 3.20)
 include("${RULES}")
 if(DEFINED CHECK_FILES)
@@ -18,15 +21,15 @@ if(DEFINED CHECK_FILES)
 endif()
 
 # Third-party headers by library; any other <...> header is the standard
-# library or the operating system's.
+# library's or the operating system's.
 set(_libraries boost httplib rdkafka openssl rapidjson yaml cli11 test)
 set(_boost "^boost/")
 set(_httplib "^httplib\\.h$")
-set(_rdkafka "^librdkafka/")
+set(_rdkafka "^(librdkafka/|rdkafka)")
 set(_openssl "^openssl/")
 set(_rapidjson "^rapidjson/")
 set(_yaml "^yaml-cpp/")
-set(_cli11 "^CLI/")
+set(_cli11 "^CLI")
 set(_test "^(gtest|gmock|benchmark)/")
 
 set(_errors "")
@@ -37,19 +40,16 @@ foreach(file IN LISTS FILES)
     string(REGEX MATCH "[<\"]([^>\"]+)[>\"]" _m "${line}")
     set(header "${CMAKE_MATCH_1}")
     set(problem "")
-    if(line MATCHES "\"")
-      if(header MATCHES "^bridge/([^/]+)/")
-        set(target "${CMAKE_MATCH_1}")
-      elseif(header MATCHES "^bridge/[^/]+$")
-        set(target "")
-      else()
-        set(target "<outside bridge/>")
-      endif()
-      if(NOT target STREQUAL LAYER AND NOT target IN_LIST LAYERS AND NOT header IN_LIST HEADERS)
-        if(target STREQUAL "")
+    if(line MATCHES "\"" OR header MATCHES "^bridge/")
+      # The repository's own headers, however they are written.
+      if(NOT header MATCHES "^bridge/")
+        set(problem "may not include \"${header}\" (outside bridge/)")
+      elseif(NOT header IN_LIST ALLOWED)
+        set(owner "${OWNER_${header}}")
+        if(owner STREQUAL "")
           set(problem "may not include \"${header}\"")
         else()
-          set(problem "may not include \"${header}\" (layer ${target})")
+          set(problem "may not include \"${header}\" (layer ${owner})")
         endif()
       endif()
     else()

@@ -14,16 +14,25 @@ set(cases
   "pipeline|pipeline/dedup.h|#include <librdkafka/rdkafkacpp.h>|the pipeline layer may not include <librdkafka/rdkafkacpp.h> (rdkafka)"
   "pipeline|pipeline/pipeline.cpp|#include <boost/beast/http.hpp>|the pipeline layer may not include <boost/beast/http.hpp> (boost)"
   "pipeline|pipeline/pipeline.cpp|#include <httplib.h>|the pipeline layer may not include <httplib.h> (httplib)"
+  "pipeline|pipeline/pipeline.cpp|#include \"bridge/api/api_client.h\"|the pipeline layer may not include \"bridge/api/api_client.h\" (layer api)"
+  "pipeline|pipeline/pipeline.cpp|#include \"bridge/providers/registry.h\"|the pipeline layer may not include \"bridge/providers/registry.h\" (layer registry)"
   "pipeline|pipeline/pipeline.cpp|#include \"bridge/kafka/topic_reader.h\"|the pipeline layer may not include \"bridge/kafka/topic_reader.h\" (layer kafka)"
-  "pipeline|pipeline/pipeline.cpp|#include \"tests/support/fake_clock.h\"|the pipeline layer may not include \"tests/support/fake_clock.h\""
+  "pipeline|pipeline/pipeline.cpp|#include <bridge/kafka/rdkafka_publisher.h>|the pipeline layer may not include \"bridge/kafka/rdkafka_publisher.h\" (layer kafka)"
+  "pipeline|pipeline/pipeline.cpp|#include \"tests/support/fake_clock.h\"|the pipeline layer may not include \"tests/support/fake_clock.h\" (outside bridge/)"
   "http|http/connection.cpp|#include <librdkafka/rdkafka.h>|the http layer may not include <librdkafka/rdkafka.h> (rdkafka)"
   "http|http/server.h|#include \"bridge/providers/provider.h\"|the http layer may not include \"bridge/providers/provider.h\" (layer providers)"
-  "http|http/server.cpp|#include \"bridge/config/config.h\"|the http layer may not include \"bridge/config/config.h\" (layer config)"
+  "http|http/server.cpp|#include <bridge/config/config.h>|the http layer may not include \"bridge/config/config.h\" (layer config)"
   "config|config/load.cpp|#include \"bridge/kafka/rdkafka_publisher.h\"|the config layer may not include \"bridge/kafka/rdkafka_publisher.h\" (layer kafka)"
+  "config|config/load.cpp|#include \"bridge/pipeline/pipeline.h\"|the config layer may not include \"bridge/pipeline/pipeline.h\" (layer pipeline)"
+  "settings|kafka/settings.h|#include \"bridge/kafka/rdkafka_conf.h\"|the settings layer may not include \"bridge/kafka/rdkafka_conf.h\" (layer kafka)"
   "util|util/log.cpp|#include \"bridge/model/time.h\"|the util layer may not include \"bridge/model/time.h\" (layer model)"
-  "api|api/api_client.cpp|#include \"bridge/providers/registry.h\"|the api layer may not include \"bridge/providers/registry.h\" (layer providers)"
+  "api|api/api_client.cpp|#include \"bridge/providers/provider.h\"|the api layer may not include \"bridge/providers/provider.h\" (layer providers)"
+  "providers|providers/calcom/webhook.cpp|#include \"bridge/api/api_client.h\"|the providers layer may not include \"bridge/api/api_client.h\" (layer api)"
+  "main|main.cpp|#include <rapidjson/document.h>|the main layer may not include <rapidjson/document.h> (rapidjson)"
   "pipeline|pipeline/pipeline.cpp|#include \"bridge/model/event.h\"|"
-  "kafka|kafka/topic_reader.cpp|#include \"bridge/util/log.h\"|")
+  "kafka|kafka/topic_reader.cpp|#include \"bridge/settings/../util/log.h\"|the kafka layer may not include"
+  "kafka|kafka/topic_reader.cpp|#include \"bridge/util/log.h\"|"
+  "config|config/load.cpp|#include \"bridge/kafka/settings.h\"|")
 
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
