@@ -13,10 +13,12 @@ namespace {
 
 // The one table: each provider registered once. Orufy documents no API.
 constexpr ProviderEntry kProviders[] = {
-    {"calcom", &MakeCalcomProvider, &MakeCalcomApi, "https://api.cal.com"},
-    {"calendly", &MakeCalendlyProvider, &MakeCalendlyApi, "https://api.calendly.com"},
-    {"savvycal", &MakeSavvyCalProvider, &MakeSavvyCalApi, "https://api.savvycal.com"},
-    {"orufy", &MakeOrufyProvider, nullptr, ""},
+    {"calcom", &MakeCalcomProvider, &MakeCalcomApi, "https://api.cal.com", "Cal.com", ""},
+    {"calendly", &MakeCalendlyProvider, &MakeCalendlyApi, "https://api.calendly.com", "Calendly",
+     ""},
+    {"savvycal", &MakeSavvyCalProvider, &MakeSavvyCalApi, "https://api.savvycal.com", "SavvyCal",
+     ""},
+    {"orufy", &MakeOrufyProvider, nullptr, "", "Orufy", "Settings → Webhooks"},
 };
 
 }  // namespace

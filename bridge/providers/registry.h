@@ -22,6 +22,9 @@ struct ProviderEntry {
   /// The API client, or nullptr when the provider has no API.
   std::unique_ptr<ProviderApi> (*make_api)(ApiSession& session, const Provider& normalizer);
   std::string_view default_api_url;  // "" when the provider has no API
+  std::string_view display_name;     // as the provider writes it (and the README's section)
+  /// Without an API: where its webhooks are set by hand in the provider's app.
+  std::string_view manual_setup;
 };
 
 class ProviderRegistry {

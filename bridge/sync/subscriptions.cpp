@@ -215,18 +215,25 @@ std::string DescribePlan(const SubscriptionPlan& plan) {
 
 namespace {
 
-void OrufyInstructions(const Config& config, const SourceConfig& s, std::ostream& out) {
-  out << SourceName(s)
-      << ": Orufy documents no API for webhooks; set it by hand in Orufy (Settings → "
-      << "Webhooks):\n"
+/// A provider with no webhook API: how to subscribe by hand.
+void ManualInstructions(const Config& config, const SourceConfig& s, std::ostream& out) {
+  const ProviderEntry* entry = ProviderRegistry::FindEntry(s.provider);
+  const std::string_view name = entry != nullptr ? entry->display_name : s.provider;
+  const std::string_view where =
+      entry != nullptr && !entry->manual_setup.empty() ? entry->manual_setup : "its settings";
+  out << SourceName(s) << ": " << name << " documents no API for webhooks; set it by hand in "
+      << name << " (" << where << "):\n"
       << "  URL:    "
-      << (config.public_url.empty() ? "<public_url>/webhooks/orufy"
+      << (config.public_url.empty() ? "<public_url>/webhooks/" + s.provider
                                     : SubscriberUrl(config.public_url, s))
       << "\n  events: ";
-  const Provider* p = ProviderRegistry::BuiltIn().Find("orufy");
+  const Provider* p = ProviderRegistry::BuiltIn().Find(s.provider);
   std::string events;
-  for (const std::string& t : p->Triggers()) events += (events.empty() ? "" : ", ") + t;
-  out << events << "\n  auth:   the source's current secret, as the README's Orufy section shows\n";
+  if (p != nullptr) {
+    for (const std::string& t : p->Triggers()) events += (events.empty() ? "" : ", ") + t;
+  }
+  out << events << "\n  auth:   the source's current secret, as the README's " << name
+      << " section shows\n";
 }
 
 void ListSource(const Config& config, const SourceConfig& s,
@@ -270,7 +277,7 @@ SyncOutcome PlanSource(const Config& config, const SubscriptionsRequest& r, cons
 SyncOutcome SyncSource(const Config& config, const SubscriptionsRequest& r, const SourceConfig& s,
                        std::ostream& out, std::ostream& err) {
   if (DefaultApiUrl(s.provider).empty() && s.api_url.empty()) {
-    OrufyInstructions(config, s, out);
+    ManualInstructions(config, s, out);
     return SyncOutcome::kDone;
   }
   SourceApi api;
