@@ -16,21 +16,23 @@
 namespace bridge {
 
 /// Why a request was cut short: the `limit` label of schedbridge_http_limited_total.
+/// Compared by address (a parser records which one stopped it), so each is one
+/// inline array, the same object in every file (a string literal need not be).
 namespace limit {
-constexpr const char* kHeadTimeout = "head_timeout";
-constexpr const char* kBodyTimeout = "body_timeout";
-constexpr const char* kIdleTimeout = "idle_timeout";
-constexpr const char* kWriteTimeout = "write_timeout";
-constexpr const char* kHeaders = "headers";
-constexpr const char* kHeadBytes = "head_bytes";
-constexpr const char* kBodyBytes = "body_bytes";
-constexpr const char* kBodyBudget = "body_budget";
-constexpr const char* kChunkLine = "chunk_line";
-constexpr const char* kTrailerBytes = "trailer_bytes";
-constexpr const char* kTarget = "target_bytes";
-constexpr const char* kConnections = "connections";
-constexpr const char* kConnectionsPerAddress = "connections_per_address";
-constexpr const char* kAll[] = {
+inline constexpr char kHeadTimeout[] = "head_timeout";
+inline constexpr char kBodyTimeout[] = "body_timeout";
+inline constexpr char kIdleTimeout[] = "idle_timeout";
+inline constexpr char kWriteTimeout[] = "write_timeout";
+inline constexpr char kHeaders[] = "headers";
+inline constexpr char kHeadBytes[] = "head_bytes";
+inline constexpr char kBodyBytes[] = "body_bytes";
+inline constexpr char kBodyBudget[] = "body_budget";
+inline constexpr char kChunkLine[] = "chunk_line";
+inline constexpr char kTrailerBytes[] = "trailer_bytes";
+inline constexpr char kTarget[] = "target_bytes";
+inline constexpr char kConnections[] = "connections";
+inline constexpr char kConnectionsPerAddress[] = "connections_per_address";
+inline constexpr const char* kAll[] = {
     kHeadTimeout, kBodyTimeout, kIdleTimeout,          kWriteTimeout, kHeaders,
     kHeadBytes,   kBodyBytes,   kBodyBudget,           kChunkLine,    kTrailerBytes,
     kTarget,      kConnections, kConnectionsPerAddress};
