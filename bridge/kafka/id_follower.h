@@ -59,6 +59,8 @@ class IdFollower {
               const std::function<void(const std::string&)>& problem);
   /// Marks the index seeded once every partition reached its seed end.
   void CheckSeeded(std::chrono::steady_clock::time_point started);
+  /// Wakes librdkafka's fetchers while seeding (id_follower.cpp says why).
+  void Nudge();
   /// Sleeps `d`, or less when stopped.
   void Sleep(std::chrono::milliseconds d) const;
 

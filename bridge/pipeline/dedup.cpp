@@ -149,40 +149,51 @@ void RecentIds::Insert(const std::vector<std::string>& ids, std::string_view rep
   const uint16_t r = ReplicaIndexLocked(replica);
   latest_ms_ = std::max(latest_ms_, acked_at_ms);
   ExpireLocked(latest_ms_);
-  for (const std::string& id : ids) {
-    const Key key = KeyOf(id);
-    if (const int64_t at = FindLocked(key); at >= 0) {
-      // Seen again (our own ack, then the same id read back from the topic):
-      // keep the first publisher, extend to the latest time.
-      acked_at_ms_[at] = std::max(acked_at_ms_[at], acked_at_ms);
-      continue;
-    }
-    if (size_ == keys_.size() && keys_.size() < capacity_) GrowLocked();
-    if (size_ == keys_.size()) {
-      // Full at capacity: the oldest goes, though still inside the window.
-      // Its replay would now be published again: counted, and said at most
-      // once a minute.
-      ++evicted_early_;
-      if (latest_ms_ - last_warned_ms_ >= 60000) {
-        last_warned_ms_ = latest_ms_;
-        log::Warn("dedup_evicting_early",
-                  {{"capacity", capacity_},
-                   {"window_seconds", window_.count() / 1000},
-                   {"evicted_age_seconds", (latest_ms_ - acked_at_ms_[head_]) / 1000},
-                   {"evicted_so_far", evicted_early_},
-                   {"remedy", "raise dedup_capacity (or shorten dedup_window_seconds)"}});
-      }
-      IndexEraseLocked(keys_[head_]);
-      head_ = (head_ + 1) % keys_.size();
-      --size_;
-    }
-    const size_t at = (head_ + size_) % keys_.size();
-    keys_[at] = key;
-    acked_at_ms_[at] = acked_at_ms;
-    replica_of_[at] = r;
-    ++size_;
-    IndexInsertLocked(key, static_cast<uint32_t>(at));
+  for (const std::string& id : ids) InsertLocked(id, r, acked_at_ms);
+}
+
+void RecentIds::InsertOne(std::string_view id, std::string_view replica, int64_t acked_at_ms) {
+  if (capacity_ == 0) return;
+  std::lock_guard lock(mu_);
+  const uint16_t r = ReplicaIndexLocked(replica);
+  latest_ms_ = std::max(latest_ms_, acked_at_ms);
+  ExpireLocked(latest_ms_);
+  InsertLocked(id, r, acked_at_ms);
+}
+
+void RecentIds::InsertLocked(std::string_view id, uint16_t r, int64_t acked_at_ms) {
+  const Key key = KeyOf(id);
+  if (const int64_t at = FindLocked(key); at >= 0) {
+    // Seen again (our own ack, then the same id read back from the topic):
+    // keep the first publisher, extend to the latest time.
+    acked_at_ms_[at] = std::max(acked_at_ms_[at], acked_at_ms);
+    return;
   }
+  if (size_ == keys_.size() && keys_.size() < capacity_) GrowLocked();
+  if (size_ == keys_.size()) {
+    // Full at capacity: the oldest goes, though still inside the window.
+    // Its replay would now be published again: counted, and said at most
+    // once a minute.
+    ++evicted_early_;
+    if (latest_ms_ - last_warned_ms_ >= 60000) {
+      last_warned_ms_ = latest_ms_;
+      log::Warn("dedup_evicting_early",
+                {{"capacity", capacity_},
+                 {"window_seconds", window_.count() / 1000},
+                 {"evicted_age_seconds", (latest_ms_ - acked_at_ms_[head_]) / 1000},
+                 {"evicted_so_far", evicted_early_},
+                 {"remedy", "raise dedup_capacity (or shorten dedup_window_seconds)"}});
+    }
+    IndexEraseLocked(keys_[head_]);
+    head_ = (head_ + 1) % keys_.size();
+    --size_;
+  }
+  const size_t at = (head_ + size_) % keys_.size();
+  keys_[at] = key;
+  acked_at_ms_[at] = acked_at_ms;
+  replica_of_[at] = r;
+  ++size_;
+  IndexInsertLocked(key, static_cast<uint32_t>(at));
 }
 
 void RecentIds::Insert(const std::vector<std::string>& ids) { Insert(ids, "", UnixMillisNow()); }

@@ -24,6 +24,8 @@ class RecentIds {
 
   /// Records ids acknowledged at `acked_at_ms` (Unix ms) by `replica`.
   void Insert(const std::vector<std::string>& ids, std::string_view replica, int64_t acked_at_ms);
+  /// One id (the topic follower: one record at a time, no copies).
+  void InsertOne(std::string_view id, std::string_view replica, int64_t acked_at_ms);
   /// Same, acknowledged now by this process (tests, replay).
   void Insert(const std::vector<std::string>& ids);
 
@@ -48,6 +50,7 @@ class RecentIds {
   /// The ring position holding `key`, or -1.
   int64_t FindLocked(const Key& key) const;
   void IndexInsertLocked(const Key& key, uint32_t position);
+  void InsertLocked(std::string_view id, uint16_t replica, int64_t acked_at_ms);
   void IndexEraseLocked(const Key& key);
   void GrowLocked();
 

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <fstream>
 #include <memory>
 #include <random>
@@ -80,6 +81,38 @@ void CreateTopic(const std::string& brokers, const std::string& topic, int parti
   }
   rd_kafka_NewTopic_destroy(nt);
   if (!failure.empty()) throw std::runtime_error("create topic " + topic + ": " + failure);
+}
+
+void ProduceFiller(const std::string& brokers, const std::string& topic, int count,
+                   size_t value_bytes, const std::string& replica) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "linger.ms", "20", err, sizeof err);
+  std::unique_ptr<rd_kafka_t, KafkaDeleter> rk(
+      rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err));
+  if (!rk) throw std::runtime_error(err);
+  std::mt19937_64 rng(std::random_device{}());
+  std::string value(value_bytes, '\0');
+  for (int i = 0; i < count; ++i) {
+    for (char& c : value) c = static_cast<char>(rng());
+    char id[40];
+    std::snprintf(id, sizeof id, "%08x-0000-4000-8000-%012llx", static_cast<unsigned>(rng()),
+                  static_cast<unsigned long long>(i));
+    rd_kafka_resp_err_t e;
+    while ((e = rd_kafka_producev(
+                rk.get(), RD_KAFKA_V_TOPIC(topic.c_str()), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                RD_KAFKA_V_VALUE(value.data(), value.size()), RD_KAFKA_V_HEADER("ce_id", id, -1),
+                RD_KAFKA_V_HEADER("schedbridge_replica", replica.c_str(), -1), RD_KAFKA_V_END)) ==
+           RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(rk.get(), 10);
+    }
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) throw std::runtime_error(rd_kafka_err2str(e));
+    rd_kafka_poll(rk.get(), 0);
+  }
+  if (rd_kafka_flush(rk.get(), 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    throw std::runtime_error("ProduceFiller: not every record was acknowledged within 60 s");
+  }
 }
 
 namespace {

@@ -28,6 +28,13 @@ struct Consumed {
 std::vector<Consumed> Consume(const std::string& brokers, const std::string& topic, size_t count,
                               std::chrono::milliseconds timeout = std::chrono::seconds(20));
 
+/// Produces `count` records of `value_bytes` random (incompressible) bytes,
+/// each with a `ce_id` header (UUID-shaped, distinct per index) and a
+/// `schedbridge_replica` header `replica`, as another replica's events would
+/// be. Waits until every one is acknowledged; throws on a failure.
+void ProduceFiller(const std::string& brokers, const std::string& topic, int count,
+                   size_t value_bytes, const std::string& replica);
+
 /// Messages in the topic right now (sum of high - low watermarks).
 int64_t MessageCount(const std::string& brokers, const std::string& topic);
 

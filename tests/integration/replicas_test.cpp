@@ -2,6 +2,7 @@
 // real binary against the real broker:
 //   - deliver to replica A, redeliver to replica B → duplicate; restart A,
 //     redeliver → duplicate; the topic holds the event once
+//   - a restart reads back a window many times its prefetch queue, whole
 //   - the race window: redeliveries to B at increasing delays after A's 2xx
 //   - `ack: spool`: kill -9 under load while Kafka is down, restart with Kafka
 //     up (and kill -9 again mid-drain): every 2xx event once in the topic
@@ -138,6 +139,33 @@ TEST(Replicas, ARedeliveryToAnotherReplicaOrAfterARestartIsADuplicate) {
   EXPECT_EQ(counts.begin()->first, first.ids[0]);
   EXPECT_EQ(a->Stop(SIGTERM), 0);
   EXPECT_EQ(b.Stop(SIGTERM), 0);
+}
+
+// A restarted replica reads back a window of ~40 MB: five times its 8 MiB
+// prefetch queue, so librdkafka pauses its fetches many times during the seed
+// (kafka/id_follower.cpp: Nudge). Every id must be in the index before
+// /readyz says 200, the first one included.
+TEST(Replicas, ARestartSeedsAWindowManyTimesItsPrefetchQueue) {
+  const std::string topic = RandomName("replica-seed");
+  CreateTopic(TestBrokers(), topic, 3);
+  auto a = std::make_unique<ServiceProcess>(Env(topic, "replica-a"));
+  ASSERT_TRUE(a->WaitReady(std::chrono::seconds(30))) << a->Log();
+  const std::string body = Booking("seed-beyond-the-queue");
+  const Answer first = Deliver(a->port(), body);
+  ASSERT_EQ(first.status, 202);
+  EXPECT_EQ(a->Stop(SIGTERM), 0);
+
+  constexpr int kFiller = 20000;
+  ProduceFiller(TestBrokers(), topic, kFiller, 2048, "replica-filler");
+  a = std::make_unique<ServiceProcess>(Env(topic, "replica-a"));
+  ASSERT_TRUE(a->WaitReady(std::chrono::seconds(120))) << a->Log();
+  EXPECT_EQ(Metric(a->admin_port(), "schedbridge_dedup_seeded"), 1);
+  EXPECT_EQ(Metric(a->admin_port(), "schedbridge_dedup_ids"), kFiller + 1);
+  const Answer again = Deliver(a->port(), body);
+  EXPECT_EQ(again.status, 200);
+  EXPECT_EQ(again.ids, first.ids);
+  EXPECT_EQ(MessageCount(TestBrokers(), topic), kFiller + 1);
+  EXPECT_EQ(a->Stop(SIGTERM), 0);
 }
 
 class RaceWindow : public ::testing::TestWithParam<int> {};

@@ -37,6 +37,20 @@ TEST(RecentIds, RemembersWhichReplicaPublishedFirst) {
   EXPECT_EQ(ids.size(), 2u);
 }
 
+TEST(RecentIds, OneIdAtATimeFromTheTopicIsTheSameAsAList) {
+  RecentIds ids(2, std::chrono::minutes(10));
+  ids.InsertOne(kA, "schedbridge-1", kT0);
+  ids.InsertOne(kA, "schedbridge-2", kT0 + 5);  // read again: the first publisher stays
+  EXPECT_EQ(ids.FindAll({kA}, kT0 + 10), std::optional<std::string>("schedbridge-1"));
+  ids.InsertOne(kB, "schedbridge-2", kT0 + 6);
+  ids.InsertOne(kC, "schedbridge-2", kT0 + 7);  // over capacity: the oldest goes
+  EXPECT_FALSE(ids.FindAll({kA}, kT0 + 10).has_value());
+  EXPECT_EQ(ids.FindAll({kB, kC}, kT0 + 10), std::optional<std::string>("schedbridge-2"));
+  EXPECT_EQ(ids.evicted_early(), 1u);
+  ids.InsertOne(kA, "schedbridge-3", kT0 + 600008);  // expires B and C
+  EXPECT_EQ(ids.size(), 1u);
+}
+
 TEST(RecentIds, ForgetsIdsOlderThanTheWindow) {
   RecentIds ids(100, std::chrono::minutes(10));
   ids.Insert({kA}, "r", kT0);
