@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <algorithm>
 #include <map>
 #include <vector>
 
@@ -16,8 +17,12 @@ namespace {
 
 using rdkafka::PartitionList;
 
-/// How long an empty queue may last while seeding before Nudge().
+/// How long an empty queue may last while seeding before Nudge(); after a
+/// nudge that brought nothing the wait doubles, up to kNudgeMaxMs (a window
+/// whose end waits on an open transaction, a broker away), and a record
+/// brings it back to kSeedIdleMs.
 constexpr int kSeedIdleMs = 20;
+constexpr int kNudgeMaxMs = 1000;
 
 /// The last value of header `name`, read in place through the C API (the C++
 /// wrapper's headers() copies every header of the record first).
@@ -216,12 +221,16 @@ void IdFollower::Follow(std::chrono::steady_clock::time_point started,
                         const std::function<void(const std::string&)>& problem) {
   RdKafka::KafkaConsumer& consumer = *impl_->consumer;
   CheckSeeded(started);
+  int nudge_after_ms = kSeedIdleMs;
+  auto last_record = std::chrono::steady_clock::now();
   while (running_) {
-    // While seeding, an empty queue for kSeedIdle means librdkafka is holding
-    // a fetch back (see Nudge); once seeded, wait longer between empty polls.
+    // While seeding, an empty queue for kSeedIdleMs means librdkafka is
+    // holding a fetch back (see Nudge); once seeded, wait longer between polls.
     std::unique_ptr<RdKafka::Message> m(consumer.consume(seeded_ ? 200 : kSeedIdleMs));
     switch (m->err()) {
       case RdKafka::ERR_NO_ERROR: {
+        nudge_after_ms = kSeedIdleMs;
+        last_record = std::chrono::steady_clock::now();
         impl_->position[m->partition()] = m->offset() + 1;
         const std::string_view id = HeaderValue(*m, "ce_id");
         if (!id.empty()) {
@@ -241,7 +250,12 @@ void IdFollower::Follow(std::chrono::steady_clock::time_point started,
         CheckSeeded(started);
         break;
       case RdKafka::ERR__TIMED_OUT:
-        if (!seeded_) Nudge();
+        if (!seeded_ && std::chrono::steady_clock::now() - last_record >=
+                            std::chrono::milliseconds(nudge_after_ms)) {
+          Nudge();
+          last_record = std::chrono::steady_clock::now();
+          nudge_after_ms = std::min(nudge_after_ms * 2, kNudgeMaxMs);
+        }
         break;
       default:
         problem("reading " + options_.topic + ": " + m->errstr());

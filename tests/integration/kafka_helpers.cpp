@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -89,6 +90,13 @@ void ProduceFiller(const std::string& brokers, const std::string& topic, int cou
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err);
   rd_kafka_conf_set(conf, "linger.ms", "20", err, sizeof err);
+  // No duplicate on a retry: callers count the records.
+  rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof err);
+  std::atomic<int> failed{0};
+  rd_kafka_conf_set_opaque(conf, &failed);
+  rd_kafka_conf_set_dr_msg_cb(conf, [](rd_kafka_t*, const rd_kafka_message_t* m, void* opaque) {
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) ++*static_cast<std::atomic<int>*>(opaque);
+  });
   std::unique_ptr<rd_kafka_t, KafkaDeleter> rk(
       rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err));
   if (!rk) throw std::runtime_error(err);
@@ -112,6 +120,10 @@ void ProduceFiller(const std::string& brokers, const std::string& topic, int cou
   }
   if (rd_kafka_flush(rk.get(), 60000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     throw std::runtime_error("ProduceFiller: not every record was acknowledged within 60 s");
+  }
+  if (failed.load() > 0) {
+    throw std::runtime_error("ProduceFiller: " + std::to_string(failed.load()) +
+                             " records were not delivered");
   }
 }
 

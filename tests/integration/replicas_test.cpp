@@ -143,24 +143,32 @@ TEST(Replicas, ARedeliveryToAnotherReplicaOrAfterARestartIsADuplicate) {
 
 // A restarted replica reads back a window of ~40 MB: five times its 8 MiB
 // prefetch queue, so librdkafka pauses its fetches many times during the seed
-// (kafka/id_follower.cpp: Nudge). Every id must be in the index before
-// /readyz says 200, the first one included.
+// (kafka/id_follower.cpp: Nudge). Every id must be in the index when it says
+// it is seeded (its log line, written at that moment), the newest included,
+// and before /readyz says 200.
 TEST(Replicas, ARestartSeedsAWindowManyTimesItsPrefetchQueue) {
   const std::string topic = RandomName("replica-seed");
   CreateTopic(TestBrokers(), topic, 3);
-  auto a = std::make_unique<ServiceProcess>(Env(topic, "replica-a"));
-  ASSERT_TRUE(a->WaitReady(std::chrono::seconds(30))) << a->Log();
+  constexpr int kFiller = 20000;
+  ProduceFiller(TestBrokers(), topic, kFiller, 2048, "replica-filler");
+  auto env = Env(topic, "replica-a");
+  env["SCHEDBRIDGE_LOG_LEVEL"] = "info";  // the dedup_index_seeded line
+  auto a = std::make_unique<ServiceProcess>(env);
+  ASSERT_TRUE(a->WaitReady(std::chrono::seconds(120))) << a->Log();
   const std::string body = Booking("seed-beyond-the-queue");
-  const Answer first = Deliver(a->port(), body);
+  const Answer first = Deliver(a->port(), body);  // the newest record of the window
   ASSERT_EQ(first.status, 202);
   EXPECT_EQ(a->Stop(SIGTERM), 0);
 
-  constexpr int kFiller = 20000;
-  ProduceFiller(TestBrokers(), topic, kFiller, 2048, "replica-filler");
-  a = std::make_unique<ServiceProcess>(Env(topic, "replica-a"));
+  a = std::make_unique<ServiceProcess>(env);
   ASSERT_TRUE(a->WaitReady(std::chrono::seconds(120))) << a->Log();
+  const std::string log = a->Log();
+  static const std::regex kSeeded(R"("event":"dedup_index_seeded"[^\n]*"ids":(\d+),"read":(\d+))");
+  std::smatch seeded;
+  ASSERT_TRUE(std::regex_search(log, seeded, kSeeded)) << log;
+  EXPECT_EQ(std::stol(seeded[1].str()), kFiller + 1);
+  EXPECT_EQ(std::stol(seeded[2].str()), kFiller + 1);
   EXPECT_EQ(Metric(a->admin_port(), "schedbridge_dedup_seeded"), 1);
-  EXPECT_EQ(Metric(a->admin_port(), "schedbridge_dedup_ids"), kFiller + 1);
   const Answer again = Deliver(a->port(), body);
   EXPECT_EQ(again.status, 200);
   EXPECT_EQ(again.ids, first.ids);
