@@ -14,17 +14,20 @@ OutgoingMessage EventMessage(const CanonicalEvent& e, const std::string& topic,
   m.topic = topic;
   m.key = e.Key();
   m.value = ToJson(e);
-  // CloudEvents Kafka protocol binding, binary mode.
-  m.headers = {
-      {"ce_specversion", "1.0"},
-      {"ce_id", e.event_id},
-      {"ce_source", "/providers/" + e.provider + "/sources/" + e.source},
-      {"ce_type", "schedbridge." + e.event_type},
-      {"ce_time", e.occurred_at},
-      {"ce_subject", e.Key()},
-      {"content-type", "application/json"},
-  };
-  if (!replica.empty()) m.headers.emplace_back("schedbridge_replica", replica);
+  // CloudEvents Kafka protocol binding, binary mode. Built in place: a braced
+  // list would be copied into the vector, every string twice.
+  auto& h = m.headers;
+  h.reserve(8);
+  h.emplace_back("ce_specversion", "1.0");
+  h.emplace_back("ce_id", e.event_id);
+  std::string& source = h.emplace_back("ce_source", "/providers/").second;
+  source.reserve(source.size() + e.provider.size() + sizeof "/sources/" + e.source.size());
+  source.append(e.provider).append("/sources/").append(e.source);
+  h.emplace_back("ce_type", "schedbridge.").second.append(e.event_type);
+  h.emplace_back("ce_time", e.occurred_at);
+  h.emplace_back("ce_subject", m.key);
+  h.emplace_back("content-type", "application/json");
+  if (!replica.empty()) h.emplace_back("schedbridge_replica", replica);
   return m;
 }
 

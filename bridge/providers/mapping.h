@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "bridge/providers/provider.h"
@@ -100,6 +101,17 @@ CanonicalEvent NewEvent(const Envelope& env, std::string event_type);
 
 /// Assigns the deterministic event id, once booking/subject are set.
 CanonicalEvent Finish(const Envelope& env, CanonicalEvent e);
+
+/// The events of one delivery, moved into the result (a braced
+/// `std::vector<CanonicalEvent>{...}` would copy each one: an initializer
+/// list's elements can only be copied out).
+template <class... E>
+NormalizeResult Events(E&&... events) {
+  std::vector<CanonicalEvent> out;
+  out.reserve(sizeof...(events));
+  (out.push_back(std::forward<E>(events)), ...);
+  return out;
+}
 
 /// A subject event keyed by `uid`.
 CanonicalEvent SubjectEvent(const Envelope& env, std::string event_type, std::string uid,

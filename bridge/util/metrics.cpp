@@ -7,9 +7,7 @@
 namespace bridge {
 namespace {
 
-std::string Escape(const std::string& v) {
-  std::string out;
-  out.reserve(v.size());
+void AppendEscaped(std::string_view v, std::string& out) {
   for (char c : v) {
     if (c == '\\' || c == '"') {
       out.push_back('\\');
@@ -20,7 +18,6 @@ std::string Escape(const std::string& v) {
       out.push_back(c);
     }
   }
-  return out;
 }
 
 std::string Number(double v) {
@@ -37,24 +34,45 @@ std::string Number(double v) {
 
 }  // namespace
 
-std::string Metrics::LabelKey(std::initializer_list<std::pair<const char*, std::string>> labels) {
-  if (labels.size() == 0) return {};
-  std::string key = "{";
+void Metrics::LabelKey(Labels labels, std::string& key, bool inner) {
+  key.clear();
+  if (labels.size() == 0) return;
+  if (!inner) key.push_back('{');
   bool first = true;
   for (const auto& [k, v] : labels) {
-    if (!first) key += ",";
+    if (!first) key.push_back(',');
     first = false;
     key += k;
-    key += "=\"" + Escape(v) + "\"";
+    key += "=\"";
+    AppendEscaped(v, key);
+    key.push_back('"');
   }
-  return key + "}";
+  if (!inner) key.push_back('}');
 }
 
-void Metrics::Inc(const std::string& name,
-                  std::initializer_list<std::pair<const char*, std::string>> labels, double n) {
-  const std::string key = LabelKey(labels);
+Metrics::Family& Metrics::FamilyLocked(std::string_view name) {
+  auto f = families_.find(name);
+  if (f == families_.end()) f = families_.emplace(std::string(name), Family{}).first;
+  return f->second;
+}
+
+namespace {
+/// The label set of the sample being counted, built without an allocation
+/// once the thread's buffer has grown to the longest one.
+std::string& KeyBuffer() {
+  thread_local std::string key;
+  return key;
+}
+}  // namespace
+
+void Metrics::Inc(std::string_view name, Labels labels, double n) {
+  std::string& key = KeyBuffer();
+  LabelKey(labels, key);
   std::lock_guard lock(mu_);
-  families_[name].samples[key] += n;
+  auto& samples = FamilyLocked(name).samples;
+  auto s = samples.find(key);
+  if (s == samples.end()) s = samples.emplace(key, 0.0).first;
+  s->second += n;
 }
 
 void Metrics::Describe(const std::string& name, const std::string& type, const std::string& help) {
@@ -87,14 +105,14 @@ void Metrics::DescribeHistogram(const std::string& name, const std::string& help
   f.buckets = std::move(buckets);
 }
 
-void Metrics::Observe(const std::string& name,
-                      std::initializer_list<std::pair<const char*, std::string>> labels,
-                      double value) {
-  std::string key = LabelKey(labels);
-  if (!key.empty()) key = key.substr(1, key.size() - 2);  // inner "a=\"b\",c=\"d\""
+void Metrics::Observe(std::string_view name, Labels labels, double value) {
+  std::string& key = KeyBuffer();
+  LabelKey(labels, key, /*inner=*/true);
   std::lock_guard lock(mu_);
-  Family& f = families_[name];
-  HistogramSeries& h = f.series[key];
+  Family& f = FamilyLocked(name);
+  auto found = f.series.find(key);
+  if (found == f.series.end()) found = f.series.emplace(key, HistogramSeries{}).first;
+  HistogramSeries& h = found->second;
   if (h.counts.empty()) h.counts.assign(f.buckets.size(), 0);
   for (size_t i = 0; i < f.buckets.size(); ++i) {
     if (value <= f.buckets[i]) {
@@ -111,9 +129,9 @@ void Metrics::CounterFunc(const std::string& name, const std::string& help,
   RegisterFunction(name, "counter", help, std::move(read));
 }
 
-double Metrics::Value(const std::string& name,
-                      std::initializer_list<std::pair<const char*, std::string>> labels) const {
-  const std::string key = LabelKey(labels);
+double Metrics::Value(const std::string& name, Labels labels) const {
+  std::string key;
+  LabelKey(labels, key);
   std::lock_guard lock(mu_);
   auto f = families_.find(name);
   if (f == families_.end()) return 0;

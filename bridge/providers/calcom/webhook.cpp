@@ -110,7 +110,7 @@ NormalizeResult SimpleBooking(const Input& in, std::string event_type, const cha
   e.booking = ReadBooking(in.data, *uid);
   if (forced_status) e.booking->status = forced_status;
   e.extensions_json = Extensions(in.data, kBookingExtensions);
-  return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
+  return mapping::Events(mapping::Finish(in.env, std::move(e)));
 }
 
 /// BOOKING_REQUESTED; with `rescheduleUid`, a reschedule that waits for the
@@ -161,7 +161,7 @@ NormalizeResult Rescheduled(const Input& in) {
     e.booking = ReadBooking(in.data, *old_uid);
     e.extensions_json = Extensions(in.data, kBookingExtensions,
                                    [](ObjectBuilder& b) { b.Add("seat_reschedule", true); });
-    return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
+    return mapping::Events(mapping::Finish(in.env, std::move(e)));
   }
   if (!new_uid) return MissingId(in, "payload.uid");
   if (!old_uid) return MissingId(in, "payload.rescheduleUid (the booking it replaces)");
@@ -182,8 +182,8 @@ NormalizeResult Rescheduled(const Input& in) {
   new_event.booking = ReadBooking(in.data, *new_uid);
   new_event.booking->previous_uid = Uid(*old_uid);
   new_event.extensions_json = Extensions(in.data, kBookingExtensions);
-  return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(old_event)),
-                                     mapping::Finish(in.env, std::move(new_event))};
+  return mapping::Events(mapping::Finish(in.env, std::move(old_event)),
+                         mapping::Finish(in.env, std::move(new_event)));
 }
 
 NormalizeResult NoShowUpdated(const Input& in) {
@@ -206,7 +206,7 @@ NormalizeResult NoShowUpdated(const Input& in) {
       mapping::NewEvent(in.env, any_no_show ? "booking.no_show" : "booking.no_show_cleared");
   e.booking = std::move(b);
   e.extensions_json = Extensions(in.data, {{"booking_id", "bookingId"}, {"message", "message"}});
-  return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
+  return mapping::Events(mapping::Finish(in.env, std::move(e)));
 }
 
 NormalizeResult VideoNoShow(const Input& in, std::string_view party) {
@@ -218,7 +218,7 @@ NormalizeResult VideoNoShow(const Input& in, std::string_view party) {
   e.extensions_json = Extensions(in.data, {{"booking_id", "bookingId"}}, [&](ObjectBuilder& b) {
     if (!party.empty()) b.Add("no_show_party", party);
   });
-  return std::vector<CanonicalEvent>{mapping::Finish(in.env, std::move(e))};
+  return mapping::Events(mapping::Finish(in.env, std::move(e)));
 }
 
 /// A non-booking event keyed "calcom:<kind>:<id>" (or by the booking uid).
@@ -227,8 +227,8 @@ NormalizeResult SubjectEvent(const Input& in, std::string event_type, std::strin
                              bool id_is_booking = false) {
   if (!id) return MissingId(in, id_field);
   std::string uid = id_is_booking ? Uid(*id) : std::string(kName) + ":" + kind + ":" + *id;
-  return std::vector<CanonicalEvent>{mapping::SubjectEvent(
-      in.env, std::move(event_type), std::move(uid), std::move(kind), *id, RawObject(in.data))};
+  return mapping::Events(mapping::SubjectEvent(in.env, std::move(event_type), std::move(uid),
+                                               std::move(kind), *id, RawObject(in.data)));
 }
 
 NormalizeResult FormSubmitted(const Input& in) {

@@ -107,15 +107,15 @@ NormalizeResult InviteeEvent(const Value* p, const Envelope& env) {
   CanonicalEvent e = mapping::NewEvent(env, std::move(event_type));
   e.booking = std::move(booking);
   e.extensions_json = InviteeExtensions(p);
-  return std::vector<CanonicalEvent>{mapping::Finish(env, std::move(e))};
+  return mapping::Events(mapping::Finish(env, std::move(e)));
 }
 
 NormalizeResult RoutingFormSubmission(const Value* p, const Envelope& env) {
   auto uuid = mapping::LastSegment(json::StringAt(p, "uri"));
   if (!uuid) return mapping::MissingId(env, "Calendly", "payload.uri (the submission)");
-  return std::vector<CanonicalEvent>{
+  return mapping::Events(
       mapping::SubjectEvent(env, "form.submitted", std::string(kName) + ":form_response:" + *uuid,
-                            "form_response", json::StringAt(p, "uri"), RawObject(p))};
+                            "form_response", json::StringAt(p, "uri"), RawObject(p)));
 }
 
 NormalizeResult EventTypeChanged(const Value* p, const Envelope& env) {
@@ -128,7 +128,7 @@ NormalizeResult EventTypeChanged(const Value* p, const Envelope& env) {
   ObjectBuilder ext;
   ext.Add("action", env.provider_event_type.substr(env.provider_event_type.find('.') + 1));
   e.extensions_json = ext.Finish();
-  return std::vector<CanonicalEvent>{mapping::Finish(env, std::move(e))};
+  return mapping::Events(mapping::Finish(env, std::move(e)));
 }
 
 /// `user.updated` (named by Calendly integrations, not in its webhook list):
@@ -136,9 +136,9 @@ NormalizeResult EventTypeChanged(const Value* p, const Envelope& env) {
 NormalizeResult UserUpdated(const Value* p, const Envelope& env) {
   auto uuid = mapping::LastSegment(json::StringAt(p, "uri"));
   if (!uuid) return mapping::MissingId(env, "Calendly", "payload.uri (the user)");
-  return std::vector<CanonicalEvent>{
-      mapping::SubjectEvent(env, "user.updated", std::string(kName) + ":user:" + *uuid, "user",
-                            json::StringAt(p, "uri"), RawObject(p))};
+  return mapping::Events(mapping::SubjectEvent(env, "user.updated",
+                                               std::string(kName) + ":user:" + *uuid, "user",
+                                               json::StringAt(p, "uri"), RawObject(p)));
 }
 
 /// v1 values accepted in one signature header (Calendly sends one; rotation

@@ -141,7 +141,7 @@ NormalizeResult BookingEvent(const Value* root, const Value* payload, const Book
     }
   }
   e.extensions_json = std::move(extensions);
-  return std::vector<CanonicalEvent>{mapping::Finish(env, std::move(e))};
+  return mapping::Events(mapping::Finish(env, std::move(e)));
 }
 
 NormalizeResult OtherEvent(const Value* payload, const std::string& kind, std::string event_type,
@@ -149,9 +149,9 @@ NormalizeResult OtherEvent(const Value* payload, const std::string& kind, std::s
   auto id = json::StringAt(payload, "id");
   if (!id) id = env.delivery_id;  // nothing better to key on: one key per delivery
   if (!id) return mapping::MissingId(env, "SavvyCal", "payload.id");
-  return std::vector<CanonicalEvent>{
-      mapping::SubjectEvent(env, std::move(event_type), std::string(kName) + ":" + kind + ":" + *id,
-                            kind, *id, RawObject(payload))};
+  return mapping::Events(mapping::SubjectEvent(env, std::move(event_type),
+                                               std::string(kName) + ":" + kind + ":" + *id, kind,
+                                               *id, RawObject(payload)));
 }
 
 class SavvyCalProvider final : public Provider {
