@@ -20,10 +20,8 @@ OutgoingMessage EventMessage(const CanonicalEvent& e, const std::string& topic,
   h.reserve(8);
   h.emplace_back("ce_specversion", "1.0");
   h.emplace_back("ce_id", e.event_id);
-  std::string& source = h.emplace_back("ce_source", "/providers/").second;
-  source.reserve(source.size() + e.provider.size() + sizeof "/sources/" + e.source.size());
-  source.append(e.provider).append("/sources/").append(e.source);
-  h.emplace_back("ce_type", "schedbridge.").second.append(e.event_type);
+  h.emplace_back("ce_source", "/providers/" + e.provider + "/sources/" + e.source);
+  h.emplace_back("ce_type", "schedbridge." + e.event_type);
   h.emplace_back("ce_time", e.occurred_at);
   h.emplace_back("ce_subject", m.key);
   h.emplace_back("content-type", "application/json");

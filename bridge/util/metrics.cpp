@@ -69,10 +69,7 @@ void Metrics::Inc(std::string_view name, Labels labels, double n) {
   std::string& key = KeyBuffer();
   LabelKey(labels, key);
   std::lock_guard lock(mu_);
-  auto& samples = FamilyLocked(name).samples;
-  auto s = samples.find(key);
-  if (s == samples.end()) s = samples.emplace(key, 0.0).first;
-  s->second += n;
+  FamilyLocked(name).samples[key] += n;
 }
 
 void Metrics::Describe(const std::string& name, const std::string& type, const std::string& help) {
@@ -110,9 +107,7 @@ void Metrics::Observe(std::string_view name, Labels labels, double value) {
   LabelKey(labels, key, /*inner=*/true);
   std::lock_guard lock(mu_);
   Family& f = FamilyLocked(name);
-  auto found = f.series.find(key);
-  if (found == f.series.end()) found = f.series.emplace(key, HistogramSeries{}).first;
-  HistogramSeries& h = found->second;
+  HistogramSeries& h = f.series[key];
   if (h.counts.empty()) h.counts.assign(f.buckets.size(), 0);
   for (size_t i = 0; i < f.buckets.size(); ++i) {
     if (value <= f.buckets[i]) {

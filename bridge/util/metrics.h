@@ -47,10 +47,10 @@ class Metrics {
   struct Family {
     std::string type = "counter";
     std::string help;
-    std::map<std::string, double, std::less<>> samples;  // rendered label set → value
+    std::map<std::string, double> samples;  // rendered label set → value
     std::function<double()> read;
     std::vector<double> buckets;
-    std::map<std::string, HistogramSeries, std::less<>> series;  // label set (inner part) → series
+    std::map<std::string, HistogramSeries> series;  // label set (inner part) → series
   };
   /// Writes `{a="b",c="d"}` (`inner`: without the braces) into `key`,
   /// reusing its storage: the hot path builds it in a per-thread buffer.
