@@ -122,10 +122,10 @@ std::optional<Cancellation> ReadCancellation(const Value* obj, const char* reaso
   return c;
 }
 
-std::optional<NormalizeFailure> ParseObject(std::string_view body, rapidjson::Document& doc) {
-  const json::ParseResult parsed = json::Parse(body, doc);
+std::optional<NormalizeFailure> ParseObject(std::string_view body, json::ScratchDocument& doc) {
+  const json::ParseResult parsed = doc.Parse(body);
   if (!parsed.ok) return Fail(reason::kInvalidJson, parsed.error + ".");
-  if (!doc.IsObject()) return Fail(reason::kNotAnObject, "the body is not a JSON object.");
+  if (!doc.get().IsObject()) return Fail(reason::kNotAnObject, "the body is not a JSON object.");
   return std::nullopt;
 }
 

@@ -80,8 +80,9 @@ Booking ReadBooking(const Value* obj, std::string uid, std::string provider_ref,
 std::optional<Cancellation> ReadCancellation(const Value* obj, const char* reason,
                                              const char* canceled_by);
 
-/// Parses the body as a JSON object, or says why it is not one.
-std::optional<NormalizeFailure> ParseObject(std::string_view body, rapidjson::Document& doc);
+/// Parses the body (in place, into `doc`'s own copy) as a JSON object, or
+/// says why it is not one.
+std::optional<NormalizeFailure> ParseObject(std::string_view body, json::ScratchDocument& doc);
 
 /// What identifies one provider delivery, shared by every event it yields.
 struct Envelope {

@@ -1,10 +1,12 @@
 #include "bridge/util/json.h"
 
 #include <rapidjson/error/en.h>
-#include <rapidjson/memorystream.h>
 #include <rapidjson/reader.h>
 
 #include <cstdio>
+#include <cstring>
+#include <string>
+#include <type_traits>
 
 namespace bridge::json {
 namespace {
@@ -16,14 +18,21 @@ namespace {
 /// none (the common case: no copy).
 std::optional<std::string> WithoutSurrogates(const char* s, size_t n) {
   std::optional<std::string> out;
-  for (size_t i = 0; i + 2 < n; ++i) {
-    const auto b0 = static_cast<unsigned char>(s[i]), b1 = static_cast<unsigned char>(s[i + 1]);
-    if (b0 != 0xED || b1 < 0xA0) continue;
+  const char* const end = s + n;
+  // memchr finds the rare lead byte 0xED a word or vector at a time.
+  for (const char* p = s; p + 2 < end;) {
+    p = static_cast<const char*>(std::memchr(p, 0xED, static_cast<size_t>(end - p - 2)));
+    if (p == nullptr) break;
+    if (static_cast<unsigned char>(p[1]) < 0xA0) {
+      ++p;
+      continue;
+    }
     if (!out) out.emplace(s, n);
+    const size_t i = static_cast<size_t>(p - s);
     (*out)[i] = static_cast<char>(0xEF);
     (*out)[i + 1] = static_cast<char>(0xBF);
     (*out)[i + 2] = static_cast<char>(0xBD);
-    i += 2;
+    p += 3;
   }
   return out;
 }
@@ -32,7 +41,10 @@ std::optional<std::string> WithoutSurrogates(const char* s, size_t n) {
 // 100k-deep array is refused instead of building a huge tree.
 class DepthLimitedHandler {
  public:
-  explicit DepthLimitedHandler(rapidjson::Document& doc) : doc_(doc) {}
+  /// `escapes_surrogates`: whether the text may hold a `\uD800`-`\uDFFF`
+  /// escape; without one no string needs WithoutSurrogates' scan.
+  DepthLimitedHandler(rapidjson::Document& doc, bool escapes_surrogates)
+      : doc_(doc), escapes_surrogates_(escapes_surrogates) {}
   bool Null() { return doc_.Null(); }
   bool Bool(bool b) { return doc_.Bool(b); }
   bool Int(int i) { return doc_.Int(i); }
@@ -44,14 +56,14 @@ class DepthLimitedHandler {
     return doc_.RawNumber(s, n, copy);
   }
   bool String(const char* s, rapidjson::SizeType n, bool copy) {
-    if (const auto fixed = WithoutSurrogates(s, n)) {
+    if (const auto fixed = escapes_surrogates_ ? WithoutSurrogates(s, n) : std::nullopt) {
       return doc_.String(fixed->data(), static_cast<rapidjson::SizeType>(fixed->size()), true);
     }
     return doc_.String(s, n, copy);
   }
   bool StartObject() { return ++depth_ <= kMaxDepth && doc_.StartObject(); }
   bool Key(const char* s, rapidjson::SizeType n, bool copy) {
-    if (const auto fixed = WithoutSurrogates(s, n)) {
+    if (const auto fixed = escapes_surrogates_ ? WithoutSurrogates(s, n) : std::nullopt) {
       return doc_.Key(fixed->data(), static_cast<rapidjson::SizeType>(fixed->size()), true);
     }
     return doc_.Key(s, n, copy);
@@ -69,8 +81,21 @@ class DepthLimitedHandler {
 
  private:
   rapidjson::Document& doc_;
+  const bool escapes_surrogates_;
   int depth_ = 0;
 };
+
+/// Whether `text` holds `\u` followed by `d` or `D` anywhere (an escaped
+/// backslash before "ud" counts too: a false yes only costs the scan).
+bool MayEscapeSurrogates(std::string_view text) {
+  const char* const end = text.data() + text.size();
+  for (const char* p = text.data(); p + 2 < end; ++p) {
+    p = static_cast<const char*>(std::memchr(p, '\\', static_cast<size_t>(end - p - 2)));
+    if (p == nullptr) return false;
+    if (p[1] == 'u' && (p[2] == 'd' || p[2] == 'D')) return true;
+  }
+  return false;
+}
 
 }  // namespace
 
@@ -80,7 +105,13 @@ struct Arena {
   static constexpr size_t kBytes = 64 << 10;
   alignas(16) char bytes[kBytes];
   bool in_use = false;
+  std::string text;  // ScratchDocument::Parse's in-place copy, lent with the arena
 };
+
+/// Text buffers a thread keeps between parses stay under this; a larger
+/// body's copy is freed after its parse, so one 1 MiB body does not leave a
+/// megabyte behind on a thread.
+constexpr size_t kKeepText = 64 << 10;
 
 Arena& ThreadArena() {
   thread_local Arena arena;
@@ -94,39 +125,50 @@ bool Borrow() {
   return true;
 }
 
-}  // namespace
+/// Offset of the first byte that is not part of valid UTF-8, or npos.
+size_t FirstInvalidUtf8(std::string_view s);
 
-ScratchDocument::ScratchDocument()
-    : borrowed_(Borrow()),
-      allocator_(borrowed_ ? rapidjson::MemoryPoolAllocator<>(ThreadArena().bytes, Arena::kBytes)
-                           : rapidjson::MemoryPoolAllocator<>()),
-      doc_(&allocator_) {}
-
-ScratchDocument::~ScratchDocument() {
-  if (borrowed_) ThreadArena().in_use = false;
-}
-
-ParseResult Parse(std::string_view bytes, rapidjson::Document& doc) {
+/// Parses `text`, a NUL-terminated copy of `bytes`. On such a stream
+/// RapidJSON scans strings and whitespace 16 bytes at a time (SSE2);
+/// MemoryStream, which needs no terminator, is read a byte at a time. In
+/// place (`kInsitu`), strings are unescaped where they are and the document
+/// points into `text`, which must then outlive it.
+template <bool kInsitu>
+ParseResult ParseText(std::string_view bytes, char* text, rapidjson::Document& doc) {
+  ParseResult result;
+  doc.SetNull();
+  // Encoding is checked over the whole text first, with FirstInvalidUtf8's
+  // ASCII fast path, instead of by RapidJSON's kParseValidateEncodingFlag,
+  // which decodes every string a byte at a time and turns its vector scan
+  // off. Outside strings JSON is ASCII, so the texts accepted are the same.
+  if (const size_t bad = FirstInvalidUtf8(bytes); bad != std::string_view::npos) {
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "invalid JSON at offset %zu: invalid UTF-8", bad);
+    result.error = buf;
+    return result;
+  }
   // No kParseFullPrecisionFlag: RapidJSON 1.1.0's full-precision path
   // crashes on numbers such as 0.000…0660e-320 (found by fuzzing; see
   // tests/fuzz/corpus/regressions). Ids are strings; doubles need no last ulp.
+  // A NUL byte ends the text for every RapidJSON stream (MemoryStream too):
+  // inside a string it is an error, after the value it ends the document.
   constexpr unsigned kFlags =
-      rapidjson::kParseIterativeFlag | rapidjson::kParseValidateEncodingFlag;
-  rapidjson::MemoryStream ms(bytes.data(), bytes.size());
+      rapidjson::kParseIterativeFlag | (kInsitu ? unsigned{rapidjson::kParseInsituFlag} : 0u);
+  using Stream =
+      std::conditional_t<kInsitu, rapidjson::InsituStringStream, rapidjson::StringStream>;
+  Stream stream(text);
   rapidjson::Reader reader;
   int depth_reached = 0;
   rapidjson::ParseResult pr;
   // Populate() hands the document to us as a SAX sink and moves the finished
   // root into place only when the generator reports success.
   auto generator = [&](rapidjson::Document& d) {
-    DepthLimitedHandler handler(d);
-    pr = reader.Parse<kFlags>(ms, handler);
+    DepthLimitedHandler handler(d, MayEscapeSurrogates(bytes));
+    pr = reader.Parse<kFlags>(stream, handler);
     depth_reached = handler.depth();
     return !pr.IsError();
   };
-  doc.SetNull();
   doc.Populate(generator);
-  ParseResult result;
   if (pr.IsError()) {
     char buf[200];
     if (depth_reached > kMaxDepth) {
@@ -142,6 +184,35 @@ ParseResult Parse(std::string_view bytes, rapidjson::Document& doc) {
   }
   result.ok = true;
   return result;
+}
+
+}  // namespace
+
+ScratchDocument::ScratchDocument()
+    : borrowed_(Borrow()),
+      allocator_(borrowed_ ? rapidjson::MemoryPoolAllocator<>(ThreadArena().bytes, Arena::kBytes)
+                           : rapidjson::MemoryPoolAllocator<>()),
+      doc_(&allocator_) {}
+
+ScratchDocument::~ScratchDocument() {
+  if (!borrowed_) return;
+  Arena& a = ThreadArena();
+  if (a.text.capacity() > kKeepText) std::string().swap(a.text);
+  a.in_use = false;
+}
+
+ParseResult ScratchDocument::Parse(std::string_view bytes) {
+  std::string& text = borrowed_ ? ThreadArena().text : owned_text_;
+  text.assign(bytes.data(), bytes.size());
+  return ParseText<true>(bytes, text.data(), doc_);
+}
+
+ParseResult Parse(std::string_view bytes, rapidjson::Document& doc) {
+  thread_local std::string scratch;
+  std::string owned;
+  std::string& text = bytes.size() <= kKeepText ? scratch : owned;
+  text.assign(bytes.data(), bytes.size());
+  return ParseText<false>(bytes, text.data(), doc);
 }
 
 const Value* Get(const Value* v, std::string_view key) {
@@ -193,10 +264,22 @@ std::string Serialize(const Value& v) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-bool IsValidUtf8(std::string_view s) {
+bool IsValidUtf8(std::string_view s) { return FirstInvalidUtf8(s) == std::string_view::npos; }
+
+namespace {
+
+size_t FirstInvalidUtf8(std::string_view s) {
   size_t i = 0;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   while (i < s.size()) {
+    // ASCII, the bulk of JSON, eight bytes at a time.
+    if (uint64_t word; i + 8 <= s.size()) {
+      std::memcpy(&word, p + i, 8);
+      if ((word & 0x8080808080808080ULL) == 0) {
+        i += 8;
+        continue;
+      }
+    }
     const unsigned char c = p[i];
     size_t n = 0;
     uint32_t cp = 0;
@@ -213,21 +296,23 @@ bool IsValidUtf8(std::string_view s) {
       n = 3;
       cp = c & 0x07;
     } else {
-      return false;
+      return i;
     }
-    if (i + n >= s.size()) return false;  // truncated sequence
+    if (i + n >= s.size()) return i;  // truncated sequence
     for (size_t k = 1; k <= n; ++k) {
-      if ((p[i + k] & 0xC0) != 0x80) return false;
+      if ((p[i + k] & 0xC0) != 0x80) return i;
       cp = (cp << 6) | (p[i + k] & 0x3F);
     }
     // Overlong forms, surrogates and out-of-range code points.
     if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
         cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
+      return i;
     }
     i += n + 1;
   }
-  return true;
+  return std::string_view::npos;
 }
+
+}  // namespace
 
 }  // namespace bridge::json

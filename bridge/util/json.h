@@ -34,7 +34,9 @@ ParseResult Parse(std::string_view bytes, rapidjson::Document& doc);
 /// that arena is free (one such document at a time per thread, the common
 /// case), so parsing a webhook takes no heap allocation for its values; a
 /// second one at the same time, or a larger body, falls back to the heap.
-/// Values must not outlive it.
+/// Parse() parses in place: the text is copied once into a buffer the
+/// document holds (the thread's, with the arena) and its strings point into
+/// it instead of being copied one by one. Values must not outlive it.
 class ScratchDocument {
  public:
   ScratchDocument();
@@ -43,10 +45,14 @@ class ScratchDocument {
   ScratchDocument& operator=(const ScratchDocument&) = delete;
   rapidjson::Document& get() { return doc_; }
 
+  /// As json::Parse, in place (same texts accepted, same errors).
+  ParseResult Parse(std::string_view bytes);
+
  private:
   const bool borrowed_;
   rapidjson::MemoryPoolAllocator<> allocator_;
   rapidjson::Document doc_;
+  std::string owned_text_;  // the text when the thread's buffer is not ours
 };
 
 /// Member `key` of `v` if `v` is an object and the member exists and is not null.

@@ -342,8 +342,8 @@ class CalcomProvider final : public Provider {
                            "custom payload template; clear the template in Cal.com.");
     }
     json::ScratchDocument scratch;
+    if (auto failure = mapping::ParseObject(d.body, scratch)) return *failure;
     rapidjson::Document& doc = scratch.get();
-    if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
     auto trigger = json::StringAt(&doc, "triggerEvent");
     if (!trigger) {
       return mapping::Fail(reason::kCustomTemplate,

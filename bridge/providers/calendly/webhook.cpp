@@ -213,8 +213,8 @@ class CalendlyProvider final : public Provider {
 
   NormalizeResult Normalize(const Delivery& d, const NormalizeContext& ctx) const override {
     json::ScratchDocument scratch;
+    if (auto failure = mapping::ParseObject(d.body, scratch)) return *failure;
     rapidjson::Document& doc = scratch.get();
-    if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
     auto type = json::StringAt(&doc, "event");
     const Value* payload = json::Get(&doc, "payload");
     if (!type) {

@@ -145,8 +145,8 @@ class OrufyProvider final : public Provider {
 
   NormalizeResult Normalize(const Delivery& d, const NormalizeContext& ctx) const override {
     json::ScratchDocument scratch;
+    if (auto failure = mapping::ParseObject(d.body, scratch)) return *failure;
     rapidjson::Document& doc = scratch.get();
-    if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
     auto type = json::StringAt(&doc, "eventType");
     const Value* m = json::Get(&doc, "meetData");
     if (!type) return mapping::Fail(reason::kUnknownEventType, "the body has no Orufy eventType.");

@@ -178,8 +178,8 @@ class SavvyCalProvider final : public Provider {
 
   NormalizeResult Normalize(const Delivery& d, const NormalizeContext& ctx) const override {
     json::ScratchDocument scratch;
+    if (auto failure = mapping::ParseObject(d.body, scratch)) return *failure;
     rapidjson::Document& doc = scratch.get();
-    if (auto failure = mapping::ParseObject(d.body, doc)) return *failure;
     auto type = json::StringAt(&doc, "type");
     if (!type)
       return mapping::Fail(reason::kUnknownEventType, "the body has no SavvyCal \"type\".");

@@ -91,6 +91,91 @@ TEST(Json, Utf8Validation) {
   EXPECT_FALSE(IsValidUtf8("\xed\xa0\x80"));  // surrogate
 }
 
+TEST(Json, Utf8ValidationAtEveryOffsetOfTheWordAtATimeScan) {
+  // The scan reads eight ASCII bytes at a time: a bad or multi-byte
+  // sequence must be judged the same wherever it falls in a word.
+  for (size_t at = 0; at < 24; ++at) {
+    const std::string pad(at, 'a'), tail(19, 'z');
+    EXPECT_TRUE(IsValidUtf8(pad + "\xc3\xab" + tail)) << at;          // ë
+    EXPECT_TRUE(IsValidUtf8(pad + "\xf0\x9f\x8e\x89" + tail)) << at;  // 🎉
+    EXPECT_FALSE(IsValidUtf8(pad + "\xff" + tail)) << at;
+    EXPECT_FALSE(IsValidUtf8(pad + "\xed\xa0\x80" + tail)) << at;  // surrogate
+    EXPECT_FALSE(IsValidUtf8(pad + "\xe6\x97" + tail)) << at;      // cut short
+    EXPECT_FALSE(IsValidUtf8(pad + "\xc3")) << at;                 // truncated at the end
+  }
+}
+
+TEST(Json, InvalidUtf8AnywhereIsRefusedWithItsOffset) {
+  rapidjson::Document doc;
+  const std::string prefix = R"({"name":"Zo)";
+  ParseResult r = Parse(prefix + "\xff\"}", doc);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("offset " + std::to_string(prefix.size()) + ": invalid UTF-8"),
+            std::string::npos)
+      << r.error;
+  // In a key, as a raw surrogate, and after a long valid string.
+  EXPECT_FALSE(Parse("{\"k\xed\xa0\x80\":1}", doc).ok);
+  EXPECT_FALSE(Parse("{\"a\":\"" + std::string(100, 'x') + "\xc0\xaf\"}", doc).ok);
+  ScratchDocument scratch;
+  EXPECT_FALSE(scratch.Parse(prefix + "\xff\"}").ok);
+  EXPECT_TRUE(Parse("{\"a\":\"Zo\xc3\xab \xe6\x97\xa5\"}", doc).ok);
+}
+
+TEST(Json, UppercaseSurrogateEscapesAreReplacedToo) {
+  rapidjson::Document doc;
+  ASSERT_TRUE(Parse(R"({"uid":"a\uDC00b","k\uDFFF":"x"})", doc).ok);
+  EXPECT_EQ(StringAt(&doc, "uid"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(StringAt(&doc, "k\xEF\xBF\xBD"), "x");
+  ScratchDocument scratch;
+  ASSERT_TRUE(scratch.Parse(R"({"uid":"a\uDC00b","pair":"\uD83D\uDE00"})").ok);
+  EXPECT_EQ(StringAt(&scratch.get(), "uid"),
+            "a\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(StringAt(&scratch.get(), "pair"), "\xF0\x9F\x98\x80");
+}
+
+TEST(Json, InPlaceParseReadsTheSameValuesAsACopyingParse) {
+  const std::string big = std::string(R"({"big":")") + std::string(70000, 'b') + R"(","n":7})";
+  const std::vector<std::string> texts = {
+      R"({"a":"x\"y\\z\n\u00e9","b":[1,2.5,true,null,{"c":"d"}],"e":""})",
+      big,
+      "{\"a\":1}\n",
+      "{\"a\":\"tab\there\"}",  // a raw control byte: refused by both
+      R"({"a":)",
+      "",
+  };
+  for (const std::string& text : texts) {
+    rapidjson::Document copy;
+    const ParseResult a = Parse(text, copy);
+    ScratchDocument scratch;
+    const ParseResult b = scratch.Parse(text);
+    ASSERT_EQ(a.ok, b.ok) << text.substr(0, 60);
+    EXPECT_EQ(a.error, b.error);
+    if (a.ok) {
+      EXPECT_EQ(Serialize(copy), Serialize(scratch.get())) << text.substr(0, 60);
+    }
+  }
+}
+
+TEST(Json, TwoInPlaceDocumentsOnOneThreadKeepTheirOwnText) {
+  // The first borrows the thread's arena and text buffer; the second, made
+  // while the first is alive, must not write into them.
+  ScratchDocument first;
+  ASSERT_TRUE(first.Parse(R"({"who":"first","list":["one","two"]})").ok);
+  {
+    ScratchDocument second;
+    ASSERT_TRUE(second.Parse(R"({"who":"second-and-longer","list":["three"]})").ok);
+    EXPECT_EQ(StringAt(&second.get(), "who"), "second-and-longer");
+  }
+  EXPECT_EQ(StringAt(&first.get(), "who"), "first");
+  EXPECT_EQ(Serialize(first.get()), R"({"who":"first","list":["one","two"]})");
+  // Parsing again into the same document replaces its values.
+  ASSERT_TRUE(first.Parse(R"({"who":"again"})").ok);
+  EXPECT_EQ(StringAt(&first.get(), "who"), "again");
+}
+
 }  // namespace
 }  // namespace bridge::json
 
