@@ -413,7 +413,7 @@ void Connection<Stream>::OnRequest() {
     return Respond(std::move(*now));
   }
   // The body is in the messages now; its budget is held until the answer.
-  std::string().swap(parser_->body);
+  parser_->RecycleBody();
   if (phase_ != Phase::kWaiting) return;
   if (const auto due = exchange_->Deadline()) ArmAt(*due);
 }

@@ -36,9 +36,29 @@ RequestParser::RequestParser(const HttpSettings& s, ByteBudget& budget)
   body_limit(std::numeric_limits<std::uint64_t>::max());
 }
 
+namespace {
+
+/// Body buffers this thread's parsers gave back (RequestParser::RecycleBody).
+std::vector<std::string>& SpareBodies() {
+  thread_local std::vector<std::string> spares;
+  return spares;
+}
+
+}  // namespace
+
+RequestParser::~RequestParser() {
+  budget_.Give(taken_);
+  RecycleBody();
+}
+
 bool RequestParser::Reserve(size_t bytes) {
   if (!budget_.TryTake(bytes)) return false;
   taken_ += bytes;
+  auto& spares = SpareBodies();
+  if (body.capacity() < bytes && body.empty() && bytes <= kSpareBodyBytes && !spares.empty()) {
+    body.swap(spares.back());
+    spares.pop_back();
+  }
   body.reserve(bytes);
   return true;
 }
@@ -46,6 +66,19 @@ bool RequestParser::Reserve(size_t bytes) {
 void RequestParser::ReleaseBody() {
   budget_.Give(taken_);
   taken_ = 0;
+  RecycleBody();
+}
+
+size_t RequestParser::SpareBodiesHeld() { return SpareBodies().size(); }
+
+void RequestParser::RecycleBody() {
+  auto& spares = SpareBodies();
+  const size_t capacity = body.capacity();
+  if (capacity > std::string().capacity() && capacity <= kSpareBodyBytes &&
+      spares.size() < kSpareBodies) {
+    body.clear();
+    spares.push_back(std::move(body));
+  }
   std::string().swap(body);
 }
 
@@ -69,6 +102,8 @@ void RequestParser::on_field_impl(http::field, string_view name, string_view val
     ec = http::error::header_limit;
     return;
   }
+  // One allocation for a usual head instead of one per doubling.
+  if (fields.empty()) fields.reserve(std::min<size_t>(max_headers_, 16));
   fields.emplace_back(std::string(name.data(), name.size()),
                       std::string(value.data(), value.size()));
 }

@@ -29,12 +29,23 @@ bool IEquals(std::string_view a, std::string_view b);
 class RequestParser final : public boost::beast::http::basic_parser<true> {
  public:
   RequestParser(const HttpSettings& s, ByteBudget& budget);
-  ~RequestParser() override { budget_.Give(taken_); }
+  ~RequestParser() override;
 
   /// Takes the whole declared body from the budget; false when it does not fit.
   bool Reserve(size_t bytes);
   /// Returns what the body holds to the budget early (it was handed on).
   void ReleaseBody();
+  /// Empties the body and gives its storage back to the calling thread's
+  /// spares (it was handed on, or the request ended). Webhook bodies are a
+  /// few KiB, just over what malloc serves from its small-chunk bins: a fresh
+  /// one per request sent malloc into `malloc_consolidate` every time. The
+  /// spares are per thread and bounded (kSpareBodies of up to
+  /// kSpareBodyBytes), and a connection between requests holds none.
+  void RecycleBody();
+  static constexpr size_t kSpareBodies = 8;
+  static constexpr size_t kSpareBodyBytes = 16 << 10;
+  /// How many spare buffers the calling thread holds.
+  static size_t SpareBodiesHeld();
 
   boost::beast::http::verb method = boost::beast::http::verb::unknown;
   int version = 11;  // 10 for HTTP/1.0

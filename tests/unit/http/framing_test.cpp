@@ -1,0 +1,83 @@
+// The request parser's own storage: the body buffers it recycles per thread.
+
+#include "bridge/http/framing.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/buffer.hpp>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace bridge {
+namespace {
+
+/// Parses one whole request with a Content-Length body, reserving the body
+/// the way the connection does once the head is in.
+std::unique_ptr<RequestParser> ParseOne(const HttpSettings& s, ByteBudget& budget,
+                                        const std::string& body) {
+  auto p = std::make_unique<RequestParser>(s, budget);
+  const std::string head =
+      "POST /webhooks/calcom/default HTTP/1.1\r\nHost: x\r\n"
+      "Content-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n";
+  boost::system::error_code ec;
+  p->eager(true);
+  size_t used = p->put(boost::asio::buffer(head), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_EQ(used, head.size());
+  EXPECT_TRUE(p->Reserve(body.size()));
+  used = p->put(boost::asio::buffer(body), ec);
+  EXPECT_FALSE(ec) << ec.message();
+  EXPECT_TRUE(p->is_done());
+  return p;
+}
+
+TEST(RequestParserBody, ARecycledBufferCarriesNothingIntoTheNextRequest) {
+  HttpSettings s;
+  ByteBudget budget(1 << 20);
+  auto first = ParseOne(s, budget, std::string(3000, 'a'));
+  EXPECT_EQ(first->body, std::string(3000, 'a'));
+  const char* storage = first->body.data();
+  first->RecycleBody();
+  EXPECT_TRUE(first->body.empty());
+  // The next request on this thread gets that storage back, holding only
+  // its own bytes.
+  const std::string next = "{\"shorter\":\"than the first one\"}";
+  auto second = ParseOne(s, budget, next);
+  EXPECT_EQ(second->body, next);
+  EXPECT_EQ(second->body.data(), storage);
+  second.reset();
+  first.reset();
+  EXPECT_EQ(budget.used(), 0u);  // every reserved byte was given back
+}
+
+TEST(RequestParserBody, AThreadKeepsABoundedNumberOfSmallBuffers) {
+  HttpSettings s;
+  ByteBudget budget(64 << 20);
+  // Run on a fresh thread so other tests' spares do not count.
+  std::thread([&] {
+    std::vector<std::unique_ptr<RequestParser>> parsers;
+    // A body over the spare size is freed, never kept, even with room.
+    auto large = ParseOne(s, budget, std::string(RequestParser::kSpareBodyBytes + 1, 'y'));
+    large.reset();
+    EXPECT_EQ(RequestParser::SpareBodiesHeld(), 0u);
+    for (size_t i = 0; i < 3 * RequestParser::kSpareBodies; ++i) {
+      parsers.push_back(ParseOne(s, budget, std::string(2000, 'x')));
+    }
+    parsers.clear();  // every body handed back at once
+    EXPECT_EQ(RequestParser::SpareBodiesHeld(), RequestParser::kSpareBodies);
+    // Taking them again empties the spares; none of them is the large one.
+    for (size_t i = 0; i < RequestParser::kSpareBodies; ++i) {
+      parsers.push_back(ParseOne(s, budget, std::string(100, 'z')));
+      EXPECT_GE(parsers.back()->body.capacity(), 2000u);
+      EXPECT_LE(parsers.back()->body.capacity(), RequestParser::kSpareBodyBytes);
+    }
+    EXPECT_EQ(RequestParser::SpareBodiesHeld(), 0u);
+  }).join();
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+}  // namespace
+}  // namespace bridge
