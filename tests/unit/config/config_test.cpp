@@ -526,6 +526,11 @@ TEST(ProducerProperties, EnforcesTheGuarantees) {
   EXPECT_EQ(p.at("acks"), "all");
   EXPECT_EQ(p.at("partitioner"), "murmur2_random");
   EXPECT_EQ(p.at("linger.ms"), "10");
+  // One produce request in flight by default (batches coalesce behind it);
+  // an operator may raise it, up to what idempotence allows.
+  EXPECT_EQ(p.at("max.in.flight.requests.per.connection"), "1");
+  s.properties["max.in.flight.requests.per.connection"] = "5";
+  EXPECT_EQ(ProducerProperties(s).at("max.in.flight.requests.per.connection"), "5");
   s.properties["partitioner"] = "consistent_random";
   EXPECT_THROW(ProducerProperties(s), std::invalid_argument);
 }
