@@ -32,6 +32,12 @@ std::map<std::string, std::string> ProducerProperties(const KafkaSettings& setti
       {"statistics.interval.ms", "5000"},
   };
   for (const auto& [k, v] : settings.properties) props[k] = v;
+  // librdkafka's alias of the same setting: an operator's value wins over
+  // our default of the full name (applied after it, the default would).
+  if (settings.properties.count("max.in.flight") &&
+      !settings.properties.count("max.in.flight.requests.per.connection")) {
+    props.erase("max.in.flight.requests.per.connection");
+  }
   // The delivery guarantees are not negotiable (README: "A 2xx is a promise").
   auto enforce = [&](const std::string& name, const std::string& value,
                      std::initializer_list<const char*> accepted) {

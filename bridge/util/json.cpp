@@ -125,8 +125,14 @@ bool Borrow() {
   return true;
 }
 
-/// Offset of the first byte that is not part of valid UTF-8, or npos.
-size_t FirstInvalidUtf8(std::string_view s);
+/// Offset of the first byte that is not part of valid UTF-8, or npos. With
+/// kJsonText also of the first raw control byte other than tab, LF and CR
+/// (NUL aside: it ends the text, as for every RapidJSON stream). JSON has
+/// none anywhere, and RapidJSON 1.1.0's SSE2 string scan lets 0x1A-0x1F
+/// through (it tests `max(b, 0x19) == 0x19`), so they are refused here.
+template <bool kJsonText>
+size_t FirstInvalidByte(std::string_view s);
+size_t FirstInvalidUtf8(std::string_view s) { return FirstInvalidByte<false>(s); }
 
 /// Parses `text`, a NUL-terminated copy of `bytes`. On such a stream
 /// RapidJSON scans strings and whitespace 16 bytes at a time (SSE2);
@@ -137,13 +143,19 @@ template <bool kInsitu>
 ParseResult ParseText(std::string_view bytes, char* text, rapidjson::Document& doc) {
   ParseResult result;
   doc.SetNull();
-  // Encoding is checked over the whole text first, with FirstInvalidUtf8's
+  // Encoding is checked over the whole text first, with FirstInvalidByte's
   // ASCII fast path, instead of by RapidJSON's kParseValidateEncodingFlag,
   // which decodes every string a byte at a time and turns its vector scan
   // off. Outside strings JSON is ASCII, so the texts accepted are the same.
-  if (const size_t bad = FirstInvalidUtf8(bytes); bad != std::string_view::npos) {
-    char buf[80];
-    std::snprintf(buf, sizeof buf, "invalid JSON at offset %zu: invalid UTF-8", bad);
+  if (const size_t bad = FirstInvalidByte<true>(bytes); bad != std::string_view::npos) {
+    const auto b = static_cast<unsigned char>(bytes[bad]);
+    char buf[96];
+    if (b < 0x20) {
+      std::snprintf(buf, sizeof buf, "invalid JSON at offset %zu: control character 0x%02X", bad,
+                    b);
+    } else {
+      std::snprintf(buf, sizeof buf, "invalid JSON at offset %zu: invalid UTF-8", bad);
+    }
     result.error = buf;
     return result;
   }
@@ -268,14 +280,19 @@ bool IsValidUtf8(std::string_view s) { return FirstInvalidUtf8(s) == std::string
 
 namespace {
 
-size_t FirstInvalidUtf8(std::string_view s) {
+template <bool kJsonText>
+size_t FirstInvalidByte(std::string_view s) {
+  constexpr uint64_t kHigh = 0x8080808080808080ULL, kSpace = 0x2020202020202020ULL;
   size_t i = 0;
   const auto* p = reinterpret_cast<const unsigned char*>(s.data());
   while (i < s.size()) {
-    // ASCII, the bulk of JSON, eight bytes at a time.
+    // ASCII, the bulk of JSON, eight bytes at a time. For JSON text a word
+    // with any byte under 0x20 (a newline, say) is looked at byte by byte:
+    // for bytes under 0x80, (w - 0x20…) & ~w & 0x80… is non-zero exactly
+    // when one of them is under 0x20.
     if (uint64_t word; i + 8 <= s.size()) {
       std::memcpy(&word, p + i, 8);
-      if ((word & 0x8080808080808080ULL) == 0) {
+      if ((word & kHigh) == 0 && (!kJsonText || ((word - kSpace) & ~word & kHigh) == 0)) {
         i += 8;
         continue;
       }
@@ -284,6 +301,7 @@ size_t FirstInvalidUtf8(std::string_view s) {
     size_t n = 0;
     uint32_t cp = 0;
     if (c < 0x80) {
+      if (kJsonText && c != 0 && c < 0x20 && c != '\t' && c != '\n' && c != '\r') return i;
       ++i;
       continue;
     } else if ((c & 0xE0) == 0xC0) {

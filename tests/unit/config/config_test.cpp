@@ -531,6 +531,14 @@ TEST(ProducerProperties, EnforcesTheGuarantees) {
   EXPECT_EQ(p.at("max.in.flight.requests.per.connection"), "1");
   s.properties["max.in.flight.requests.per.connection"] = "5";
   EXPECT_EQ(ProducerProperties(s).at("max.in.flight.requests.per.connection"), "5");
+  // Through librdkafka's alias too (SCHEDBRIDGE_KAFKA_MAX_IN_FLIGHT): our
+  // default of the full name must not be applied after it.
+  s.properties.erase("max.in.flight.requests.per.connection");
+  s.properties["max.in.flight"] = "3";
+  const auto aliased = ProducerProperties(s);
+  EXPECT_EQ(aliased.at("max.in.flight"), "3");
+  EXPECT_EQ(aliased.count("max.in.flight.requests.per.connection"), 0u);
+  s.properties.erase("max.in.flight");
   s.properties["partitioner"] = "consistent_random";
   EXPECT_THROW(ProducerProperties(s), std::invalid_argument);
 }
