@@ -63,12 +63,6 @@ bool RequestParser::Reserve(size_t bytes) {
   return true;
 }
 
-void RequestParser::ReleaseBody() {
-  budget_.Give(taken_);
-  taken_ = 0;
-  RecycleBody();
-}
-
 size_t RequestParser::SpareBodiesHeld() { return SpareBodies().size(); }
 
 void RequestParser::RecycleBody() {

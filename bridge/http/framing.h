@@ -33,8 +33,6 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
 
   /// Takes the whole declared body from the budget; false when it does not fit.
   bool Reserve(size_t bytes);
-  /// Returns what the body holds to the budget early (it was handed on).
-  void ReleaseBody();
   /// Empties the body and gives its storage back to the calling thread's
   /// spares (it was handed on, or the request ended). Webhook bodies are a
   /// few KiB, just over what malloc serves from its small-chunk bins: a fresh

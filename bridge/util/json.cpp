@@ -109,9 +109,19 @@ struct Arena {
 };
 
 /// Text buffers a thread keeps between parses stay under this; a larger
-/// body's copy is freed after its parse, so one 1 MiB body does not leave a
-/// megabyte behind on a thread.
+/// body is copied into a buffer of its parse or document, freed with it, so
+/// one 1 MiB body does not leave a megabyte behind on a thread.
 constexpr size_t kKeepText = 64 << 10;
+
+/// Copies `bytes` into `text` for ParseText, with room after the terminator:
+/// RapidJSON's SSE2 scans load 16 aligned bytes at a time and may read up to
+/// 15 past the NUL. Within the allocation, those reads touch only our own
+/// memory (ThreadSanitizer reported them past a string's end).
+char* Terminated(std::string& text, std::string_view bytes) {
+  text.reserve(bytes.size() + 16);
+  text.assign(bytes.data(), bytes.size());
+  return text.data();
+}
 
 Arena& ThreadArena() {
   thread_local Arena arena;
@@ -132,7 +142,6 @@ bool Borrow() {
 /// through (it tests `max(b, 0x19) == 0x19`), so they are refused here.
 template <bool kJsonText>
 size_t FirstInvalidByte(std::string_view s);
-size_t FirstInvalidUtf8(std::string_view s) { return FirstInvalidByte<false>(s); }
 
 /// Parses `text`, a NUL-terminated copy of `bytes`. On such a stream
 /// RapidJSON scans strings and whitespace 16 bytes at a time (SSE2);
@@ -207,28 +216,11 @@ ScratchDocument::ScratchDocument()
       doc_(&allocator_) {}
 
 ScratchDocument::~ScratchDocument() {
-  if (!borrowed_) return;
-  Arena& a = ThreadArena();
-  if (a.text.capacity() > kKeepText) std::string().swap(a.text);
-  a.in_use = false;
+  if (borrowed_) ThreadArena().in_use = false;
 }
-
-namespace {
-
-/// Copies `bytes` into `text` for ParseText, with room after the terminator:
-/// RapidJSON's SSE2 scans load 16 aligned bytes at a time and may read up to
-/// 15 past the NUL. Within the allocation, those reads touch only our own
-/// memory (ThreadSanitizer reported them past a string's end).
-char* Terminated(std::string& text, std::string_view bytes) {
-  text.reserve(bytes.size() + 16);
-  text.assign(bytes.data(), bytes.size());
-  return text.data();
-}
-
-}  // namespace
 
 ParseResult ScratchDocument::Parse(std::string_view bytes) {
-  std::string& text = borrowed_ ? ThreadArena().text : owned_text_;
+  std::string& text = borrowed_ && bytes.size() <= kKeepText ? ThreadArena().text : owned_text_;
   return ParseText<true>(bytes, Terminated(text, bytes), doc_);
 }
 
@@ -288,7 +280,9 @@ std::string Serialize(const Value& v) {
   return std::string(buf.GetString(), buf.GetSize());
 }
 
-bool IsValidUtf8(std::string_view s) { return FirstInvalidUtf8(s) == std::string_view::npos; }
+bool IsValidUtf8(std::string_view s) {
+  return FirstInvalidByte<false>(s) == std::string_view::npos;
+}
 
 namespace {
 
