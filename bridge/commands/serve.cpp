@@ -16,6 +16,7 @@
 #include "bridge/config/settings.h"
 #include "bridge/http/admin_server.h"
 #include "bridge/providers/registry.h"
+#include "bridge/util/cpus.h"
 #include "bridge/util/log.h"
 #include "bridge/util/process_metrics.h"
 #include "bridge/version.h"
@@ -175,6 +176,8 @@ std::optional<int> StartServers(Service& s) {
             {{"address", config.http.host + ":" + std::to_string(port)},
              {"admin_address", config.http.admin_host + ":" + std::to_string(admin_port)},
              {"tls", !config.http.tls_cert_file.empty()},
+             {"io_threads", static_cast<int64_t>(IoThreads(config.http))},
+             {"usable_cpus", static_cast<int64_t>(cpus::Usable())},
              {"brokers", config.kafka.brokers},
              {"events_topic", config.pipeline.events_topic},
              {"dlq_topic", config.pipeline.dlq_topic},

@@ -66,8 +66,10 @@ const std::vector<SettingSpec> kSettings = {
      "16: the providers' own published test vectors use a 15-byte secret)",
      "", SB_INT(min_secret_bytes, size_t)},
     {"io_threads", "SCHEDBRIDGE_IO_THREADS", "--io-threads", SettingKind::kInteger, 0, 256, "", "",
-     "I/O threads of the webhook port; no thread is held by a request waiting for Kafka",
-     "one per core", SB_INT(http.io_threads, int)},
+     "I/O threads of the webhook port; no thread is held by a request waiting for Kafka. Usable "
+     "CPUs: those the affinity mask allows, capped by the cgroup's CPU limit (a pod's "
+     "resources.limits.cpu, rounded up), not the node's cores",
+     "one per usable CPU", SB_INT(http.io_threads, int)},
     {"listen_backlog", "SCHEDBRIDGE_LISTEN_BACKLOG", "--listen-backlog", SettingKind::kInteger, 1,
      65535, "", "",
      "connections the kernel queues before schedbridge accepts them (capped by "

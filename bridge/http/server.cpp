@@ -60,8 +60,7 @@ class HttpServer::Impl {
         accept_ctx_(std::make_shared<IoThread>()),
         acceptor_(accept_ctx_->io),
         retry_timer_(accept_ctx_->io) {
-    int threads = settings.io_threads;
-    if (threads <= 0) threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = IoThreads(settings);
     for (int i = 0; i < threads; ++i) contexts_.push_back(std::make_shared<IoThread>());
     if (!settings.tls_cert_file.empty()) {
       if (auto ctx = MakeTlsContext(settings, tls_error_)) shared_->SetTlsContext(std::move(ctx));

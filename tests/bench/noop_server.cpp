@@ -55,7 +55,7 @@ int main(int argc, char** argv) {
   app.add_option("port", port, "port on 127.0.0.1 (0: a free one)")
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
-  app.add_option("--io-threads", io_threads, "I/O threads (0: one per core, as serve)")
+  app.add_option("--io-threads", io_threads, "I/O threads (0: as serve, one per usable CPU)")
       ->capture_default_str()
       ->check(CLI::Range(0, 256));
   CLI11_PARSE(app, argc, argv);
