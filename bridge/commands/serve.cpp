@@ -176,7 +176,7 @@ std::optional<int> StartServers(Service& s) {
             {{"address", config.http.host + ":" + std::to_string(port)},
              {"admin_address", config.http.admin_host + ":" + std::to_string(admin_port)},
              {"tls", !config.http.tls_cert_file.empty()},
-             {"io_threads", static_cast<int64_t>(IoThreads(config.http))},
+             {"io_threads", static_cast<int64_t>(s.webhooks->io_threads())},
              {"usable_cpus", static_cast<int64_t>(cpus::Usable())},
              {"brokers", config.kafka.brokers},
              {"events_topic", config.pipeline.events_topic},

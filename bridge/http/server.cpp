@@ -15,6 +15,7 @@
 #include "bridge/http/limits.h"
 #include "bridge/http/listen.h"
 #include "bridge/http/tls.h"
+#include "bridge/util/cpus.h"
 #include "bridge/util/log.h"
 #include "bridge/util/thread_name.h"
 
@@ -60,7 +61,7 @@ class HttpServer::Impl {
         accept_ctx_(std::make_shared<IoThread>()),
         acceptor_(accept_ctx_->io),
         retry_timer_(accept_ctx_->io) {
-    const int threads = IoThreads(settings);
+    const int threads = settings.io_threads > 0 ? settings.io_threads : cpus::Usable();
     for (int i = 0; i < threads; ++i) contexts_.push_back(std::make_shared<IoThread>());
     if (!settings.tls_cert_file.empty()) {
       if (auto ctx = MakeTlsContext(settings, tls_error_)) shared_->SetTlsContext(std::move(ctx));
@@ -211,6 +212,8 @@ int HttpServer::Bind(const std::string& host, int port, std::string& error) {
 void HttpServer::Start() { impl_->Start(); }
 
 void HttpServer::Stop(std::chrono::milliseconds grace) { impl_->Stop(grace); }
+
+int HttpServer::io_threads() const { return static_cast<int>(impl_->contexts_.size()); }
 
 size_t HttpServer::open_connections() const { return impl_->shared_->limiter.open(); }
 

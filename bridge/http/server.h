@@ -49,6 +49,8 @@ class HttpServer {
   /// is closed or `grace` has passed, with the I/O threads joined. Idempotent.
   void Stop(std::chrono::milliseconds grace);
 
+  /// The I/O threads serving connections.
+  int io_threads() const;
   /// Open connections and body bytes in flight (metrics, tests).
   size_t open_connections() const;
   size_t body_bytes_in_flight() const;

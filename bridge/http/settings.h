@@ -7,8 +7,6 @@
 #include <cstddef>
 #include <string>
 
-#include "bridge/util/cpus.h"
-
 namespace bridge {
 
 /// The webhook listener (event-driven, Boost.Beast) and its limits, and the
@@ -20,7 +18,8 @@ struct HttpSettings {
   /// /metrics, /healthz, /readyz (cpp-httplib; never exposed to the internet).
   std::string admin_host = "0.0.0.0";
   int admin_port = 9090;
-  /// I/O threads of the webhook port; 0 = one per usable CPU (IoThreads).
+  /// I/O threads of the webhook port; 0 = one per CPU the process may use
+  /// (cpus::Usable: a pod's CPU limit, not the node's cores).
   int io_threads = 0;
   /// The kernel's queue of connections not yet accepted (listen(2) backlog).
   int listen_backlog = 1024;
@@ -56,12 +55,5 @@ struct HttpSettings {
   /// messages answered 503 a last chance.
   std::chrono::milliseconds shutdown_timeout{5000};
 };
-
-/// The I/O threads the webhook port runs with these settings: when not set,
-/// one per CPU the process may use (cpus::Usable: a pod's CPU limit, not the
-/// node's cores).
-inline int IoThreads(const HttpSettings& s) {
-  return s.io_threads > 0 ? s.io_threads : cpus::Usable();
-}
 
 }  // namespace bridge

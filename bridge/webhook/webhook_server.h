@@ -57,6 +57,8 @@ class WebhookServer {
   }
   /// Starts the I/O threads and accepting. Returns at once.
   void Start() { transport_.Start(); }
+  /// The webhook port's I/O threads.
+  int io_threads() const { return transport_.io_threads(); }
   /// Stops accepting; idle connections are closed; requests in flight are
   /// answered (their connections then close); returns when every connection
   /// is closed or `grace` has passed, with the I/O threads joined. Idempotent.

@@ -8,6 +8,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <poll.h>
+#include <sched.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -17,7 +18,9 @@
 #include <thread>
 
 #include "bridge/http/admin_server.h"
+#include "bridge/http/server.h"
 #include "bridge/spool/spool.h"
+#include "bridge/util/cpus.h"
 #include "bridge/util/json.h"
 #include "bridge/util/log.h"
 #include "bridge/webhook/webhook_server.h"
@@ -717,6 +720,29 @@ TEST_F(HttpServerTest, SpooledSourceIsAnswered202SpooledWhileKafkaIsDown) {
   EXPECT_EQ(r->status, 503);
   EXPECT_EQ(metrics_.Value("schedbridge_spooled_total", {{"provider", "calcom"}}), 1);
   std::filesystem::remove_all(tmpl);
+}
+
+/// The webhook port's I/O threads: as set, else one per CPU the process
+/// may use (here: a thread pinned to one CPU builds the server).
+TEST(HttpServerThreads, OnePerUsableCpuUnlessSet) {
+  struct NoRoutes : Handler {
+    Routed Route(const RequestHead&) override { return {}; }
+  } handler;
+  Metrics metrics;
+  HttpSettings settings;
+  settings.io_threads = 3;
+  EXPECT_EQ(HttpServer(settings, handler, metrics).io_threads(), 3);
+  settings.io_threads = 0;
+  EXPECT_EQ(HttpServer(settings, handler, metrics).io_threads(), cpus::Usable());
+  int pinned = 0;
+  std::thread([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    pinned = HttpServer(settings, handler, metrics).io_threads();
+  }).join();
+  EXPECT_EQ(pinned, 1);
 }
 
 }  // namespace

@@ -8,8 +8,6 @@
 #include <random>
 #include <thread>
 
-#include "bridge/http/settings.h"
-
 namespace bridge {
 namespace {
 
@@ -34,17 +32,26 @@ class CgroupRoot {
   fs::path dir_;
 };
 
-TEST(Cpus, CgroupV2TakesTheSmallestQuotaAlongThePath) {
+TEST(Cpus, CgroupV2TakesTheSmallestQuotaAlongThePathRoundedUp) {
   CgroupRoot root;
   root.Write("cpu.max", "max 100000\n");
   root.Write("kubepods/pod1/cpu.max", "250000 100000\n");
   root.Write("kubepods/pod1/c1/cpu.max", "max 100000\n");
-  EXPECT_DOUBLE_EQ(*cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 2.5);
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 3);
   root.Write("kubepods/pod1/c1/cpu.max", "150000 100000\n");
-  EXPECT_DOUBLE_EQ(*cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 1.5);
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 2);
   // A pod's limit below its container's still binds.
   root.Write("kubepods/pod1/c1/cpu.max", "400000 100000\n");
-  EXPECT_DOUBLE_EQ(*cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 2.5);
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 3);
+  // Half a CPU is one; exactly two is two; a trailing slash is the same path.
+  root.Write("kubepods/pod1/cpu.max", "max 100000\n");
+  root.Write("kubepods/pod1/c1/cpu.max", "50000 100000\n");
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1/\n"), 1);
+  root.Write("kubepods/pod1/c1/cpu.max", "200000 100000\n");
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 2);
+  // The largest quota the kernel takes: a limit far above any machine.
+  root.Write("kubepods/pod1/c1/cpu.max", "17592186044415 1000\n");
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 17592186045);
 }
 
 TEST(Cpus, CgroupV2WithoutALimitIsNone) {
@@ -65,31 +72,57 @@ TEST(Cpus, CgroupV1ReadsTheCfsQuota) {
   root.Write("cpu,cpuacct/cpu.cfs_period_us", "100000\n");
   const std::string self =
       "12:memory:/docker/abc\n4:cpu,cpuacct:/docker/abc\n1:name=systemd:/docker/abc\n";
-  EXPECT_DOUBLE_EQ(*cpus::CgroupLimit(root.path(), self), 2.0);
-  // -1 is no limit.
-  root.Write("cpu,cpuacct/cpu.cfs_quota_us", "-1\n");
-  EXPECT_FALSE(cpus::CgroupLimit(root.path(), self).has_value());
-  // The path itself, when it is there, and the smaller limit wins.
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), self), 2);
+  // The path itself, when it is there: the smaller limit wins, either way.
   root.Write("cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "50000\n");
   root.Write("cpu,cpuacct/docker/abc/cpu.cfs_period_us", "100000\n");
-  EXPECT_DOUBLE_EQ(*cpus::CgroupLimit(root.path(), self), 0.5);
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), self), 1);
+  root.Write("cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "400000\n");
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), self), 2);
+  // -1 is no limit.
+  root.Write("cpu,cpuacct/cpu.cfs_quota_us", "-1\n");
+  root.Write("cpu,cpuacct/docker/abc/cpu.cfs_quota_us", "-1\n");
+  EXPECT_FALSE(cpus::CgroupLimit(root.path(), self).has_value());
+}
+
+TEST(Cpus, CgroupV1UnderTheCpuMountAlone) {
+  CgroupRoot root;
+  root.Write("cpu/cpu.cfs_quota_us", "300000\n");
+  root.Write("cpu/cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "3:cpu,cpuacct:/\n"), 3);
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "3:cpuacct,cpu:/x\n"), 3);
+  // cpuacct or cpuset alone is not the cpu controller.
+  EXPECT_FALSE(cpus::CgroupLimit(root.path(), "3:cpuacct:/\n4:cpuset:/\n").has_value());
+  // A quota without a period is no limit.
+  CgroupRoot half;
+  half.Write("cpu/cpu.cfs_quota_us", "300000\n");
+  EXPECT_FALSE(cpus::CgroupLimit(half.path(), "1:cpu:/\n").has_value());
+}
+
+TEST(Cpus, AHybridLayoutTakesTheSmallerOfV1AndV2) {
+  CgroupRoot root;
+  root.Write("cpu.max", "500000 100000\n");
+  root.Write("cpu/cpu.cfs_quota_us", "200000\n");
+  root.Write("cpu/cpu.cfs_period_us", "100000\n");
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "1:cpu:/\n0::/\n"), 2);
+  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/\n"), 5);
 }
 
 TEST(Cpus, NonsenseIsNoLimit) {
   CgroupRoot root;
-  root.Write("cpu.max", "lots\n");
-  EXPECT_FALSE(cpus::CgroupLimit(root.path(), "0::/\n").has_value());
-  root.Write("cpu.max", "0 100000\n");
-  EXPECT_FALSE(cpus::CgroupLimit(root.path(), "0::/\n").has_value());
-  root.Write("cpu.max", "100000 0\n");
-  EXPECT_FALSE(cpus::CgroupLimit(root.path(), "0::/\n").has_value());
+  for (const char* text :
+       {"lots\n", "0 100000\n", "100000 0\n", "inf 100000\n", "nan 100000\n", "1e400 100000\n",
+        "100000\n", "100000 1x\n", "-100000 100000\n", "99999999999999999999999 100000\n", ""}) {
+    root.Write("cpu.max", text);
+    EXPECT_FALSE(cpus::CgroupLimit(root.path(), "0::/\n").has_value()) << text;
+  }
   EXPECT_FALSE(cpus::CgroupLimit(root.path(), "garbage without colons\n::\n").has_value());
   EXPECT_FALSE(cpus::CgroupLimit(root.path(), "").has_value());
 }
 
 TEST(Cpus, UsableFollowsTheAffinityMask) {
   int usable_pinned = 0;
-  int usable_free = cpus::Usable();
+  const int usable_free = cpus::Usable();
   std::thread([&] {
     cpu_set_t one;
     CPU_ZERO(&one);
@@ -100,21 +133,6 @@ TEST(Cpus, UsableFollowsTheAffinityMask) {
   EXPECT_EQ(usable_pinned, 1);
   EXPECT_GE(usable_free, 1);
   EXPECT_LE(usable_free, static_cast<int>(std::thread::hardware_concurrency()));
-}
-
-TEST(Cpus, TheWebhookPortRunsOneIoThreadPerUsableCpuUnlessSet) {
-  HttpSettings s;
-  s.io_threads = 5;
-  EXPECT_EQ(IoThreads(s), 5);
-  s.io_threads = 0;
-  EXPECT_EQ(IoThreads(s), cpus::Usable());
-  std::thread([&] {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu(), &one);
-    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
-    EXPECT_EQ(IoThreads(s), 1);
-  }).join();
 }
 
 }  // namespace
