@@ -9,7 +9,6 @@
 #include <memory>
 #include <sstream>
 #include <thread>
-#include <vector>
 
 namespace bridge::cpus {
 namespace {
