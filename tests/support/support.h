@@ -3,13 +3,16 @@
 // Helpers shared by every test tier.
 
 #include <gtest/gtest.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bridge/pipeline/publisher.h"
@@ -76,5 +79,16 @@ class FakePublisher final : public Publisher {
   std::vector<OutgoingMessage> published_;
   std::vector<std::shared_ptr<PendingPublish>> held_;
 };
+
+/// Runs `body` on a new thread whose affinity allows one CPU only, and waits.
+inline void OnOneCpu(const std::function<void()>& body) {
+  std::thread([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(sched_getcpu(), &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    body();
+  }).join();
+}
 
 }  // namespace bridge::testing

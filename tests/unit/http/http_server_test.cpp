@@ -735,13 +735,7 @@ TEST(HttpServerThreads, OnePerUsableCpuUnlessSet) {
   settings.io_threads = 0;
   EXPECT_EQ(HttpServer(settings, handler, metrics).io_threads(), cpus::Usable());
   int pinned = 0;
-  std::thread([&] {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu(), &one);
-    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
-    pinned = HttpServer(settings, handler, metrics).io_threads();
-  }).join();
+  testing::OnOneCpu([&] { pinned = HttpServer(settings, handler, metrics).io_threads(); });
   EXPECT_EQ(pinned, 1);
 }
 

@@ -8,6 +8,8 @@
 #include <random>
 #include <thread>
 
+#include "support.h"
+
 namespace bridge {
 namespace {
 
@@ -36,22 +38,21 @@ TEST(Cpus, CgroupV2TakesTheSmallestQuotaAlongThePathRoundedUp) {
   CgroupRoot root;
   root.Write("cpu.max", "max 100000\n");
   root.Write("kubepods/pod1/cpu.max", "250000 100000\n");
-  root.Write("kubepods/pod1/c1/cpu.max", "max 100000\n");
-  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 3);
-  root.Write("kubepods/pod1/c1/cpu.max", "150000 100000\n");
-  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 2);
+  // The container's cpu.max set to `max`, then the limit seen from it.
+  const auto limit_with = [&](const char* max, const char* self = "0::/kubepods/pod1/c1\n") {
+    root.Write("kubepods/pod1/c1/cpu.max", max);
+    return cpus::CgroupLimit(root.path(), self);
+  };
+  EXPECT_EQ(limit_with("max 100000\n"), 3);
+  EXPECT_EQ(limit_with("150000 100000\n"), 2);
   // A pod's limit below its container's still binds.
-  root.Write("kubepods/pod1/c1/cpu.max", "400000 100000\n");
-  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 3);
+  EXPECT_EQ(limit_with("400000 100000\n"), 3);
   // Half a CPU is one; exactly two is two; a trailing slash is the same path.
   root.Write("kubepods/pod1/cpu.max", "max 100000\n");
-  root.Write("kubepods/pod1/c1/cpu.max", "50000 100000\n");
-  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1/\n"), 1);
-  root.Write("kubepods/pod1/c1/cpu.max", "200000 100000\n");
-  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 2);
+  EXPECT_EQ(limit_with("50000 100000\n", "0::/kubepods/pod1/c1/\n"), 1);
+  EXPECT_EQ(limit_with("200000 100000\n"), 2);
   // The largest quota the kernel takes: a limit far above any machine.
-  root.Write("kubepods/pod1/c1/cpu.max", "17592186044415 1000\n");
-  EXPECT_EQ(cpus::CgroupLimit(root.path(), "0::/kubepods/pod1/c1\n"), 17592186045);
+  EXPECT_EQ(limit_with("17592186044415 1000\n"), 17592186045);
 }
 
 TEST(Cpus, CgroupV2WithoutALimitIsNone) {
@@ -123,13 +124,7 @@ TEST(Cpus, NonsenseIsNoLimit) {
 TEST(Cpus, UsableFollowsTheAffinityMask) {
   int usable_pinned = 0;
   const int usable_free = cpus::Usable();
-  std::thread([&] {
-    cpu_set_t one;
-    CPU_ZERO(&one);
-    CPU_SET(sched_getcpu(), &one);
-    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
-    usable_pinned = cpus::Usable();
-  }).join();
+  testing::OnOneCpu([&] { usable_pinned = cpus::Usable(); });
   EXPECT_EQ(usable_pinned, 1);
   EXPECT_GE(usable_free, 1);
   EXPECT_LE(usable_free, static_cast<int>(std::thread::hardware_concurrency()));
