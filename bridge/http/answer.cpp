@@ -15,8 +15,8 @@ namespace http = boost::beast::http;
 
 std::string JsonBody(std::string_view status, const std::vector<std::string>& event_ids,
                      const std::string& error, const std::string& dead_letter_id) {
-  rapidjson::StringBuffer buf;
-  json::Writer w(buf);
+  json::ScratchWriter scratch;
+  json::Writer& w = scratch.writer();
   w.StartObject();
   w.Key("status");
   w.String(status.data(), static_cast<rapidjson::SizeType>(status.size()));
@@ -35,7 +35,7 @@ std::string JsonBody(std::string_view status, const std::vector<std::string>& ev
     w.String(error);
   }
   w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  return scratch.Text();
 }
 
 std::string ErrorBody(std::string_view status, const std::string& error) {

@@ -112,8 +112,8 @@ std::string MakeEventId(std::string_view provider, std::string_view provider_eve
 }
 
 std::string ToJson(const CanonicalEvent& e) {
-  rapidjson::StringBuffer buf;
-  json::Writer w(buf);
+  json::ScratchWriter scratch;
+  json::Writer& w = scratch.writer();
   w.StartObject();
   w.Key("schema");
   w.String(kEventSchema.data(), static_cast<rapidjson::SizeType>(kEventSchema.size()));
@@ -140,7 +140,7 @@ std::string ToJson(const CanonicalEvent& e) {
   }
   RawField(w, "extensions", e.extensions_json);
   w.EndObject();
-  return std::string(buf.GetString(), buf.GetSize());
+  return scratch.Text();
 }
 
 }  // namespace bridge

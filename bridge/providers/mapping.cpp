@@ -5,7 +5,7 @@
 
 namespace bridge::mapping {
 
-ObjectBuilder::ObjectBuilder() : writer_(buf_) { writer_.StartObject(); }
+ObjectBuilder::ObjectBuilder() { writer_.StartObject(); }
 
 ObjectBuilder& ObjectBuilder::Add(const char* key, const Value* v) {
   if (v == nullptr) return *this;
@@ -38,7 +38,7 @@ ObjectBuilder& ObjectBuilder::Pick(const Value* from,
 std::optional<std::string> ObjectBuilder::Finish() {
   writer_.EndObject();
   if (count_ == 0) return std::nullopt;
-  return std::string(buf_.GetString(), buf_.GetSize());
+  return scratch_.Text();
 }
 
 std::optional<std::string> RawObject(const Value* v) {

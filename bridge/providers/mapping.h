@@ -17,7 +17,8 @@ namespace bridge::mapping {
 
 using json::Value;
 
-/// Builds a JSON object from (key, value) pairs, skipping absent values.
+/// Builds a JSON object from (key, value) pairs, skipping absent values,
+/// through the thread's json::ScratchWriter.
 class ObjectBuilder {
  public:
   ObjectBuilder();
@@ -33,8 +34,8 @@ class ObjectBuilder {
   std::optional<std::string> Finish();
 
  private:
-  rapidjson::StringBuffer buf_;
-  json::Writer writer_;
+  json::ScratchWriter scratch_;
+  json::Writer& writer_ = scratch_.writer();
   int count_ = 0;
 };
 

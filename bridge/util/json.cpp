@@ -273,11 +273,36 @@ std::optional<int64_t> Int(const Value* v) {
   return v->GetInt64();
 }
 
+ScratchWriter::ScratchWriter() {
+  thread_local Slot slot;
+  if (slot.in_use) {
+    own_ = std::make_unique<Slot>();
+    slot_ = own_.get();
+    return;
+  }
+  slot.in_use = true;
+  slot.buffer.Clear();
+  slot.writer.Reset(slot.buffer);
+  slot_ = &slot;
+}
+
+ScratchWriter::~ScratchWriter() {
+  if (own_) return;
+  // Capacity, not size: the Writer reserves six bytes per byte of a string
+  // before writing it (room for \u escapes).
+  if (slot_->buffer.stack_.GetCapacity() > kKeepText) {
+    slot_->buffer.Clear();
+    slot_->buffer.ShrinkToFit();
+  }
+  slot_->in_use = false;
+}
+
+std::string ScratchWriter::Text() const {
+  return std::string(slot_->buffer.GetString(), slot_->buffer.GetSize());
+}
+
 std::string Serialize(const Value& v) {
-  rapidjson::StringBuffer buf;
-  Writer w(buf);
-  v.Accept(w);
-  return std::string(buf.GetString(), buf.GetSize());
+  return WriteString([&v](Writer& w) { v.Accept(w); });
 }
 
 bool IsValidUtf8(std::string_view s) {

@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -68,6 +69,41 @@ std::optional<std::string> StringAt(const Value* v, std::string_view dotted);
 
 std::optional<bool> Bool(const Value* v);
 std::optional<int64_t> Int(const Value* v);
+
+/// A Writer over a buffer the calling thread keeps between documents (one
+/// at a time per thread; a nested one gets a buffer of its own). A fresh
+/// StringBuffer starts at 256 bytes and grows by reallocation, and a fresh
+/// Writer allocates its stack on the first object: several allocations and
+/// copies for a 2 KB event. A buffer grown past 64 KiB is freed at the end,
+/// so one large document does not stay with the thread.
+class ScratchWriter {
+ public:
+  ScratchWriter();
+  ~ScratchWriter();
+  ScratchWriter(const ScratchWriter&) = delete;
+  ScratchWriter& operator=(const ScratchWriter&) = delete;
+  Writer& writer() { return slot_->writer; }
+  /// What was written so far.
+  std::string Text() const;
+
+  struct Slot {
+    rapidjson::StringBuffer buffer;
+    Writer writer{buffer};
+    bool in_use = false;
+  };
+
+ private:
+  std::unique_ptr<Slot> own_;  // when the thread's slot is in use
+  Slot* slot_;
+};
+
+/// The text `write(Writer&)` writes, through a ScratchWriter.
+template <class Write>
+std::string WriteString(Write&& write) {
+  ScratchWriter scratch;
+  write(scratch.writer());
+  return scratch.Text();
+}
 
 /// Compact JSON text of a value (for raw sub-objects such as metadata).
 std::string Serialize(const Value& v);

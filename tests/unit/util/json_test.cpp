@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -203,6 +204,49 @@ TEST(Json, TwoInPlaceDocumentsOnOneThreadKeepTheirOwnText) {
   // Parsing again into the same document replaces its values.
   ASSERT_TRUE(first.Parse(R"({"who":"again"})").ok);
   EXPECT_EQ(StringAt(&first.get(), "who"), "again");
+}
+
+TEST(Json, ScratchWriterStartsEachDocumentEmpty) {
+  const std::string big(100 << 10, 'x');  // grows the thread's buffer past what it keeps
+  EXPECT_EQ(WriteString([&](Writer& w) { w.String(big); }), '"' + big + '"');
+  EXPECT_EQ(WriteString([](Writer& w) { w.Bool(true); }), "true");
+  EXPECT_EQ(WriteString([](Writer& w) {
+              w.StartObject();
+              w.Key("a");
+              w.Int(1);
+              w.EndObject();
+            }),
+            R"({"a":1})");
+  EXPECT_EQ(WriteString([](Writer& w) { w.String("second"); }), R"("second")");
+}
+
+TEST(Json, ANestedScratchWriterHasItsOwnBuffer) {
+  std::string inner;
+  const std::string outer = WriteString([&](Writer& w) {
+    w.StartArray();
+    w.String("outer");
+    inner = WriteString([](Writer& n) {
+      n.StartObject();
+      n.Key("inner");
+      n.Null();
+      n.EndObject();
+    });
+    w.String("after");
+    w.EndArray();
+  });
+  EXPECT_EQ(outer, R"(["outer","after"])");
+  EXPECT_EQ(inner, R"({"inner":null})");
+}
+
+TEST(Json, ADocumentLeftHalfWrittenByAnExceptionIsNotContinued) {
+  EXPECT_THROW(WriteString([](Writer& w) {
+                 w.StartObject();
+                 w.Key("half");
+                 throw std::runtime_error("stop");
+               }),
+               std::runtime_error);
+  // Borrowed again from the top: no open object, no "half" key left over.
+  EXPECT_EQ(WriteString([](Writer& w) { w.Int(7); }), "7");
 }
 
 }  // namespace
