@@ -59,6 +59,9 @@ std::string NewRequestId() {
 void WriteAnswer(std::string& out, const Answer& a, std::string_view request_id,
                  int retry_after_seconds, bool close, bool with_body) {
   out.clear();
+  // One allocation: the connection frees the answer after writing it, and
+  // appending to an empty string grew it four or five times.
+  out.reserve(192 + request_id.size() + a.body.size());
   out += "HTTP/1.1 ";
   out += std::to_string(a.status);
   out += ' ';

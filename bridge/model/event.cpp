@@ -89,11 +89,13 @@ std::string MakeEventId(std::string_view provider, std::string_view provider_eve
                         std::string_view discriminator, std::string_view source) {
   // NUL separators: no field can run into the next.
   const std::string_view sep("\0", 1);
+  constexpr std::string_view kPrefix("schedbridge/event-id/v1");
   std::string input;
-  input.reserve(16 + provider.size() + provider_event_type.size() + event_type.size() + key.size() +
-                discriminator.size());
-  for (std::string_view part : {std::string_view("schedbridge/event-id/v1"), provider,
-                                provider_event_type, event_type, key, discriminator}) {
+  // Every part, its separator, and "source:" with the source: one allocation.
+  input.reserve(kPrefix.size() + provider.size() + provider_event_type.size() + event_type.size() +
+                key.size() + discriminator.size() + source.size() + 16);
+  for (std::string_view part :
+       {kPrefix, provider, provider_event_type, event_type, key, discriminator}) {
     input.append(part);
     input.append(sep);
   }

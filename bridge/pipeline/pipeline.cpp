@@ -2,11 +2,27 @@
 
 #include <exception>
 #include <future>
+#include <initializer_list>
+#include <string_view>
 
 #include "bridge/model/time.h"
 #include "bridge/version.h"
 
 namespace bridge {
+
+namespace {
+
+/// The parts, one after the other, in one allocation.
+std::string Joined(std::initializer_list<std::string_view> parts) {
+  size_t size = 0;
+  for (std::string_view p : parts) size += p.size();
+  std::string out;
+  out.reserve(size);
+  for (std::string_view p : parts) out.append(p);
+  return out;
+}
+
+}  // namespace
 
 OutgoingMessage EventMessage(const CanonicalEvent& e, const std::string& topic,
                              const std::string& replica) {
@@ -20,8 +36,8 @@ OutgoingMessage EventMessage(const CanonicalEvent& e, const std::string& topic,
   h.reserve(8);
   h.emplace_back("ce_specversion", "1.0");
   h.emplace_back("ce_id", e.event_id);
-  h.emplace_back("ce_source", "/providers/" + e.provider + "/sources/" + e.source);
-  h.emplace_back("ce_type", "schedbridge." + e.event_type);
+  h.emplace_back("ce_source", Joined({"/providers/", e.provider, "/sources/", e.source}));
+  h.emplace_back("ce_type", Joined({"schedbridge.", e.event_type}));
   h.emplace_back("ce_time", e.occurred_at);
   h.emplace_back("ce_subject", m.key);
   h.emplace_back("content-type", "application/json");

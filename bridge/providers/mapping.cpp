@@ -90,6 +90,7 @@ std::vector<Person> ReadPeople(const Value* list, const PersonFields& fields,
                                const std::function<bool(const Value&)>& skip) {
   std::vector<Person> out;
   if (list == nullptr || !list->IsArray()) return out;
+  out.reserve(list->Size());
   for (const Value& a : list->GetArray()) {
     if (a.IsObject() && !(skip && skip(a))) out.push_back(ReadPerson(&a, fields));
   }
@@ -108,7 +109,7 @@ Booking ReadBooking(const Value* obj, std::string uid, std::string provider_ref,
   et.id = StringAtOrNone(obj, f.event_type_id);
   et.slug = StringAtOrNone(obj, f.event_type_slug);
   et.name = StringAtOrNone(obj, f.event_type_name);
-  if (et.id || et.slug || et.name) b.event_type = et;
+  if (et.id || et.slug || et.name) b.event_type = std::move(et);
   b.location = FirstString(obj, f.location);
   return b;
 }

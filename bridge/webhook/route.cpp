@@ -317,8 +317,8 @@ std::optional<Answer> WebhookExchange::OnBody(std::string_view target, HeaderFie
 
 Answer WebhookExchange::OnResult(IngestResult r) {
   call_.reset();
-  event_ids_ = r.event_ids;
-  dead_letter_id_ = r.dead_letter_id;
+  event_ids_ = std::move(r.event_ids);  // the answer below reads them from here
+  dead_letter_id_ = std::move(r.dead_letter_id);
   // The log's detail: librdkafka's or the disk's words when there are any,
   // else the sentence the client got (a dead letter's reason, a 401's cause).
   detail_ = r.detail.empty() ? r.error : std::move(r.detail);
@@ -330,18 +330,18 @@ Answer WebhookExchange::OnResult(IngestResult r) {
         m.Inc("schedbridge_events_published_total",
               {{"provider", provider_label_}, {"event_type", type}});
       }
-      return Webhook({202, JsonBody("accepted", r.event_ids, {})});
+      return Webhook({202, JsonBody("accepted", event_ids_, {})});
     case Verdict::kDeadLettered:
       outcome_ = "dead_lettered:" + r.dead_letter_reason;
       m.Inc("schedbridge_dead_letters_total",
             {{"provider", provider_label_}, {"reason", r.dead_letter_reason}});
-      return Webhook({202, JsonBody("dead_lettered", {}, r.error, r.dead_letter_id)});
+      return Webhook({202, JsonBody("dead_lettered", {}, r.error, dead_letter_id_)});
     case Verdict::kDuplicate:
       outcome_ = "duplicate";
       m.Inc("schedbridge_duplicates_total",
             {{"provider", provider_label_},
              {"published_by", r.duplicate_of.empty() ? "unknown" : r.duplicate_of}});
-      return Webhook({200, JsonBody("duplicate", r.event_ids, {})});
+      return Webhook({200, JsonBody("duplicate", event_ids_, {})});
     case Verdict::kSpooled:
       outcome_ = r.dead_letter_reason.empty() ? "spooled" : "spooled:" + r.dead_letter_reason;
       m.Inc("schedbridge_spooled_total", {{"provider", provider_label_}});
@@ -349,9 +349,8 @@ Answer WebhookExchange::OnResult(IngestResult r) {
         m.Inc("schedbridge_dead_letters_total",
               {{"provider", provider_label_}, {"reason", r.dead_letter_reason}});
       }
-      return Webhook(
-          {202, JsonBody("spooled", r.event_ids, r.dead_letter_reason.empty() ? "" : r.error,
-                         r.dead_letter_id)});
+      return Webhook({202, JsonBody("spooled", event_ids_,
+                                    r.dead_letter_reason.empty() ? "" : r.error, dead_letter_id_)});
     case Verdict::kUnauthorized: {
       const std::string code(VerifyStatusCode(r.verify_status));
       outcome_ = "unauthorized:" + code;
@@ -362,9 +361,9 @@ Answer WebhookExchange::OnResult(IngestResult r) {
     case Verdict::kUnavailable:
       outcome_ = "unavailable";
       m.Inc("schedbridge_publish_failures_total", {{"provider", provider_label_}});
-      return Webhook({503, JsonBody("unavailable", r.event_ids, r.error), true});
+      return Webhook({503, JsonBody("unavailable", event_ids_, r.error), true});
   }
-  return Webhook({503, JsonBody("unavailable", r.event_ids, r.error), true});
+  return Webhook({503, JsonBody("unavailable", event_ids_, r.error), true});
 }
 
 void WebhookExchange::Count(int status) {
