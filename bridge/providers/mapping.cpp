@@ -1,5 +1,7 @@
 #include "bridge/providers/mapping.h"
 
+#include <algorithm>
+
 #include "bridge/crypto/hmac.h"
 #include "bridge/model/time.h"
 
@@ -90,7 +92,8 @@ std::vector<Person> ReadPeople(const Value* list, const PersonFields& fields,
                                const std::function<bool(const Value&)>& skip) {
   std::vector<Person> out;
   if (list == nullptr || !list->IsArray()) return out;
-  out.reserve(list->Size());
+  // Capped: a body may hold a long list of things that are not people.
+  out.reserve(std::min<size_t>(list->Size(), 16));
   for (const Value& a : list->GetArray()) {
     if (a.IsObject() && !(skip && skip(a))) out.push_back(ReadPerson(&a, fields));
   }

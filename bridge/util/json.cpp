@@ -276,24 +276,24 @@ std::optional<int64_t> Int(const Value* v) {
 ScratchWriter::ScratchWriter() {
   thread_local Slot slot;
   if (slot.in_use) {
-    own_ = std::make_unique<Slot>();
-    slot_ = own_.get();
+    slot_ = &own_.emplace();
     return;
   }
   slot.in_use = true;
   slot.buffer.Clear();
+  // As a new Writer: Reset() keeps the decimal places a caller may have set.
   slot.writer.Reset(slot.buffer);
+  slot.writer.SetMaxDecimalPlaces(Writer::kDefaultMaxDecimalPlaces);
   slot_ = &slot;
 }
 
 ScratchWriter::~ScratchWriter() {
   if (own_) return;
   // Capacity, not size: the Writer reserves six bytes per byte of a string
-  // before writing it (room for \u escapes).
-  if (slot_->buffer.stack_.GetCapacity() > kKeepText) {
-    slot_->buffer.Clear();
-    slot_->buffer.ShrinkToFit();
-  }
+  // before writing it (room for \u escapes). A new buffer, not
+  // ShrinkToFit(), which keeps a one-byte allocation that the next
+  // documents would then grow from a byte at a time.
+  if (slot_->buffer.stack_.GetCapacity() > kKeepText) slot_->buffer = rapidjson::StringBuffer();
   slot_->in_use = false;
 }
 

@@ -8,7 +8,6 @@
 #include <rapidjson/writer.h>
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -86,14 +85,13 @@ class ScratchWriter {
   /// What was written so far.
   std::string Text() const;
 
+ private:
   struct Slot {
     rapidjson::StringBuffer buffer;
     Writer writer{buffer};
     bool in_use = false;
   };
-
- private:
-  std::unique_ptr<Slot> own_;  // when the thread's slot is in use
+  std::optional<Slot> own_;  // when the thread's slot is in use
   Slot* slot_;
 };
 
