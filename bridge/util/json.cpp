@@ -276,7 +276,8 @@ std::optional<int64_t> Int(const Value* v) {
 ScratchWriter::ScratchWriter() {
   thread_local Slot slot;
   if (slot.in_use) {
-    slot_ = &own_.emplace();
+    own_ = std::make_unique<Slot>();
+    slot_ = own_.get();
     return;
   }
   slot.in_use = true;

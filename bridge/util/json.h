@@ -8,6 +8,7 @@
 #include <rapidjson/writer.h>
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -91,7 +92,7 @@ class ScratchWriter {
     Writer writer{buffer};
     bool in_use = false;
   };
-  std::optional<Slot> own_;  // when the thread's slot is in use
+  std::unique_ptr<Slot> own_;  // when the thread's slot is in use
   Slot* slot_;
 };
 
