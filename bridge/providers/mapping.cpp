@@ -7,26 +7,26 @@
 
 namespace bridge::mapping {
 
-ObjectBuilder::ObjectBuilder() { writer_.StartObject(); }
+ObjectBuilder::ObjectBuilder() { scratch_.writer().StartObject(); }
 
 ObjectBuilder& ObjectBuilder::Add(const char* key, const Value* v) {
   if (v == nullptr) return *this;
-  writer_.Key(key);
-  v->Accept(writer_);
+  scratch_.writer().Key(key);
+  v->Accept(scratch_.writer());
   ++count_;
   return *this;
 }
 
 ObjectBuilder& ObjectBuilder::Add(const char* key, std::string_view s) {
-  writer_.Key(key);
-  writer_.String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
+  scratch_.writer().Key(key);
+  scratch_.writer().String(s.data(), static_cast<rapidjson::SizeType>(s.size()));
   ++count_;
   return *this;
 }
 
 ObjectBuilder& ObjectBuilder::Add(const char* key, bool b) {
-  writer_.Key(key);
-  writer_.Bool(b);
+  scratch_.writer().Key(key);
+  scratch_.writer().Bool(b);
   ++count_;
   return *this;
 }
@@ -38,7 +38,7 @@ ObjectBuilder& ObjectBuilder::Pick(const Value* from,
 }
 
 std::optional<std::string> ObjectBuilder::Finish() {
-  writer_.EndObject();
+  scratch_.writer().EndObject();
   if (count_ == 0) return std::nullopt;
   return scratch_.Text();
 }

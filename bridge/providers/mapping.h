@@ -35,7 +35,6 @@ class ObjectBuilder {
 
  private:
   json::ScratchWriter scratch_;
-  json::Writer& writer_ = scratch_.writer();
   int count_ = 0;
 };
 
