@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -19,14 +20,24 @@
 
 namespace {
 
-const std::string& ScratchDir() {
-  static const std::string dir = [] {
+/// The fuzzer's scratch directory, removed when it exits.
+struct Scratch {
+  Scratch() {
     char tmpl[] = "/tmp/schedbridge-spool-fuzz-XXXXXX";
     if (mkdtemp(tmpl) == nullptr) std::abort();
     bridge::log::SetLevel(bridge::log::Level::kOff);
-    return std::string(tmpl);
-  }();
-  return dir;
+    dir = tmpl;
+  }
+  ~Scratch() {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir, ignored);
+  }
+  std::string dir;
+};
+
+const std::string& ScratchDir() {
+  static const Scratch scratch;
+  return scratch.dir;
 }
 
 }  // namespace

@@ -8,9 +8,13 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <sstream>
+#include <system_error>
+#include <vector>
 
 #include "bridge/crypto/hmac.h"
 
@@ -30,12 +34,39 @@ std::string FixturePath(const std::string& relative) {
   return std::string(SCHEDBRIDGE_SOURCE_DIR) + "/tests/fixtures/" + relative;
 }
 
+namespace {
+/// The directories TempDir made, removed when the test binary exits: a test
+/// run leaves nothing behind under /tmp. (Children the tests fork exec or
+/// _exit, so they never run this.)
+class MadeDirs {
+ public:
+  ~MadeDirs() {
+    std::error_code ignored;
+    for (const std::string& dir : dirs_) std::filesystem::remove_all(dir, ignored);
+  }
+  void Add(std::string dir) {
+    std::lock_guard lock(mu_);
+    dirs_.push_back(std::move(dir));
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> dirs_;
+};
+
+MadeDirs& Made() {
+  static MadeDirs made;
+  return made;
+}
+}  // namespace
+
 std::string TempDir(const std::string& prefix) {
   std::string tmpl = "/tmp/schedbridge-" + prefix + "-XXXXXX";
   if (mkdtemp(tmpl.data()) == nullptr) {
     ADD_FAILURE() << "mkdtemp failed";
     return "/tmp";
   }
+  Made().Add(tmpl);
   return tmpl;
 }
 

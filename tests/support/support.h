@@ -23,7 +23,8 @@ namespace bridge::testing {
 /// Path of a fixture under tests/fixtures.
 std::string FixturePath(const std::string& relative);
 std::string ReadFile(const std::string& path);
-/// A fresh directory under /tmp (mkdtemp), for one test's files.
+/// A fresh directory under /tmp (mkdtemp), for one test's files; removed with
+/// everything in it when the test binary exits.
 std::string TempDir(const std::string& prefix);
 
 /// A provider example re-serialized compactly, keys in file order: the bytes
