@@ -18,7 +18,11 @@ svc=""
 measure_cleanup() {
   if [ -n "$svc" ]; then
     kill "$svc" 2> /dev/null || true
-    wait "$svc" 2> /dev/null || true  # a wrapper (valgrind) writes its last file on the way out
+    # A wrapper (valgrind) writes its last file on the way out: up to 60 s,
+    # then a service that hangs on shutdown is killed.
+    for _ in $(seq 1 600); do kill -0 "$svc" 2> /dev/null || break; sleep 0.1; done
+    kill -9 "$svc" 2> /dev/null || true
+    wait "$svc" 2> /dev/null || true
   fi
   if [ -n "${work:-}" ]; then
     scripts/kafka stop --dir "$work/kafka" > /dev/null 2>&1 || true
@@ -48,7 +52,7 @@ measure_start_service() {
   port=$(measure_free_port)
   admin=$(measure_free_port)
   env SCHEDBRIDGE_KAFKA_BROKERS="$brokers" SCHEDBRIDGE_TOPIC_EVENTS="$topic" \
-    SCHEDBRIDGE_SECRET_CALCOM=bench-secret SCHEDBRIDGE_LOG_LEVEL=warn "${envs[@]}" \
+    SCHEDBRIDGE_SECRET_CALCOM=bench-secret SCHEDBRIDGE_LOG_LEVEL=warn ${envs[@]+"${envs[@]}"} \
     "$@" "$bin/schedbridge" serve --listen "127.0.0.1:$port" --admin-listen "127.0.0.1:$admin" \
     2> "$work/service.log" &
   svc=$!

@@ -5,6 +5,7 @@
 #include <rapidjson/schema.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
+#include <unistd.h>
 
 #include <csignal>
 #include <cstdlib>
@@ -36,11 +37,12 @@ std::string FixturePath(const std::string& relative) {
 
 namespace {
 /// The directories TempDir made, removed when the test binary exits: a test
-/// run leaves nothing behind under /tmp. (Children the tests fork exec or
-/// _exit, so they never run this.)
+/// run leaves nothing behind under /tmp. Only by the process that made them:
+/// a forked child that exits normally must not remove its parent's.
 class MadeDirs {
  public:
   ~MadeDirs() {
+    if (getpid() != owner_) return;
     std::error_code ignored;
     for (const std::string& dir : dirs_) std::filesystem::remove_all(dir, ignored);
   }
@@ -50,6 +52,7 @@ class MadeDirs {
   }
 
  private:
+  const pid_t owner_ = getpid();
   std::mutex mu_;
   std::vector<std::string> dirs_;
 };
