@@ -15,27 +15,26 @@ namespace http = boost::beast::http;
 
 std::string JsonBody(std::string_view status, const std::vector<std::string>& event_ids,
                      const std::string& error, const std::string& dead_letter_id) {
-  json::ScratchWriter scratch;
-  json::Writer& w = scratch.writer();
-  w.StartObject();
-  w.Key("status");
-  w.String(status.data(), static_cast<rapidjson::SizeType>(status.size()));
-  w.Key("event_ids");
-  w.StartArray();
-  for (const std::string& id : event_ids) w.String(id);
-  w.EndArray();
-  if (!dead_letter_id.empty()) {
-    w.Key("dead_letter_id");
-    w.String(dead_letter_id);
-  }
-  w.Key("error");
-  if (error.empty()) {
-    w.Null();
-  } else {
-    w.String(error);
-  }
-  w.EndObject();
-  return scratch.Text();
+  return json::WriteString([&](json::Writer& w) {
+    w.StartObject();
+    w.Key("status");
+    w.String(status.data(), static_cast<rapidjson::SizeType>(status.size()));
+    w.Key("event_ids");
+    w.StartArray();
+    for (const std::string& id : event_ids) w.String(id);
+    w.EndArray();
+    if (!dead_letter_id.empty()) {
+      w.Key("dead_letter_id");
+      w.String(dead_letter_id);
+    }
+    w.Key("error");
+    if (error.empty()) {
+      w.Null();
+    } else {
+      w.String(error);
+    }
+    w.EndObject();
+  });
 }
 
 std::string ErrorBody(std::string_view status, const std::string& error) {

@@ -82,6 +82,35 @@ void WriteBooking(json::Writer& w, const Booking& b) {
   w.EndObject();
 }
 
+void WriteEvent(json::Writer& w, const CanonicalEvent& e) {
+  w.StartObject();
+  w.Key("schema");
+  w.String(kEventSchema.data(), static_cast<rapidjson::SizeType>(kEventSchema.size()));
+  Field(w, "event_id", e.event_id);
+  Field(w, "event_type", e.event_type);
+  Field(w, "provider", e.provider);
+  Field(w, "provider_event_type", e.provider_event_type);
+  Field(w, "source", e.source);
+  Field(w, "occurred_at", e.occurred_at);
+  Field(w, "received_at", e.received_at);
+  Field(w, "delivery_id", e.delivery_id);
+  if (e.booking) {
+    w.Key("booking");
+    WriteBooking(w, *e.booking);
+  }
+  if (e.subject) {
+    w.Key("subject");
+    w.StartObject();
+    Field(w, "uid", e.subject->uid);
+    Field(w, "type", e.subject->type);
+    Field(w, "provider_ref", e.subject->provider_ref);
+    RawField(w, "data", e.subject->data_json);
+    w.EndObject();
+  }
+  RawField(w, "extensions", e.extensions_json);
+  w.EndObject();
+}
+
 }  // namespace
 
 std::string MakeEventId(std::string_view provider, std::string_view provider_event_type,
@@ -114,35 +143,7 @@ std::string MakeEventId(std::string_view provider, std::string_view provider_eve
 }
 
 std::string ToJson(const CanonicalEvent& e) {
-  json::ScratchWriter scratch;
-  json::Writer& w = scratch.writer();
-  w.StartObject();
-  w.Key("schema");
-  w.String(kEventSchema.data(), static_cast<rapidjson::SizeType>(kEventSchema.size()));
-  Field(w, "event_id", e.event_id);
-  Field(w, "event_type", e.event_type);
-  Field(w, "provider", e.provider);
-  Field(w, "provider_event_type", e.provider_event_type);
-  Field(w, "source", e.source);
-  Field(w, "occurred_at", e.occurred_at);
-  Field(w, "received_at", e.received_at);
-  Field(w, "delivery_id", e.delivery_id);
-  if (e.booking) {
-    w.Key("booking");
-    WriteBooking(w, *e.booking);
-  }
-  if (e.subject) {
-    w.Key("subject");
-    w.StartObject();
-    Field(w, "uid", e.subject->uid);
-    Field(w, "type", e.subject->type);
-    Field(w, "provider_ref", e.subject->provider_ref);
-    RawField(w, "data", e.subject->data_json);
-    w.EndObject();
-  }
-  RawField(w, "extensions", e.extensions_json);
-  w.EndObject();
-  return scratch.Text();
+  return json::WriteString([&e](json::Writer& w) { WriteEvent(w, e); });
 }
 
 }  // namespace bridge
