@@ -3,12 +3,14 @@
 // One connection of the webhook port: its state machine (TLS handshake, the
 // read loop, the head, the body, the wait for the handler's answer, the
 // write, keep-alive, linger), its deadlines and its share of the budgets.
-// It lives on one I/O thread; everything here runs there.
+// It lives on one I/O thread; everything here runs there, except a later
+// answer written by the thread that has it (AnswerHere, under mu_).
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +37,29 @@ class Connection final : public ConnectionBase,
   using tcp = boost::asio::ip::tcp;
 
  public:
+  /// A connection whose last owner lets go off its I/O thread (the thread
+  /// that wrote its answer) is destroyed on that I/O thread all the same.
+  template <class... StreamArgs>
+  static std::shared_ptr<Connection> Make(std::shared_ptr<ServerState> shared, IoThread& ctx,
+                                          std::string address, StreamArgs&&... stream_args) {
+    return std::shared_ptr<Connection>(new Connection(std::move(shared), ctx, std::move(address),
+                                                      std::forward<StreamArgs>(stream_args)...),
+                                       DeleteOnOwnerThread{ctx.shared_from_this()});
+  }
+  ~Connection() override;
+
+  void Start();
+  void OnStop() override;
+  void OnTimeout(SteadyClock::time_point now) override;
+  void OnAnswer(std::function<Answer()> make) override;
+  bool AnswerHere(std::function<Answer()>& make) override;
+
+ private:
+  struct DeleteOnOwnerThread {
+    std::shared_ptr<IoThread> ctx;
+    void operator()(Connection* c) const;
+  };
+
   template <class... StreamArgs>
   Connection(std::shared_ptr<ServerState> shared, IoThread& ctx, std::string address,
              StreamArgs&&... stream_args)
@@ -44,14 +69,7 @@ class Connection final : public ConnectionBase,
         stream_(std::forward<StreamArgs>(stream_args)...) {
     ctx_.connections.insert(this);
   }
-  ~Connection() override;
 
-  void Start();
-  void OnStop() override;
-  void OnTimeout() override;
-  void OnAnswer(std::function<Answer()> make) override;
-
- private:
   enum class Phase {
     kHandshake,
     kIdle,
@@ -68,8 +86,8 @@ class Connection final : public ConnectionBase,
   void OnHandshakeFailed(const error_code& e);
 
   // Deadlines.
-  void Arm(std::chrono::milliseconds after) { deadline = SteadyClock::now() + after; }
-  void ArmAt(SteadyClock::time_point at) { deadline = at; }
+  void Arm(std::chrono::milliseconds after) { ArmAt(SteadyClock::now() + after); }
+  void ArmAt(SteadyClock::time_point at) { deadline.store(at, std::memory_order_relaxed); }
 
   // Reading.
   void WaitRead();
@@ -98,7 +116,10 @@ class Connection final : public ConnectionBase,
   void OnRequest();
   void Fail(int status, const char* word, const std::string& sentence, bool retry_after = false);
   void Respond(Answer a);
+  void Prepare(Answer a);
+  void WriteFrom(size_t sent);
   void OnWritten();
+  void NextRequest();
   void Linger();
   void Close();
   void NewParser();
@@ -123,6 +144,7 @@ class Connection final : public ConnectionBase,
   SteadyClock::time_point request_started_{};
   std::string request_id_;
   std::shared_ptr<Exchange> exchange_;  // once the handler took the request
+  std::mutex mu_;  // see ConnectionBase: held by whatever touches a waiting connection
 };
 
 extern template class Connection<PlainStream>;

@@ -127,12 +127,10 @@ class HttpServer::Impl {
     asio::post(target.io, [shared = shared_, &target, socket = std::move(socket),
                            address = std::move(address), tls = shared_->TlsContext()]() mutable {
       if (tls) {
-        std::make_shared<Connection<TlsStream>>(shared, target, std::move(address),
-                                                std::move(socket), *tls)
+        Connection<TlsStream>::Make(shared, target, std::move(address), std::move(socket), *tls)
             ->Start();
       } else {
-        std::make_shared<Connection<PlainStream>>(shared, target, std::move(address),
-                                                  std::move(socket))
+        Connection<PlainStream>::Make(shared, target, std::move(address), std::move(socket))
             ->Start();
       }
     });

@@ -364,6 +364,150 @@ TEST_F(LimitsTest, ARequestWaitingForKafkaHoldsNoThread) {
   close(parked);
 }
 
+/// Acknowledges whatever is held, every `period`, from its own thread: like
+/// librdkafka's delivery reports, the answers come off the I/O thread.
+class AckThread {
+ public:
+  AckThread(FakePublisher& publisher, std::chrono::microseconds period)
+      : thread_([this, &publisher, period] {
+          while (!stop_) {
+            publisher.Release(true);
+            std::this_thread::sleep_for(period);
+          }
+        }) {}
+  ~AckThread() {
+    stop_ = true;
+    thread_.join();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+/// Sends `count` webhooks one after another on one keep-alive connection
+/// (a new one only if the server closed it); returns the statuses.
+std::vector<int> OneAfterAnother(int port, const std::string& name, int count) {
+  std::vector<int> statuses;
+  int fd = Connect(port);
+  for (int i = 0; i < count; ++i) {
+    const std::string body = Booking(name + "-" + std::to_string(i));
+    SendAll(fd, RawPost("/webhooks/calcom", body, Signed(body), true, false));
+    const std::string answer = ReadAnswers(fd, 1, 5000);
+    statuses.push_back(StatusOf(answer));
+    if (answer.find("Connection: close") != std::string::npos) {
+      close(fd);
+      fd = Connect(port);
+    }
+  }
+  // Exactly one answer per request: nothing more arrives.
+  if (testing::Readable(fd, 50)) statuses.push_back(-1);
+  close(fd);
+  return statuses;
+}
+
+TEST_F(LimitsTest, AnswersWrittenByTheAckThreadKeepTheConnectionGoing) {
+  Start();  // one I/O thread
+  publisher_.mode = FakePublisher::Mode::kHold;
+  AckThread acks(publisher_, 100us);
+  constexpr int kClients = 8, kEach = 40;
+  std::vector<std::vector<int>> statuses(kClients);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back(
+        [&, c] { statuses[c] = OneAfterAnother(port_, "keep-" + std::to_string(c), kEach); });
+  }
+  for (auto& t : clients) t.join();
+  for (int c = 0; c < kClients; ++c) {
+    EXPECT_EQ(statuses[c], std::vector<int>(kEach, 202)) << "client " << c;
+  }
+  EXPECT_EQ(metrics_.Value("schedbridge_webhook_requests_total",
+                           {{"provider", "calcom"}, {"source", "default"}, {"code", "202"}}),
+            kClients * kEach);
+  EXPECT_EQ(publisher_.Published().size(), static_cast<size_t>(kClients * kEach));
+
+  // Pipelined: the next request is already read when the ack thread has the
+  // answer; it is handed to the I/O thread, and every answer comes in order.
+  const std::string a = Booking("acked-pipe-a"), b = Booking("acked-pipe-b");
+  const int fd = Connect(port_);
+  SendAll(fd, RawPost("/webhooks/calcom", a, Signed(a), true, false) +
+                  RawPost("/webhooks/calcom", "", {"Content-Type: application/json"}, true, false) +
+                  RawPost("/webhooks/calcom", b, Signed(b), true, true));
+  const std::string answers = ReadAnswers(fd, 3, 5000);
+  close(fd);
+  const size_t first = answers.find("HTTP/1.1 202");
+  const size_t second = answers.find("HTTP/1.1 400", first);
+  const size_t third = answers.find("HTTP/1.1 202", second);
+  EXPECT_NE(first, std::string::npos) << answers;
+  EXPECT_NE(second, std::string::npos) << answers;
+  EXPECT_NE(third, std::string::npos) << answers;
+}
+
+TEST_F(LimitsTest, AnAckRacingTheAckDeadlineGivesOneAnswer) {
+  // The ack thread's period straddles the deadline: some requests are
+  // answered 202 by it, others 503 by the I/O thread's sweep, one each.
+  Start({}, 100ms);
+  publisher_.mode = FakePublisher::Mode::kHold;
+  AckThread acks(publisher_, 100ms);
+  constexpr int kClients = 4, kEach = 15;
+  std::vector<std::vector<int>> statuses(kClients);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back(
+        [&, c] { statuses[c] = OneAfterAnother(port_, "race-" + std::to_string(c), kEach); });
+  }
+  for (auto& t : clients) t.join();
+  double answered = 0;
+  for (int c = 0; c < kClients; ++c) {
+    ASSERT_EQ(statuses[c].size(), static_cast<size_t>(kEach)) << "client " << c;
+    for (int status : statuses[c]) EXPECT_TRUE(status == 202 || status == 503) << status;
+  }
+  for (const char* code : {"202", "503"}) {
+    answered += metrics_.Value("schedbridge_webhook_requests_total",
+                               {{"provider", "calcom"}, {"source", "default"}, {"code", code}});
+  }
+  EXPECT_EQ(answered, kClients * kEach);
+}
+
+TEST_F(LimitsTest, AConnectionLeftRightAfterItsAnswerIsReleased) {
+  // The client closes as soon as it has the answer the ack thread wrote: the
+  // I/O thread may let go of the connection before the ack thread does, and
+  // the connection is still destroyed (and its slot released) on its thread.
+  Start([](HttpSettings& s) { s.max_connections_per_address = 4; });
+  publisher_.mode = FakePublisher::Mode::kHold;
+  AckThread acks(publisher_, 50us);
+  constexpr int kClients = 4, kEach = 50;
+  std::vector<std::thread> clients;
+  std::atomic<int> accepted{0};
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      for (int i = 0; i < kEach; ++i) {
+        const std::string body = Booking("left-" + std::to_string(c) + "-" + std::to_string(i));
+        int fd = Connect(port_);
+        // At most 4 from this address: a slot not yet released is refused.
+        for (int tries = 0; fd >= 0 && tries < 200; ++tries) {
+          SendAll(fd, RawPost("/webhooks/calcom", body, Signed(body), true, false));
+          const std::string answer = ReadAnswers(fd, 1, 5000);
+          close(fd);
+          if (StatusOf(answer) == 202) {
+            ++accepted;
+            break;
+          }
+          std::this_thread::sleep_for(5ms);
+          fd = Connect(port_);
+        }
+      }
+    });
+  }
+  for (auto& t : clients) t.join();
+  EXPECT_EQ(accepted, kClients * kEach);
+  for (int i = 0; i < 400 && server_->open_connections() != 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(server_->open_connections(), 0u);
+  EXPECT_EQ(Valid(), 202);
+}
+
 TEST_F(LimitsTest, AnAckThatNeverComesIs503AtTheDeadline) {
   Start({}, 300ms);
   publisher_.mode = FakePublisher::Mode::kHold;
