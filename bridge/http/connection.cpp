@@ -14,11 +14,14 @@ namespace http = boost::beast::http;
 
 template <class Stream>
 void Connection<Stream>::DeleteOnOwnerThread::operator()(Connection* c) const {
-  if (ctx->io.get_executor().running_in_this_thread()) {
+  const std::shared_ptr<IoThread> owner = ctx.lock();
+  // Gone: the io_context's destructor is releasing its handlers (the set of
+  // connections outlives it), on the thread that destroys it.
+  if (!owner || owner->io.get_executor().running_in_this_thread()) {
     delete c;
   } else {
     // Run, or destroyed with the io_context: either way on its terms.
-    asio::post(ctx->io, [owned = std::unique_ptr<Connection>(c)] {});
+    asio::post(owner->io, [owned = std::unique_ptr<Connection>(c)] {});
   }
 }
 
@@ -197,6 +200,8 @@ void Connection<Stream>::Feed(std::string_view data) {
     buffer_.erase(0, used);
   }
   if (buffer_.capacity() > 4096 && buffer_.size() < 1024) buffer_.shrink_to_fit();
+  // Not reading while a request waits for its answer: AnswerHere may use the
+  // socket from another thread only because nothing else is pending on it.
   if (phase_ != Phase::kHead && phase_ != Phase::kBody) return;
   if (const char* over = PendingOverLimit()) return OverLimit(over);
   WaitRead();
@@ -452,8 +457,12 @@ bool Connection<Stream>::AnswerHere(std::function<Answer()>& make) {
   if constexpr (kTls) {
     return false;  // an SSL stream is not written from two threads
   } else {
+    // Stopping: the answer closes the connection anyway, and the route that
+    // makes it may be gone once the I/O threads have stopped.
+    if (shared_->stopping) return false;
     std::lock_guard lock(mu_);
-    if (phase_ != Phase::kWaiting) return false;
+    // Never a socket that a blocking send could stall.
+    if (phase_ != Phase::kWaiting || !Socket().non_blocking()) return false;
     Prepare(make());
     size_t sent = 0;
     if (!close_after_write_ && buffer_.empty()) {

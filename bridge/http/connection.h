@@ -44,7 +44,7 @@ class Connection final : public ConnectionBase,
                                           std::string address, StreamArgs&&... stream_args) {
     return std::shared_ptr<Connection>(new Connection(std::move(shared), ctx, std::move(address),
                                                       std::forward<StreamArgs>(stream_args)...),
-                                       DeleteOnOwnerThread{ctx.shared_from_this()});
+                                       DeleteOnOwnerThread{ctx.weak_from_this()});
   }
   ~Connection() override;
 
@@ -56,7 +56,7 @@ class Connection final : public ConnectionBase,
 
  private:
   struct DeleteOnOwnerThread {
-    std::shared_ptr<IoThread> ctx;
+    std::weak_ptr<IoThread> ctx;  // weak: its io_context's handlers own connections
     void operator()(Connection* c) const;
   };
 
