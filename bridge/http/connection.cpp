@@ -13,19 +13,6 @@ namespace asio = boost::asio;
 namespace http = boost::beast::http;
 
 template <class Stream>
-void Connection<Stream>::DeleteOnOwnerThread::operator()(Connection* c) const {
-  const std::shared_ptr<IoThread> owner = ctx.lock();
-  // Gone: the io_context's destructor is releasing its handlers (the set of
-  // connections outlives it), on the thread that destroys it.
-  if (!owner || owner->io.get_executor().running_in_this_thread()) {
-    delete c;
-  } else {
-    // Run, or destroyed with the io_context: either way on its terms.
-    asio::post(owner->io, [owned = std::unique_ptr<Connection>(c)] {});
-  }
-}
-
-template <class Stream>
 Connection<Stream>::~Connection() {
   ctx_.connections.erase(this);
   shared_->limiter.Release(address_);
@@ -72,7 +59,6 @@ void Connection<Stream>::OnHandshakeFailed(const error_code& e) {
 
 template <class Stream>
 void Connection<Stream>::OnStop() {
-  std::lock_guard lock(mu_);
   if (phase_ == Phase::kIdle || phase_ == Phase::kHandshake || phase_ == Phase::kHead) {
     return Close();
   }
@@ -80,11 +66,7 @@ void Connection<Stream>::OnStop() {
 }
 
 template <class Stream>
-void Connection<Stream>::OnTimeout(SteadyClock::time_point now) {
-  std::lock_guard lock(mu_);
-  // A later answer written meanwhile set the next deadline.
-  if (deadline.load(std::memory_order_relaxed) > now) return;
-  deadline.store(SteadyClock::time_point::max(), std::memory_order_relaxed);
+void Connection<Stream>::OnTimeout() {
   switch (phase_) {
     case Phase::kHandshake:
       shared_->Limited(limit::kHeadTimeout);
@@ -175,12 +157,9 @@ void Connection<Stream>::OnData(std::string_view data) {
   Feed(data);
 }
 
-/// Parses what arrived (after any bytes kept from before). Under the lock: a
-/// request that ends here waits for its answer, which another thread may
-/// write as soon as this returns (AnswerHere), not before.
+/// Parses what arrived (after any bytes kept from before).
 template <class Stream>
 void Connection<Stream>::Feed(std::string_view data) {
-  std::lock_guard lock(mu_);
   std::string_view in = data;
   if (!buffer_.empty()) {
     buffer_.append(data);
@@ -200,8 +179,6 @@ void Connection<Stream>::Feed(std::string_view data) {
     buffer_.erase(0, used);
   }
   if (buffer_.capacity() > 4096 && buffer_.size() < 1024) buffer_.shrink_to_fit();
-  // Not reading while a request waits for its answer: AnswerHere may use the
-  // socket from another thread only because nothing else is pending on it.
   if (phase_ != Phase::kHead && phase_ != Phase::kBody) return;
   if (const char* over = PendingOverLimit()) return OverLimit(over);
   WaitRead();
@@ -428,7 +405,7 @@ void Connection<Stream>::OnRequest() {
   Responder later = [r = Return{ctx_.shared_from_this(), this->shared_from_this()}](
                         std::function<Answer()> make) { r.ctx->Deliver(r.self, std::move(make)); };
   const Phase before = phase_;
-  phase_ = Phase::kWaiting;  // from here the answer may come on another thread (under Feed's lock)
+  phase_ = Phase::kWaiting;
   std::optional<Answer> now =
       exchange_->OnBody(parser_->target, parser_->fields, parser_->body, std::move(later));
   if (now) {
@@ -443,40 +420,8 @@ void Connection<Stream>::OnRequest() {
 
 template <class Stream>
 void Connection<Stream>::OnAnswer(std::function<Answer()> make) {
-  std::lock_guard lock(mu_);
   if (phase_ != Phase::kWaiting) return;
   Respond(make());
-}
-
-/// The thread with the answer (Kafka's delivery reports) writes it: one
-/// non-blocking send, then the next read is armed from here, so the I/O
-/// thread wakes only when the next request arrives. The rest of an answer
-/// that did not fit, a close, or a pipelined request go to the I/O thread.
-template <class Stream>
-bool Connection<Stream>::AnswerHere(std::function<Answer()>& make) {
-  if constexpr (kTls) {
-    return false;  // an SSL stream is not written from two threads
-  } else {
-    // Stopping: the answer closes the connection anyway, and the route that
-    // makes it may be gone once the I/O threads have stopped.
-    if (shared_->stopping) return false;
-    std::lock_guard lock(mu_);
-    // Never a socket that a blocking send could stall.
-    if (phase_ != Phase::kWaiting || !Socket().non_blocking()) return false;
-    Prepare(make());
-    size_t sent = 0;
-    if (!close_after_write_ && buffer_.empty()) {
-      error_code ec;
-      sent = Socket().send(asio::buffer(response_), 0, ec);  // the socket is non-blocking
-      if (ec) sent = 0;
-      if (sent == response_.size()) {
-        NextRequest();
-        return true;
-      }
-    }
-    asio::post(ctx_.io, [self = this->shared_from_this(), sent] { self->WriteFrom(sent); });
-    return true;
-  }
 }
 
 /// An error that ends the connection (bad framing, a limit, a deadline).
@@ -494,13 +439,6 @@ void Connection<Stream>::Fail(int status, const char* word, const std::string& s
 template <class Stream>
 void Connection<Stream>::Respond(Answer a) {
   if (phase_ == Phase::kClosed) return;
-  Prepare(std::move(a));
-  WriteFrom(0);
-}
-
-/// The answer's bytes in response_, the phase kWriting.
-template <class Stream>
-void Connection<Stream>::Prepare(Answer a) {
   const bool close =
       a.close || shared_->stopping || !parser_->is_header_done() || !parser_->keep_alive();
   WriteAnswer(response_, a, request_id_, shared_->settings.retry_after_seconds, close,
@@ -509,13 +447,7 @@ void Connection<Stream>::Prepare(Answer a) {
   close_after_write_ = close;
   body_unread_ = a.drop_rest || !parser_->is_done();
   Arm(shared_->settings.write_timeout);
-}
-
-/// Writes the answer from byte `sent` on.
-template <class Stream>
-void Connection<Stream>::WriteFrom(size_t sent) {
-  if (phase_ != Phase::kWriting) return;  // the write deadline passed first
-  asio::async_write(stream_, asio::buffer(response_.data() + sent, response_.size() - sent),
+  asio::async_write(stream_, asio::buffer(response_),
                     [self = this->shared_from_this()](error_code ec, size_t) {
                       if (ec) return self->Close();
                       self->OnWritten();
@@ -526,12 +458,7 @@ template <class Stream>
 void Connection<Stream>::OnWritten() {
   if (phase_ != Phase::kWriting) return;
   if (close_after_write_) return body_unread_ ? Linger() : Close();
-  NextRequest();
-}
-
-/// Keep-alive: the next request, maybe already here (pipelined).
-template <class Stream>
-void Connection<Stream>::NextRequest() {
+  // Keep-alive: the next request, maybe already here (pipelined).
   NewParser();
   exchange_.reset();
   phase_ = Phase::kIdle;
@@ -568,7 +495,7 @@ template <class Stream>
 void Connection<Stream>::Close() {
   if (phase_ == Phase::kClosed) return;
   phase_ = Phase::kClosed;
-  ArmAt(SteadyClock::time_point::max());
+  deadline = SteadyClock::time_point::max();
   error_code ignored;
   Socket().shutdown(tcp::socket::shutdown_both, ignored);
   Socket().close(ignored);

@@ -3,14 +3,12 @@
 // One connection of the webhook port: its state machine (TLS handshake, the
 // read loop, the head, the body, the wait for the handler's answer, the
 // write, keep-alive, linger), its deadlines and its share of the budgets.
-// It lives on one I/O thread; everything here runs there, except a later
-// answer written by the thread that has it (AnswerHere, under mu_).
+// It lives on one I/O thread; everything here runs there.
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <chrono>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,29 +35,6 @@ class Connection final : public ConnectionBase,
   using tcp = boost::asio::ip::tcp;
 
  public:
-  /// A connection whose last owner lets go off its I/O thread (the thread
-  /// that wrote its answer) is destroyed on that I/O thread all the same.
-  template <class... StreamArgs>
-  static std::shared_ptr<Connection> Make(std::shared_ptr<ServerState> shared, IoThread& ctx,
-                                          std::string address, StreamArgs&&... stream_args) {
-    return std::shared_ptr<Connection>(new Connection(std::move(shared), ctx, std::move(address),
-                                                      std::forward<StreamArgs>(stream_args)...),
-                                       DeleteOnOwnerThread{ctx.weak_from_this()});
-  }
-  ~Connection() override;
-
-  void Start();
-  void OnStop() override;
-  void OnTimeout(SteadyClock::time_point now) override;
-  void OnAnswer(std::function<Answer()> make) override;
-  bool AnswerHere(std::function<Answer()>& make) override;
-
- private:
-  struct DeleteOnOwnerThread {
-    std::weak_ptr<IoThread> ctx;  // weak: its io_context's handlers own connections
-    void operator()(Connection* c) const;
-  };
-
   template <class... StreamArgs>
   Connection(std::shared_ptr<ServerState> shared, IoThread& ctx, std::string address,
              StreamArgs&&... stream_args)
@@ -69,7 +44,14 @@ class Connection final : public ConnectionBase,
         stream_(std::forward<StreamArgs>(stream_args)...) {
     ctx_.connections.insert(this);
   }
+  ~Connection() override;
 
+  void Start();
+  void OnStop() override;
+  void OnTimeout() override;
+  void OnAnswer(std::function<Answer()> make) override;
+
+ private:
   enum class Phase {
     kHandshake,
     kIdle,
@@ -86,8 +68,8 @@ class Connection final : public ConnectionBase,
   void OnHandshakeFailed(const error_code& e);
 
   // Deadlines.
-  void Arm(std::chrono::milliseconds after) { ArmAt(SteadyClock::now() + after); }
-  void ArmAt(SteadyClock::time_point at) { deadline.store(at, std::memory_order_relaxed); }
+  void Arm(std::chrono::milliseconds after) { deadline = SteadyClock::now() + after; }
+  void ArmAt(SteadyClock::time_point at) { deadline = at; }
 
   // Reading.
   void WaitRead();
@@ -116,10 +98,7 @@ class Connection final : public ConnectionBase,
   void OnRequest();
   void Fail(int status, const char* word, const std::string& sentence, bool retry_after = false);
   void Respond(Answer a);
-  void Prepare(Answer a);
-  void WriteFrom(size_t sent);
   void OnWritten();
-  void NextRequest();
   void Linger();
   void Close();
   void NewParser();
@@ -144,7 +123,6 @@ class Connection final : public ConnectionBase,
   SteadyClock::time_point request_started_{};
   std::string request_id_;
   std::shared_ptr<Exchange> exchange_;  // once the handler took the request
-  std::mutex mu_;  // see ConnectionBase: held by whatever touches a waiting connection
 };
 
 extern template class Connection<PlainStream>;

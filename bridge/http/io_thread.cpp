@@ -7,7 +7,6 @@ namespace bridge {
 namespace asio = boost::asio;
 
 void IoThread::Deliver(std::shared_ptr<ConnectionBase> connection, std::function<Answer()> make) {
-  if (!io.get_executor().running_in_this_thread() && connection->AnswerHere(make)) return;
   bool first = false;
   {
     std::lock_guard lock(inbox_mu);
@@ -33,11 +32,14 @@ void IoThread::Sweep() {
     const SteadyClock::time_point now = SteadyClock::now();
     std::vector<ConnectionBase*> due;
     for (ConnectionBase* c : connections) {
-      if (c->deadline.load(std::memory_order_relaxed) <= now) due.push_back(c);
+      if (c->deadline <= now) due.push_back(c);
     }
     for (ConnectionBase* c : due) {
       // An earlier timeout's close may have released this one.
-      if (connections.count(c) != 0) c->OnTimeout(now);
+      if (connections.count(c) != 0 && c->deadline <= now) {
+        c->deadline = SteadyClock::time_point::max();
+        c->OnTimeout();
+      }
     }
     Sweep();
   });

@@ -59,32 +59,19 @@ struct ServerState {
 
 using SteadyClock = std::chrono::steady_clock;
 
-/// A connection lives on one I/O thread, with one exception: while it waits
-/// for a later answer, the thread that has the answer (Kafka's delivery
-/// reports) writes it and arms the next read itself, so that the I/O thread
-/// is not woken for it (IoThread::Deliver). Whatever can touch a waiting
-/// connection takes the connection's mutex: that thread, the I/O thread's
-/// sweep and stop, and the I/O thread while it parses (a request that ends
-/// there starts waiting only once the parse is done).
 class ConnectionBase {
  public:
   virtual ~ConnectionBase() = default;
   /// The server is stopping: close when idle or still receiving a head, else
   /// after the answer.
   virtual void OnStop() = 0;
-  /// The sweep found the deadline passed at `now`: the phase's timeout,
-  /// unless the deadline moved meanwhile.
-  virtual void OnTimeout(SteadyClock::time_point now) = 0;
+  /// The deadline of the current phase passed.
+  virtual void OnTimeout() = 0;
   /// The handler's later answer to the request this connection waits on.
   virtual void OnAnswer(std::function<Answer()> make) = 0;
-  /// Called off the I/O thread: writes the later answer now and arms the
-  /// next read, without the I/O thread. False (and `make` untouched) when
-  /// this connection cannot (TLS) or no longer waits.
-  virtual bool AnswerHere(std::function<Answer()>& make) = 0;
   /// When the current phase ends (head, body, ack, write, idle), checked by
-  /// the I/O thread's sweep: no timer operation per request. Atomic: the
-  /// thread that writes a later answer sets the idle deadline.
-  std::atomic<SteadyClock::time_point> deadline{SteadyClock::time_point::max()};
+  /// the I/O thread's sweep: no timer operation per request.
+  SteadyClock::time_point deadline = SteadyClock::time_point::max();
 };
 
 /// How often each I/O thread looks for connections past their deadline: the
@@ -105,9 +92,7 @@ struct IoThread : std::enable_shared_from_this<IoThread> {
   boost::asio::steady_timer sweep{io};
   std::thread thread;
 
-  /// Any thread: answers a connection this thread owns. Off this thread,
-  /// the answer is written there and then when it can be (see
-  /// ConnectionBase); else it is queued for this thread.
+  /// Any thread: queues an answer for a connection this thread owns.
   void Deliver(std::shared_ptr<ConnectionBase> connection, std::function<Answer()> make);
   void DrainInbox();
   /// Closes, every kSweepInterval, the connections past their deadline.

@@ -127,10 +127,12 @@ class HttpServer::Impl {
     asio::post(target.io, [shared = shared_, &target, socket = std::move(socket),
                            address = std::move(address), tls = shared_->TlsContext()]() mutable {
       if (tls) {
-        Connection<TlsStream>::Make(shared, target, std::move(address), std::move(socket), *tls)
+        std::make_shared<Connection<TlsStream>>(shared, target, std::move(address),
+                                                std::move(socket), *tls)
             ->Start();
       } else {
-        Connection<PlainStream>::Make(shared, target, std::move(address), std::move(socket))
+        std::make_shared<Connection<PlainStream>>(shared, target, std::move(address),
+                                                  std::move(socket))
             ->Start();
       }
     });

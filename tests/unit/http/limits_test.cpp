@@ -406,7 +406,7 @@ std::vector<int> OneAfterAnother(int port, const std::string& name, int count) {
   return statuses;
 }
 
-TEST_F(LimitsTest, AnswersWrittenByTheAckThreadKeepTheConnectionGoing) {
+TEST_F(LimitsTest, AnswersFromTheAckThreadKeepTheConnectionGoing) {
   Start();  // one I/O thread
   publisher_.mode = FakePublisher::Mode::kHold;
   AckThread acks(publisher_, 100us);
@@ -427,7 +427,7 @@ TEST_F(LimitsTest, AnswersWrittenByTheAckThreadKeepTheConnectionGoing) {
   EXPECT_EQ(publisher_.Published().size(), static_cast<size_t>(kClients * kEach));
 
   // Pipelined: the next request is already read when the ack thread has the
-  // answer; it is handed to the I/O thread, and every answer comes in order.
+  // answer; every answer comes in order.
   const std::string a = Booking("acked-pipe-a"), b = Booking("acked-pipe-b");
   const int fd = Connect(port_);
   SendAll(fd, RawPost("/webhooks/calcom", a, Signed(a), true, false) +
@@ -470,9 +470,9 @@ TEST_F(LimitsTest, AnAckRacingTheAckDeadlineGivesOneAnswer) {
 }
 
 TEST_F(LimitsTest, AConnectionLeftRightAfterItsAnswerIsReleased) {
-  // The client closes as soon as it has the answer the ack thread wrote: the
-  // I/O thread may let go of the connection before the ack thread does, and
-  // the connection is still destroyed (and its slot released) on its thread.
+  // The client closes as soon as it has its answer, which the ack thread
+  // handed over: the connection is still destroyed and its slot released
+  // (one released late, or never, would refuse the next).
   Start([](HttpSettings& s) { s.max_connections_per_address = 4; });
   publisher_.mode = FakePublisher::Mode::kHold;
   AckThread acks(publisher_, 50us);
