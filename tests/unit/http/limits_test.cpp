@@ -406,18 +406,25 @@ std::vector<int> OneAfterAnother(int port, const std::string& name, int count) {
   return statuses;
 }
 
+/// OneAfterAnother from `clients` threads at once; the statuses per client.
+std::vector<std::vector<int>> FromClients(int port, const std::string& name, int clients,
+                                          int each) {
+  std::vector<std::vector<int>> statuses(clients);
+  std::vector<std::thread> threads;
+  for (int c = 0; c < clients; ++c) {
+    threads.emplace_back(
+        [&, c] { statuses[c] = OneAfterAnother(port, name + "-" + std::to_string(c), each); });
+  }
+  for (auto& t : threads) t.join();
+  return statuses;
+}
+
 TEST_F(LimitsTest, AnswersFromTheAckThreadKeepTheConnectionGoing) {
   Start();  // one I/O thread
   publisher_.mode = FakePublisher::Mode::kHold;
   AckThread acks(publisher_, 100us);
   constexpr int kClients = 8, kEach = 40;
-  std::vector<std::vector<int>> statuses(kClients);
-  std::vector<std::thread> clients;
-  for (int c = 0; c < kClients; ++c) {
-    clients.emplace_back(
-        [&, c] { statuses[c] = OneAfterAnother(port_, "keep-" + std::to_string(c), kEach); });
-  }
-  for (auto& t : clients) t.join();
+  const std::vector<std::vector<int>> statuses = FromClients(port_, "keep", kClients, kEach);
   for (int c = 0; c < kClients; ++c) {
     EXPECT_EQ(statuses[c], std::vector<int>(kEach, 202)) << "client " << c;
   }
@@ -450,13 +457,7 @@ TEST_F(LimitsTest, AnAckRacingTheAckDeadlineGivesOneAnswer) {
   publisher_.mode = FakePublisher::Mode::kHold;
   AckThread acks(publisher_, 100ms);
   constexpr int kClients = 4, kEach = 15;
-  std::vector<std::vector<int>> statuses(kClients);
-  std::vector<std::thread> clients;
-  for (int c = 0; c < kClients; ++c) {
-    clients.emplace_back(
-        [&, c] { statuses[c] = OneAfterAnother(port_, "race-" + std::to_string(c), kEach); });
-  }
-  for (auto& t : clients) t.join();
+  const std::vector<std::vector<int>> statuses = FromClients(port_, "race", kClients, kEach);
   double answered = 0;
   for (int c = 0; c < kClients; ++c) {
     ASSERT_EQ(statuses[c].size(), static_cast<size_t>(kEach)) << "client " << c;
