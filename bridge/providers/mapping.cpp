@@ -88,12 +88,18 @@ Person ReadPerson(const Value* v, const PersonFields& f) {
   return p;
 }
 
+size_t CountObjects(const Value* list) {
+  if (list == nullptr || !list->IsArray()) return 0;
+  return static_cast<size_t>(
+      std::count_if(list->Begin(), list->End(), [](const Value& v) { return v.IsObject(); }));
+}
+
 std::vector<Person> ReadPeople(const Value* list, const PersonFields& fields,
                                const std::function<bool(const Value&)>& skip) {
   std::vector<Person> out;
-  if (list == nullptr || !list->IsArray()) return out;
-  // Capped: a body may hold a long list of things that are not people.
-  out.reserve(std::min<size_t>(list->Size(), 16));
+  const size_t objects = CountObjects(list);
+  if (objects == 0) return out;
+  out.reserve(objects);
   for (const Value& a : list->GetArray()) {
     if (a.IsObject() && !(skip && skip(a))) out.push_back(ReadPerson(&a, fields));
   }

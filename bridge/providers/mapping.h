@@ -56,6 +56,13 @@ struct PersonFields {
 };
 Person ReadPerson(const Value* v, const PersonFields& fields);
 
+/// How many objects the array `list` holds (0 if it is not an array). A list
+/// of people is reserved by it: a signed body's list of a few hundred
+/// thousand empty objects then takes its final size once, instead of growing
+/// by doubling with the old and the new storage held together at each step
+/// (objects only: a long list of numbers reserves nothing).
+size_t CountObjects(const Value* list);
+
 /// Every object in the array `list`, read as a person, except those `skip` drops.
 std::vector<Person> ReadPeople(const Value* list, const PersonFields& fields,
                                const std::function<bool(const Value&)>& skip = {});

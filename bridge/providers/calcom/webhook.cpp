@@ -3,6 +3,7 @@
 
 #include "bridge/providers/calcom/webhook.h"
 
+#include <algorithm>
 #include <array>
 #include <functional>
 #include <string>
@@ -192,16 +193,9 @@ NormalizeResult NoShowUpdated(const Input& in) {
   Booking b;
   b.uid = Uid(*uid);
   b.provider_ref = *uid;
-  bool any_no_show = false;
-  const Value* list = json::Get(in.data, "attendees");
-  if (list != nullptr && list->IsArray()) {
-    for (const Value& a : list->GetArray()) {
-      if (!a.IsObject()) continue;
-      Person p = mapping::ReadPerson(&a, kPerson);
-      any_no_show |= p.no_show.value_or(false);
-      b.attendees.push_back(std::move(p));
-    }
-  }
+  b.attendees = mapping::ReadPeople(json::Get(in.data, "attendees"), kPerson);
+  const bool any_no_show = std::any_of(b.attendees.begin(), b.attendees.end(),
+                                       [](const Person& p) { return p.no_show.value_or(false); });
   CanonicalEvent e =
       mapping::NewEvent(in.env, any_no_show ? "booking.no_show" : "booking.no_show_cleared");
   e.booking = std::move(b);

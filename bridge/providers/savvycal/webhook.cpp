@@ -58,6 +58,7 @@ Booking ReadEvent(const Value* ev, const std::string& id) {
   }
   const Value* attendees = json::Get(ev, "attendees");
   if (attendees != nullptr && attendees->IsArray()) {
+    b.attendees.reserve(mapping::CountObjects(attendees));
     for (const Value& a : attendees->GetArray()) {
       // The organizer is listed among the attendees too; keep it in one place.
       if (a.IsObject() && !json::Bool(json::Get(&a, "is_organizer")).value_or(false)) {
