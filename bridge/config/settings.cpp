@@ -86,8 +86,9 @@ const std::vector<SettingSpec> kSettings = {
      SB_INT(http.max_head_bytes, size_t)},
     {"body_budget_bytes", "SCHEDBRIDGE_BODY_BUDGET_BYTES", "--body-budget-bytes",
      SettingKind::kInteger, 1 << 16, int64_t{1} << 40, "", "bytes",
-     "body bytes held by all requests in flight; a body that would not fit is answered 503 "
-     "before it is read",
+     "body bytes held by all requests in flight, taken as they arrive (a declared length "
+     "alone holds nothing); a declared body that would not fit is answered 503 before it is "
+     "read, one that stops fitting as it arrives 503 and close",
      "", SB_INT(http.body_budget_bytes, size_t)},
     {"max_connections", "SCHEDBRIDGE_MAX_CONNECTIONS", "--max-connections", SettingKind::kInteger,
      1, 10000000, "", "", "open connections on the webhook port; beyond, accepted and closed", "",

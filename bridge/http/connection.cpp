@@ -339,7 +339,7 @@ bool Connection<Stream>::AdmitBody(const RequestHead& head) {
     return EndEarly({413, ErrorBody("payload_too_large", TooLargeSentence())}, "payload_too_large");
   }
   if (std::optional<Answer> refused = exchange_->Admit(head)) return Early(std::move(*refused));
-  if (length && !parser_->Reserve(static_cast<size_t>(*length))) {
+  if (length && !parser_->BudgetHasRoom(static_cast<size_t>(*length))) {
     shared_->Limited(limit::kBodyBudget);
     return EndEarly({503, ErrorBody("unavailable", BudgetSentence()), true}, "body_budget");
   }

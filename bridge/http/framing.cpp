@@ -55,12 +55,16 @@ bool RequestParser::Reserve(size_t bytes) {
   if (!budget_.TryTake(bytes)) return false;
   taken_ += bytes;
   auto& spares = SpareBodies();
-  if (body.capacity() < bytes && body.empty() && bytes <= kSpareBodyBytes && !spares.empty()) {
+  if (body.capacity() < taken_ && body.empty() && taken_ <= kSpareBodyBytes && !spares.empty()) {
     body.swap(spares.back());
     spares.pop_back();
   }
-  body.reserve(bytes);
+  body.reserve(taken_);
   return true;
+}
+
+bool RequestParser::BudgetHasRoom(size_t bytes) const {
+  return bytes <= budget_.capacity() - budget_.used();
 }
 
 size_t RequestParser::SpareBodiesHeld() { return SpareBodies().size(); }
@@ -119,11 +123,16 @@ void RequestParser::OnTrailerField(string_view name, string_view value, error_co
   }
 }
 
-std::size_t RequestParser::on_chunk_body_impl(std::uint64_t, string_view data, error_code& ec) {
-  // A chunked body's size is unknown up front: budget taken as it arrives.
-  if (body.size() + data.size() > taken_) {
-    const size_t more = std::max<size_t>(body.size() + data.size() - taken_, 16 << 10);
-    if (body.size() + data.size() <= max_body_ && !Reserve(more)) {
+size_t RequestParser::TakeAndAppend(string_view data, error_code& ec) {
+  // The budget is taken for bytes that arrived, never for bytes only
+  // announced: a Content-Length alone holds nothing. It grows by doubling
+  // (at most twice what the client sent, a few steps for a body in many
+  // reads) up to the declared length, or the body limit when none is declared.
+  const size_t need = body.size() + data.size();
+  if (need > taken_ && need <= max_body_) {
+    const auto length = content_length();  // none for a chunked body
+    const size_t most = length ? static_cast<size_t>(*length) : max_body_;
+    if (!Reserve(std::min(std::max(need - taken_, taken_), most - taken_))) {
       limited = limit::kBodyBudget;
       ec = http::error::body_limit;
       return 0;

@@ -31,8 +31,9 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
   RequestParser(const HttpSettings& s, ByteBudget& budget);
   ~RequestParser() override;
 
-  /// Takes the whole declared body from the budget; false when it does not fit.
-  bool Reserve(size_t bytes);
+  /// Whether `bytes` more would fit in the shared budget now (nothing taken):
+  /// a declared body that cannot is refused before it is read.
+  bool BudgetHasRoom(size_t bytes) const;
   /// Empties the body and gives its storage back to the calling thread's
   /// spares (it was handed on, or the request ended). Webhook bodies are a
   /// few KiB, just over what malloc serves from its small-chunk bins: a fresh
@@ -65,15 +66,24 @@ class RequestParser final : public boost::beast::http::basic_parser<true> {
                      error_code& ec) override;
   void on_header_impl(error_code&) override {}
   void on_body_init_impl(const boost::optional<std::uint64_t>&, error_code&) override {}
-  std::size_t on_body_impl(string_view data, error_code& ec) override { return Append(data, ec); }
+  std::size_t on_body_impl(string_view data, error_code& ec) override {
+    return TakeAndAppend(data, ec);
+  }
   void on_chunk_header_impl(std::uint64_t, string_view extensions, error_code& ec) override;
-  std::size_t on_chunk_body_impl(std::uint64_t, string_view data, error_code& ec) override;
+  std::size_t on_chunk_body_impl(std::uint64_t, string_view data, error_code& ec) override {
+    return TakeAndAppend(data, ec);
+  }
   void on_finish_impl(error_code&) override {}
 
   /// Trailer fields are counted against the head's limits and dropped: a
   /// trailer never stands in for a header (a signature, a content type).
   void OnTrailerField(string_view name, string_view value, error_code& ec);
+  /// Takes budget for `data` (and the body's storage with it), then appends it.
+  size_t TakeAndAppend(string_view data, error_code& ec);
   size_t Append(string_view data, error_code& ec);
+  /// Takes `bytes` more from the budget and grows the body's storage to all
+  /// it took; false when they do not fit.
+  bool Reserve(size_t bytes);
 
   const size_t max_headers_;
   const size_t max_head_;

@@ -26,8 +26,9 @@ struct HttpSettings {
   size_t max_body_bytes = 1 << 20;   // 413 above, from Content-Length before reading
   size_t max_headers = 100;          // 431 above
   size_t max_head_bytes = 64 << 10;  // request line + headers; 431 above
-  /// Body bytes held by requests in flight, all connections together; when a
-  /// new body would not fit: 503 with Retry-After, before reading it.
+  /// Body bytes held by requests in flight, all connections together, taken
+  /// as they arrive; a declared body that would not fit: 503 with
+  /// Retry-After, before reading it (arriving bytes that do not: 503, close).
   size_t body_budget_bytes = 32 << 20;
   size_t max_connections = 16384;             // beyond: accepted and closed at once
   size_t max_connections_per_address = 1024;  // 0 = no per-address cap

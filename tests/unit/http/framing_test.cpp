@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/buffer.hpp>
+#include <boost/beast/http/error.hpp>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <thread>
@@ -13,8 +15,12 @@
 namespace bridge {
 namespace {
 
-/// Parses one whole request with a Content-Length body, reserving the body
-/// the way the connection does once the head is in.
+std::string Hex(size_t n) {
+  char out[32];
+  return std::string(out, static_cast<size_t>(std::snprintf(out, sizeof out, "%zx", n)));
+}
+
+/// Parses one whole request with a Content-Length body.
 std::unique_ptr<RequestParser> ParseOne(const HttpSettings& s, ByteBudget& budget,
                                         const std::string& body) {
   auto p = std::make_unique<RequestParser>(s, budget);
@@ -27,7 +33,6 @@ std::unique_ptr<RequestParser> ParseOne(const HttpSettings& s, ByteBudget& budge
   size_t used = p->put(boost::asio::buffer(head), ec);
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_EQ(used, head.size());
-  EXPECT_TRUE(p->Reserve(body.size()));
   used = p->put(boost::asio::buffer(body), ec);
   EXPECT_FALSE(ec) << ec.message();
   EXPECT_TRUE(p->is_done());
@@ -76,6 +81,46 @@ TEST(RequestParserBody, AThreadKeepsABoundedNumberOfSmallBuffers) {
     }
     EXPECT_EQ(RequestParser::SpareBodiesHeld(), 0u);
   }).join();
+  EXPECT_EQ(budget.used(), 0u);
+}
+
+// A Content-Length alone takes nothing from the shared budget: bytes that
+// arrived do, at most twice as many, and never more than declared.
+TEST(RequestParserBody, TheBudgetIsTakenAsBodyBytesArrive) {
+  HttpSettings s;
+  ByteBudget budget(1 << 20);
+  for (const bool chunked : {false, true}) {
+    RequestParser p(s, budget);
+    p.eager(true);
+    const std::string head = std::string("POST /webhooks/calcom HTTP/1.1\r\nHost: x\r\n") +
+                             (chunked ? "Transfer-Encoding: chunked" : "Content-Length: 10000") +
+                             "\r\n\r\n";
+    boost::system::error_code ec;
+    ASSERT_EQ(p.put(boost::asio::buffer(head), ec), head.size());
+    EXPECT_EQ(budget.used(), 0u) << chunked;
+    EXPECT_TRUE(p.BudgetHasRoom(1 << 20));
+    EXPECT_FALSE(p.BudgetHasRoom((1 << 20) + 1));
+    size_t sent = 0;
+    std::string pending;
+    for (const size_t piece : {1, 99, 900, 3000, 6000}) {
+      pending += chunked ? Hex(piece) + "\r\n" + std::string(piece, 'b') + "\r\n"
+                         : std::string(piece, 'b');
+      pending.erase(0, p.put(boost::asio::buffer(pending), ec));  // Beast leaves a chunk's CRLF
+      ASSERT_TRUE(!ec || ec == boost::beast::http::error::need_more) << ec.message();
+      sent += piece;
+      EXPECT_GE(budget.used(), sent) << chunked;
+      EXPECT_LE(budget.used(), 2 * sent) << chunked;
+      EXPECT_GE(p.body.capacity(), budget.used());  // the storage is what was taken
+    }
+    if (chunked) {
+      pending += "0\r\n\r\n";
+      EXPECT_EQ(p.put(boost::asio::buffer(pending), ec), pending.size()) << ec.message();
+    } else {
+      EXPECT_EQ(budget.used(), 10000u);
+    }
+    EXPECT_TRUE(p.is_done());
+    EXPECT_EQ(p.body.size(), 10000u);
+  }
   EXPECT_EQ(budget.used(), 0u);
 }
 

@@ -254,15 +254,18 @@ TEST_F(LimitsTest, AUsedUpBodyBudgetIs503WithRetryAfterBeforeReading) {
     s.body_budget_bytes = 64 << 10;
     s.max_body_bytes = 60000;
   });
-  // One slow body holds 60,000 of the 65,536 budget bytes.
+  // One slow body has sent 59,000 of its 60,000 bytes: it holds at least
+  // that much of the 65,536 budget bytes.
   const int holder = Connect(port_);
   SendAll(holder,
           "POST /webhooks/calcom HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
-          "Content-Length: 60000\r\n\r\n{");
-  for (int i = 0; i < 200 && server_->body_bytes_in_flight() == 0; ++i) {
+          "Content-Length: 60000\r\n\r\n{" +
+              std::string(58999, ' '));
+  for (int i = 0; i < 400 && server_->body_bytes_in_flight() < 59000; ++i) {
     std::this_thread::sleep_for(5ms);
   }
-  ASSERT_EQ(server_->body_bytes_in_flight(), 60000u);
+  ASSERT_GE(server_->body_bytes_in_flight(), 59000u);
+  ASSERT_LE(server_->body_bytes_in_flight(), 60000u);
   // The next body of 10,000 bytes does not fit: refused from its head alone.
   const std::string body = Booking("budget") + std::string(10000, ' ');
   const int fd = Connect(port_);
@@ -284,6 +287,34 @@ TEST_F(LimitsTest, AUsedUpBodyBudgetIs503WithRetryAfterBeforeReading) {
   SendAll(again, RawPost("/webhooks/calcom", body, Signed(body)));
   EXPECT_EQ(StatusOf(ReadAnswers(again, 1, 3000)), 202);
   close(again);
+}
+
+// Heads that announce a large body and then send nothing hold no budget: a
+// few such connections once held all of it, and every delivery was 503 until
+// their body deadline.
+TEST_F(LimitsTest, AnnouncedBodiesThatNeverArriveHoldNoBudget) {
+  Start([](HttpSettings& s) {
+    s.body_budget_bytes = 64 << 10;
+    s.max_body_bytes = 60000;
+  });
+  std::vector<int> holders;
+  for (int i = 0; i < 16; ++i) {
+    holders.push_back(Connect(port_));
+    SendAll(holders.back(),
+            "POST /webhooks/calcom HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            "Content-Length: 60000\r\n\r\n{");
+  }
+  for (int i = 0; i < 400 && server_->body_bytes_in_flight() < 16; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(server_->body_bytes_in_flight(), 16u);  // one byte each
+  EXPECT_EQ(Valid(), 202);
+  EXPECT_EQ(Limited("body_budget"), 0);
+  for (const int fd : holders) close(fd);
+  for (int i = 0; i < 400 && server_->body_bytes_in_flight() != 0; ++i) {
+    std::this_thread::sleep_for(5ms);
+  }
+  EXPECT_EQ(server_->body_bytes_in_flight(), 0u);
 }
 
 TEST_F(LimitsTest, ConnectionCapsInAllAndPerAddress) {
