@@ -106,7 +106,8 @@ void AddRecordOptions(CLI::App* cmd, ReplayFlags& f) {
   cmd->add_option("--provider", ro.provider, "only this provider's records");
   cmd->add_option("--reason", ro.reason,
                   "only records with this dead-letter reason (invalid_json, not_an_object, "
-                  "custom_template, unknown_event_type, missing_booking_id, normalizer_error)");
+                  "custom_template, unknown_event_type, missing_booking_id, normalizer_error, "
+                  "event_too_large, stale_spool_record)");
   cmd->add_option("--source", ro.source, "only this source's records: name or provider/name");
   cmd->add_option("--limit", ro.limit, "stop after this many records");
   cmd->add_option("--brokers", f.brokers, "Kafka bootstrap servers (SCHEDBRIDGE_KAFKA_BROKERS)");

@@ -3,6 +3,7 @@
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafkacpp.h>
 
+#include <cstdlib>
 #include <stdexcept>
 
 #include "bridge/kafka/rdkafka_conf.h"
@@ -27,7 +28,10 @@ class RdKafkaPublisher::Callbacks final : public RdKafka::DeliveryReportCb,
       std::unique_ptr<BatchRef> batch(static_cast<BatchRef*>(message.msg_opaque()));
       if (!batch) return;
       const bool ok = message.err() == RdKafka::ERR_NO_ERROR;
-      (*batch)->Report(ok, ok ? std::string() : message.errstr());
+      // The broker's own size limit (the topic's max.message.bytes) is lower
+      // than the producer's: permanent, not a reason to retry.
+      (*batch)->Report(ok, ok ? std::string() : message.errstr(),
+                       message.err() == RdKafka::ERR_MSG_SIZE_TOO_LARGE);
     } catch (...) {
     }
   }
@@ -107,6 +111,12 @@ std::unique_ptr<RdKafkaPublisher> RdKafkaPublisher::Create(const KafkaSettings& 
     error = "could not create the Kafka producer: " + errstr;
     return nullptr;
   }
+  // librdkafka refuses a message whose key, value and headers with its own
+  // framing exceed message.max.bytes; the margin covers that framing.
+  constexpr size_t kFraming = 1024;
+  const size_t max_bytes =
+      std::strtoull(self->EffectiveProperty("message.max.bytes").c_str(), nullptr, 10);
+  self->max_message_bytes_ = max_bytes > kFraming ? max_bytes - kFraming : 0;
   self->poll_thread_ = std::thread([p = self.get()] {
     NameThisThread("sb-kafka-acks");
     p->PollLoop();
@@ -200,7 +210,8 @@ std::shared_ptr<PendingPublish> RdKafkaPublisher::Publish(
         continue;
       }
       batch->Abandon(messages.size() - i,
-                     "could not queue the message for " + m.topic + ": " + RdKafka::err2str(err));
+                     "could not queue the message for " + m.topic + ": " + RdKafka::err2str(err),
+                     err == RdKafka::ERR_MSG_SIZE_TOO_LARGE);
       return batch;
     }
   }

@@ -31,6 +31,9 @@ class RdKafkaPublisher final : public Publisher {
                                           std::chrono::steady_clock::time_point deadline,
                                           PendingPublish::Completion on_complete) override;
   bool Ready() const override;
+  /// message.max.bytes (librdkafka's, 1,000,000 unless kafka.message.max.bytes
+  /// says otherwise), less a margin for librdkafka's framing of a message.
+  size_t MaxMessageBytes() const override { return max_message_bytes_; }
   /// Fetches the cluster's metadata (all topics, so none is auto-created) and
   /// reports each of `topics`' partition count, or -1 when it does not exist.
   /// False with a sentence in `error` when no broker answers in `timeout`.
@@ -82,6 +85,7 @@ class RdKafkaPublisher final : public Publisher {
   std::unique_ptr<Callbacks> callbacks_;
   std::unique_ptr<RdKafka::Producer> producer_;
   std::map<std::string, std::string> properties_;
+  size_t max_message_bytes_ = 0;
   std::atomic<bool> running_{true};
   std::atomic<bool> closed_{false};
   std::atomic<bool> metadata_ok_{false};

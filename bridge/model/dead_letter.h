@@ -22,6 +22,9 @@ inline constexpr std::string_view kCustomTemplate = "custom_template";
 inline constexpr std::string_view kUnknownEventType = "unknown_event_type";
 inline constexpr std::string_view kMissingBookingId = "missing_booking_id";
 inline constexpr std::string_view kNormalizerError = "normalizer_error";
+/// Normalized, but an event is larger than Kafka accepts (message.max.bytes):
+/// the delivery is kept raw instead of refused on every retry.
+inline constexpr std::string_view kEventTooLarge = "event_too_large";
 /// A spooled record older than the dedup window when it could be drained: its
 /// events (as spooled, in the body) were not published, a person decides.
 inline constexpr std::string_view kStaleSpoolRecord = "stale_spool_record";

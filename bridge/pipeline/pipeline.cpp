@@ -58,16 +58,34 @@ OutgoingMessage DeadLetterMessage(const DeadLetterRecord& r, const std::string& 
   return m;
 }
 
+namespace {
+
+/// `s` cut to at most `max` bytes on a character boundary, marked with "…"
+/// when cut: what a signed body names (an event type it made up) is echoed
+/// into a record's one-line detail, the answer and the log, never at length.
+std::string Capped(std::string s, size_t max) {
+  if (s.size() <= max) return s;
+  size_t end = max;
+  while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
+  s.resize(end);
+  return s + "…";
+}
+
+}  // namespace
+
 DeadLetterRecord MakeDeadLetter(const Provider& provider, const std::string& source,
                                 const Delivery& delivery, const NormalizeFailure& failure,
                                 const std::string& received_at) {
+  constexpr size_t kMaxDetail = 512, kMaxEventType = 128;
   DeadLetterRecord r;
   r.provider = std::string(provider.Name());
   r.dead_letter_id = MakeDeadLetterId(r.provider, delivery.body);
   r.reason = failure.reason;
-  r.detail = failure.detail;
+  r.detail = Capped(failure.detail, kMaxDetail);
   r.source = source;
-  r.provider_event_type = failure.provider_event_type;
+  if (failure.provider_event_type) {
+    r.provider_event_type = Capped(*failure.provider_event_type, kMaxEventType);
+  }
   r.booking_uid = failure.booking_uid;
   r.received_at = received_at;
   if (delivery.headers != nullptr) {
@@ -178,30 +196,63 @@ void Pipeline::ProcessAt(const std::shared_ptr<IngestCall>& call, const Provider
                          bool live) {
   const NormalizeContext context{source, received_at};
   NormalizeResult normalized = NormalizeSafely(provider, delivery, context);
-
-  if (auto* failure = std::get_if<NormalizeFailure>(&normalized)) {
-    const DeadLetterRecord record =
-        MakeDeadLetter(provider, source, delivery, *failure, received_at);
-    IngestResult result;
-    result.verdict = Verdict::kDeadLettered;
-    result.dead_letter_reason = record.reason;
-    result.dead_letter_id = record.dead_letter_id;
-    // The record keeps the whole detail; a failing normalizer's own words
-    // (an exception's text) are for the log, not the client.
-    if (record.reason == reason::kNormalizerError) {
-      result.error = "the delivery could not be normalized; it is kept on the dead-letter topic.";
-      result.detail = record.detail;
-    } else {
-      result.error = record.detail;
-    }
-    std::vector<OutgoingMessage> messages;
-    messages.push_back(DeadLetterMessage(record, options_.dlq_topic));
-    return Deliver(call, std::move(messages), std::move(result), ack, provider, source,
-                   received_ms);
+  if (auto* events = std::get_if<std::vector<CanonicalEvent>>(&normalized)) {
+    std::string too_large = EventsAt(call, provider, source, *events, received_ms, ack, live);
+    if (too_large.empty()) return;
+    // An event Kafka would refuse on every retry: the delivery is kept raw,
+    // as one that could not be normalized (its booking uid may be the cause,
+    // so the record is keyed by its own id).
+    NormalizeFailure failure;
+    failure.reason = reason::kEventTooLarge;
+    failure.detail = std::move(too_large);
+    failure.provider_event_type = events->front().provider_event_type;
+    normalized = std::move(failure);
   }
+  DeadLetterAt(call, provider, source, delivery, std::get<NormalizeFailure>(normalized),
+               received_at, received_ms, ack);
+}
 
-  EventsAt(call, provider, source, std::get<std::vector<CanonicalEvent>>(normalized), received_ms,
-           ack, live);
+void Pipeline::DeadLetterAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
+                            const std::string& source, const Delivery& delivery,
+                            const NormalizeFailure& failure, const std::string& received_at,
+                            int64_t received_ms, AckMode ack) {
+  const DeadLetterRecord record = MakeDeadLetter(provider, source, delivery, failure, received_at);
+  std::vector<OutgoingMessage> messages;
+  messages.push_back(DeadLetterMessage(record, options_.dlq_topic));
+  IngestResult result;
+  if (std::string too_large = Oversized(messages, "its dead-letter record"); !too_large.empty()) {
+    result.verdict = Verdict::kTooLarge;
+    result.error =
+        "the delivery is too large to keep in Kafka, even as a dead letter: " + too_large;
+    result.detail =
+        "dead letter " + record.dead_letter_id + " (" + record.reason + "): " + record.detail;
+    return call->Complete(std::move(result));
+  }
+  result.verdict = Verdict::kDeadLettered;
+  result.dead_letter_reason = record.reason;
+  result.dead_letter_id = record.dead_letter_id;
+  // The record keeps the whole detail; a failing normalizer's own words
+  // (an exception's text) are for the log, not the client.
+  if (record.reason == reason::kNormalizerError) {
+    result.error = "the delivery could not be normalized; it is kept on the dead-letter topic.";
+    result.detail = record.detail;
+  } else {
+    result.error = record.detail;
+  }
+  Deliver(call, std::move(messages), std::move(result), ack, provider, source, received_ms);
+}
+
+std::string Pipeline::Oversized(const std::vector<OutgoingMessage>& messages,
+                                const char* what) const {
+  const size_t most = publisher_.MaxMessageBytes();
+  for (const OutgoingMessage& m : messages) {
+    if (const size_t bytes = MessageBytes(m); bytes > most) {
+      return std::string(what) + " is " + std::to_string(bytes) +
+             " bytes with its key and headers, and Kafka takes at most " + std::to_string(most) +
+             " (the producer's message.max.bytes).";
+    }
+  }
+  return {};
 }
 
 IngestResult Pipeline::PublishEvents(const Provider& provider, const std::string& source,
@@ -209,14 +260,21 @@ IngestResult Pipeline::PublishEvents(const Provider& provider, const std::string
   const int64_t received_ms = UnixMillisNow();
   return Blocking([&](IngestCallback done) {
     std::shared_ptr<IngestCall> call = NewCall(std::move(done));
-    EventsAt(call, provider, source, events, received_ms, AckMode::kKafka, /*live=*/false);
+    std::string too_large =
+        EventsAt(call, provider, source, events, received_ms, AckMode::kKafka, /*live=*/false);
+    if (!too_large.empty()) {
+      IngestResult refused;
+      refused.verdict = Verdict::kTooLarge;
+      refused.error = std::move(too_large);
+      call->Complete(std::move(refused));
+    }
     return call;
   });
 }
 
-void Pipeline::EventsAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
-                        const std::string& source, const std::vector<CanonicalEvent>& events,
-                        int64_t received_ms, AckMode ack, bool live) {
+std::string Pipeline::EventsAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
+                               const std::string& source, const std::vector<CanonicalEvent>& events,
+                               int64_t received_ms, AckMode ack, bool live) {
   IngestResult result;
   result.verdict = Verdict::kAccepted;
   std::vector<OutgoingMessage> messages;
@@ -228,16 +286,22 @@ void Pipeline::EventsAt(const std::shared_ptr<IngestCall>& call, const Provider&
     result.event_types.push_back(e.event_type);
     messages.push_back(EventMessage(e, options_.events_topic, options_.replica_id));
   }
+  // Before anything is queued: a delivery is published whole or not at all.
+  if (std::string too_large = Oversized(messages, "an event"); !too_large.empty()) {
+    return too_large;
+  }
   if (auto first = recent_->FindAll(result.event_ids, received_ms)) {
     result.verdict = Verdict::kDuplicate;
     result.duplicate_of = *first;
-    return call->Complete(std::move(result));
+    call->Complete(std::move(result));
+    return {};
   }
   if (spool_ != nullptr && spool_->Holds(result.event_ids)) {
     // Stored durably by an earlier delivery and on its way to Kafka.
     result.verdict = Verdict::kDuplicate;
     result.duplicate_of = options_.replica_id;
-    return call->Complete(std::move(result));
+    call->Complete(std::move(result));
+    return {};
   }
   if (live) {
     if (std::string stale = Staleness(provider, events, received_ms); !stale.empty()) {
@@ -245,10 +309,12 @@ void Pipeline::EventsAt(const std::shared_ptr<IngestCall>& call, const Provider&
       refused.verdict = Verdict::kUnauthorized;
       refused.verify_status = VerifyStatus::kStaleDelivery;
       refused.error = std::move(stale);
-      return call->Complete(std::move(refused));
+      call->Complete(std::move(refused));
+      return {};
     }
   }
   Deliver(call, std::move(messages), std::move(result), ack, provider, source, received_ms);
+  return {};
 }
 
 std::string Pipeline::Staleness(const Provider& provider, const std::vector<CanonicalEvent>& events,
@@ -307,6 +373,12 @@ void Pipeline::Publish(const std::shared_ptr<IngestCall>& call,
                       received_ms](const PublishOutcome& outcome) mutable {
     if (outcome.status == PublishStatus::kAcked) {
       recent->Insert(result.event_ids, replica, received_ms);
+    } else if (outcome.status == PublishStatus::kTooLarge) {
+      // The cluster's own limit (a topic's max.message.bytes below the
+      // producer's): a retry would be refused the same way.
+      result.verdict = Verdict::kTooLarge;
+      result.error = "Kafka refused the message as too large; a retry cannot succeed.";
+      result.detail = outcome.error;
     } else {
       result.verdict = Verdict::kUnavailable;
       // The client gets a fixed sentence; librdkafka's words go to the log.

@@ -57,6 +57,7 @@ enum class Verdict {
   kSpooled,       // 202: stored in the durable spool, Kafka later
   kUnauthorized,  // 401: never written to Kafka
   kUnavailable,   // 503: Kafka did not acknowledge in time, or failed
+  kTooLarge,      // 413: larger than Kafka accepts even as a dead letter; never published
 };
 
 struct IngestResult {
@@ -157,9 +158,20 @@ class Pipeline {
                  const std::string& source, const Delivery& delivery,
                  const std::string& received_at, int64_t received_ms, AckMode ack, bool live);
   /// Duplicate check, staleness (live only) and delivery of normalized events.
-  void EventsAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
-                const std::string& source, const std::vector<CanonicalEvent>& events,
-                int64_t received_ms, AckMode ack, bool live);
+  /// When an event is larger than Kafka accepts, nothing is published, the
+  /// call is not completed, and the sentence saying so is returned; else "".
+  std::string EventsAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
+                       const std::string& source, const std::vector<CanonicalEvent>& events,
+                       int64_t received_ms, AckMode ack, bool live);
+  /// Delivery of the dead-letter record of a delivery that could not be made
+  /// into events; 413 when even that is larger than Kafka accepts.
+  void DeadLetterAt(const std::shared_ptr<IngestCall>& call, const Provider& provider,
+                    const std::string& source, const Delivery& delivery,
+                    const NormalizeFailure& failure, const std::string& received_at,
+                    int64_t received_ms, AckMode ack);
+  /// The sentence saying that `what` (one of `messages`) is larger than the
+  /// publisher takes, or "" when every message fits.
+  std::string Oversized(const std::vector<OutgoingMessage>& messages, const char* what) const;
   /// The sentence refusing a live delivery older than max_delivery_age, or "".
   std::string Staleness(const Provider& provider, const std::vector<CanonicalEvent>& events,
                         int64_t received_ms) const;

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -26,6 +27,7 @@ enum class PublishStatus {
   kAcked,     // every message acknowledged by the cluster (acks=all)
   kFailed,    // at least one message failed permanently or could not be queued
   kTimedOut,  // the caller's deadline passed first; messages may still be delivered
+  kTooLarge,  // a message is larger than the cluster accepts: a retry cannot help
 };
 
 struct PublishOutcome {
@@ -42,23 +44,26 @@ class PendingPublish {
   PendingPublish(size_t messages, Completion on_complete)
       : remaining_(messages), on_complete_(std::move(on_complete)) {}
 
-  /// Records the outcome of one message. The last call runs the completion.
-  void Report(bool ok, const std::string& error);
+  /// Records the outcome of one message (`too_large`: refused for its size).
+  /// The last call runs the completion.
+  void Report(bool ok, const std::string& error, bool too_large = false);
 
   /// Marks `n` messages that were never queued as failed.
-  void Abandon(size_t n, const std::string& error);
+  void Abandon(size_t n, const std::string& error, bool too_large = false);
 
   /// Blocks until complete or `deadline`. Returns kTimedOut on the deadline.
   PublishOutcome Wait(std::chrono::steady_clock::time_point deadline);
 
  private:
-  void ReportLocked(size_t n, bool ok, const std::string& error,
+  void ReportLocked(size_t n, bool ok, const std::string& error, bool too_large,
                     std::unique_lock<std::mutex>& lock);
+  PublishOutcome OutcomeLocked() const;
 
   std::mutex mu_;
   std::condition_variable cv_;
   size_t remaining_;
   bool failed_ = false;
+  bool too_large_ = false;  // the first failure was a message's size
   std::string error_;
   Completion on_complete_;
 };
@@ -77,6 +82,16 @@ class Publisher {
 
   /// True when the cluster is reachable and the producer has no fatal error.
   virtual bool Ready() const = 0;
+
+  /// The largest message, as MessageBytes() counts it, that Publish() can
+  /// queue: a larger one is refused for good. The pipeline checks every
+  /// message of a delivery against it before queuing any, so that no delivery
+  /// is published in part, then refused on every retry, for its size.
+  virtual size_t MaxMessageBytes() const { return std::numeric_limits<size_t>::max(); }
 };
+
+/// What a message counts against Publisher::MaxMessageBytes(): its key, value
+/// and headers, with room for their length prefixes.
+size_t MessageBytes(const OutgoingMessage& m);
 
 }  // namespace bridge

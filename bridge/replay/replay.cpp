@@ -75,7 +75,7 @@ const std::vector<std::string>& DeadLetterReasons() {
       std::string(reason::kInvalidJson),      std::string(reason::kNotAnObject),
       std::string(reason::kCustomTemplate),   std::string(reason::kUnknownEventType),
       std::string(reason::kMissingBookingId), std::string(reason::kNormalizerError),
-      std::string(reason::kStaleSpoolRecord)};
+      std::string(reason::kEventTooLarge),    std::string(reason::kStaleSpoolRecord)};
   return kReasons;
 }
 

@@ -358,6 +358,9 @@ Answer WebhookExchange::OnResult(IngestResult r) {
             {{"provider", provider_label_}, {"reason", code}});
       return Webhook({401, ErrorBody("unauthorized", r.error)});
     }
+    case Verdict::kTooLarge:
+      outcome_ = "too_large";
+      return Webhook({413, ErrorBody("payload_too_large", r.error)});
     case Verdict::kUnavailable:
       outcome_ = "unavailable";
       m.Inc("schedbridge_publish_failures_total", {{"provider", provider_label_}});

@@ -154,6 +154,30 @@ TEST_F(BrokerTest, ProducerIsIdempotentAgainstThisBroker) {
   EXPECT_EQ(publisher->Close(std::chrono::seconds(5)), 0);
 }
 
+// The size the pipeline checks a delivery's messages against is one this
+// producer and this broker take; one byte more, by MessageBytes(), and the
+// producer refuses it for good (kTooLarge), not as a failure to retry.
+TEST_F(BrokerTest, TheLargestMessageThePipelineAllowsIsAccepted) {
+  KafkaSettings settings;
+  settings.brokers = brokers_;
+  std::string error;
+  auto publisher = RdKafkaPublisher::Create(settings, error);
+  ASSERT_TRUE(publisher) << error;
+  const size_t most = publisher->MaxMessageBytes();
+  EXPECT_GT(most, 990000u);  // librdkafka's 1,000,000 less its framing
+  EXPECT_LT(most, 1000000u);
+  OutgoingMessage m{events_, "size-test", "", {{"content-type", "application/json"}}};
+  m.value.assign(most - MessageBytes(m), 'x');
+  ASSERT_EQ(MessageBytes(m), most);
+  const auto deadline = [] { return std::chrono::steady_clock::now() + std::chrono::seconds(15); };
+  EXPECT_EQ(publisher->Publish({m}, deadline(), {})->Wait(deadline()).status,
+            PublishStatus::kAcked);
+  // Past what librdkafka itself takes (message.max.bytes): refused at once, as too large.
+  m.value.append(2000, 'y');
+  const PublishOutcome refused = publisher->Publish({m}, deadline(), {})->Wait(deadline());
+  EXPECT_EQ(refused.status, PublishStatus::kTooLarge) << refused.error;
+}
+
 TEST_F(BrokerTest, UnreachableBrokerAnswers503AndNotReady) {
   auto env = Env();
   env["SCHEDBRIDGE_KAFKA_BROKERS"] = "127.0.0.1:" + std::to_string(UnusedPort());

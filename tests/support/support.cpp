@@ -209,6 +209,10 @@ std::shared_ptr<PendingPublish> FakePublisher::Publish(std::vector<OutgoingMessa
       lock.unlock();
       batch->Abandon(messages.size(), "broker said no");
       break;
+    case Mode::kTooLarge:  // as the broker refuses a batch over its topic's limit
+      lock.unlock();
+      batch->Abandon(messages.size(), "Broker: Message size too large", /*too_large=*/true);
+      break;
     case Mode::kHold:
       for (auto& m : messages) published_.push_back(std::move(m));
       for (size_t i = 0; i < messages.size(); ++i) held_.push_back(batch);

@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -60,12 +61,13 @@ int32_t Murmur2Partition(const std::string& key, int32_t partitions);
 /// hold everything until Release().
 class FakePublisher final : public Publisher {
  public:
-  enum class Mode { kAck, kFail, kHold };
+  enum class Mode { kAck, kFail, kHold, kTooLarge };
 
   std::shared_ptr<PendingPublish> Publish(std::vector<OutgoingMessage> messages,
                                           std::chrono::steady_clock::time_point deadline,
                                           PendingPublish::Completion on_complete) override;
   bool Ready() const override { return ready; }
+  size_t MaxMessageBytes() const override { return max_message_bytes; }
 
   /// Acknowledges (or fails) everything held so far.
   void Release(bool ok);
@@ -74,6 +76,7 @@ class FakePublisher final : public Publisher {
   // Set by the test thread, read by server threads.
   std::atomic<Mode> mode{Mode::kAck};
   std::atomic<bool> ready{true};
+  std::atomic<size_t> max_message_bytes{std::numeric_limits<size_t>::max()};
 
  private:
   mutable std::mutex mu_;

@@ -167,6 +167,79 @@ TEST_F(PipelineTest, KafkaErrorsAreNotShownToTheClient) {
   EXPECT_EQ(r.detail, "broker said no");
 }
 
+// An event Kafka would refuse for its size (here the new booking's uid makes
+// it so) is not a reason to answer 503 forever, nor to publish the other
+// event of the pair on every retry: nothing goes to the events topic, and the
+// delivery is kept raw on the dead-letter topic, keyed by its own id.
+TEST_F(PipelineTest, AnEventLargerThanKafkaTakesDeadLettersTheWholeDelivery) {
+  publisher_.max_message_bytes = 12000;
+  rapidjson::Document doc;
+  ASSERT_TRUE(json::Parse(CompactFixture("calcom/BOOKING_RESCHEDULED.json"), doc).ok);
+  const std::string uid(3000, 'n');
+  doc["payload"]["uid"].SetString(uid.data(), static_cast<rapidjson::SizeType>(uid.size()),
+                                  doc.GetAllocator());
+  const std::string body = json::Serialize(doc);
+  ASSERT_LT(body.size(), 12000u);
+  const IngestResult r = Send(body);
+  ASSERT_EQ(r.verdict, Verdict::kDeadLettered) << r.error;
+  EXPECT_EQ(r.dead_letter_reason, "event_too_large");
+  EXPECT_NE(r.error.find("Kafka takes at most 12000"), std::string::npos) << r.error;
+  const auto published = publisher_.Published();
+  ASSERT_EQ(published.size(), 1u);  // the dead letter only: no half of the pair
+  EXPECT_EQ(published[0].topic, "dlq");
+  EXPECT_EQ(published[0].key.rfind("calcom:dl-", 0), 0u);
+  EXPECT_LE(MessageBytes(published[0]), 12000u);
+  EXPECT_VALID_AGAINST("dead-letter.v1.json", published[0].value);
+  rapidjson::Document record;
+  ASSERT_TRUE(json::Parse(published[0].value, record).ok);
+  EXPECT_EQ(json::StringAt(&record, "body"), body);
+  EXPECT_EQ(json::StringAt(&record, "reason"), "event_too_large");
+  // The same delivery within the limit is published as events.
+  publisher_.max_message_bytes = 1 << 20;
+  EXPECT_EQ(Send(body).verdict, Verdict::kAccepted);
+  EXPECT_EQ(publisher_.Published().size(), 3u);
+}
+
+// When even the raw record is over the limit there is nothing to keep: 413
+// (never 503: the provider's retry could not succeed), nothing published.
+TEST_F(PipelineTest, ADeadLetterLargerThanKafkaTakesIsTooLarge) {
+  publisher_.max_message_bytes = 1000;
+  const IngestResult r = Send("not json " + std::string(2000, 'x'));
+  EXPECT_EQ(r.verdict, Verdict::kTooLarge);
+  EXPECT_NE(r.error.find("too large to keep in Kafka, even as a dead letter"), std::string::npos)
+      << r.error;
+  EXPECT_TRUE(publisher_.Published().empty());
+}
+
+// The cluster's own size limit, found out on the delivery report: also 413.
+TEST_F(PipelineTest, AMessageTheBrokerRefusesForItsSizeIsTooLarge) {
+  publisher_.mode = FakePublisher::Mode::kTooLarge;
+  const IngestResult r = Send(CompactFixture("calcom/BOOKING_CREATED.json"));
+  EXPECT_EQ(r.verdict, Verdict::kTooLarge);
+  EXPECT_EQ(r.error, "Kafka refused the message as too large; a retry cannot succeed.");
+  EXPECT_EQ(r.detail, "Broker: Message size too large");
+}
+
+// A signed body can name any event type; the record, the answer and the log
+// echo it in part, so that the record stays a record and not a second body.
+TEST_F(PipelineTest, AnUnknownEventTypeIsEchoedOnlyInPart) {
+  const std::string type = "\u00e9" + std::string(100000, 'T');  // a two-byte first character
+  const IngestResult r = Send(R"({"triggerEvent":")" + type + R"(","payload":{"uid":"u"}})");
+  ASSERT_EQ(r.verdict, Verdict::kDeadLettered);
+  EXPECT_EQ(r.dead_letter_reason, "unknown_event_type");
+  EXPECT_LE(r.error.size(), 520u);
+  const auto published = publisher_.Published();
+  ASSERT_EQ(published.size(), 1u);
+  EXPECT_VALID_AGAINST("dead-letter.v1.json", published[0].value);
+  rapidjson::Document record;
+  ASSERT_TRUE(json::Parse(published[0].value, record).ok);
+  const auto detail = json::StringAt(&record, "detail");
+  const auto event_type = json::StringAt(&record, "provider_event_type");
+  ASSERT_TRUE(detail && event_type);
+  EXPECT_LE(detail->size(), 520u);
+  EXPECT_EQ(*event_type, "\xc3\xa9" + std::string(126, 'T') + "…");
+}
+
 /// A DurableSpool in memory: what the pipeline hands over, and a switch for "full".
 class MemorySpool final : public DurableSpool {
  public:

@@ -185,6 +185,17 @@ TEST_F(WebhookRouteTest, NoAckInTimeIs503) {
   publisher_.Release(true);
 }
 
+// What Kafka can never take is 413, not a 503 the provider would retry forever.
+TEST_F(WebhookRouteTest, AMessageKafkaRefusesForItsSizeIs413) {
+  publisher_.mode = FakePublisher::Mode::kTooLarge;
+  const Answer a = Post("/webhooks/calcom", CompactFixture("calcom/BOOKING_CREATED.json"));
+  EXPECT_EQ(a.status, 413);
+  EXPECT_EQ(Status(a), "payload_too_large");
+  EXPECT_FALSE(a.retry_after);
+  EXPECT_EQ(Requests("calcom", "default", 413), 1);
+  EXPECT_EQ(metrics_.Value("schedbridge_publish_failures_total", {{"provider", "calcom"}}), 0);
+}
+
 TEST_F(WebhookRouteTest, TransportEndedRequestsAreCounted) {
   const std::string target = "/webhooks/calcom", body = "{}";
   HeaderFields fields{{"Content-Type", "application/json"}};
