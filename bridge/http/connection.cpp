@@ -256,6 +256,7 @@ void Connection<Stream>::OnParseError(const error_code& ec) {
     TellEnded(503);
     return Fail(503, "unavailable", BudgetSentence(), /*retry_after=*/true);
   }
+  shared_->Malformed(phase_ == Phase::kBody ? malformed::kBody : malformed::kHead);
   if (phase_ == Phase::kBody) TellEnded(400);
   Fail(400, "bad_request",
        phase_ == Phase::kBody ? "the request body could not be read completely."
@@ -312,6 +313,7 @@ bool Connection<Stream>::OnHead() {
   if (const char* why = FramingError(*parser_, obs_fold_)) {
     // What follows the head cannot be told apart from a next request:
     // answered, the rest read and dropped, the connection closed.
+    shared_->Malformed(malformed::kFraming);
     Respond({400, ErrorBody("bad_request", why), false, nullptr, true, true});
     return false;
   }

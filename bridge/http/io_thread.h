@@ -55,6 +55,9 @@ struct ServerState {
   void Limited(const char* what) {
     metrics.Inc("schedbridge_http_limited_total", {{"limit", what}});
   }
+  void Malformed(const char* what) {
+    metrics.Inc("schedbridge_http_malformed_total", {{"reason", what}});
+  }
 };
 
 using SteadyClock = std::chrono::steady_clock;

@@ -38,6 +38,14 @@ inline constexpr const char* kAll[] = {
     kTarget,      kConnections, kConnectionsPerAddress};
 }  // namespace limit
 
+/// What made a request malformed, for schedbridge_http_malformed_total.
+namespace malformed {
+inline constexpr char kHead[] = "head";        // request line or header fields unreadable
+inline constexpr char kFraming[] = "framing";  // the body's length would have to be guessed
+inline constexpr char kBody[] = "body";        // a chunked body broken or cut short
+inline constexpr const char* kAll[] = {kHead, kFraming, kBody};
+}  // namespace malformed
+
 constexpr size_t kMaxTargetBytes = 8192;  // 414 above
 /// A chunk-size line with its extensions (which we ignore): the parser keeps
 /// it whole until its CRLF, so it is bounded on its own.

@@ -35,8 +35,14 @@ void DescribeMetrics(Metrics& metrics, const std::shared_ptr<ServerState>& share
   metrics.Describe("schedbridge_tls_handshake_failures_total", "counter",
                    "TLS handshakes on the webhook port that failed, by reason (plain_http: plain "
                    "HTTP sent to the TLS port).");
+  metrics.Describe("schedbridge_http_malformed_total", "counter",
+                   "Requests the webhook port answered 400 as malformed, by reason (head, "
+                   "framing, body); counted, not logged.");
   for (const char* l : limit::kAll) {
     metrics.Inc("schedbridge_http_limited_total", {{"limit", l}}, 0);
+  }
+  for (const char* m : malformed::kAll) {
+    metrics.Inc("schedbridge_http_malformed_total", {{"reason", m}}, 0);
   }
   std::weak_ptr<ServerState> weak = shared;
   metrics.Gauge("schedbridge_http_connections", "Open connections on the webhook port.", [weak] {

@@ -171,6 +171,8 @@ class WebhookExchange final : public Exchange,
   /// Finds the provider and the source: an answer (counted) when either is
   /// missing or the service is draining, else nullopt.
   std::optional<Answer> Find(const RequestHead& head);
+  /// 405 for a method other than POST on a webhook path (counted and logged).
+  Answer NotPost();
 
   std::optional<Answer> Admit(const RequestHead& head) override;
   std::optional<Answer> OnBody(std::string_view target, HeaderFields& fields, std::string_view body,
@@ -244,12 +246,16 @@ Routed WebhookRoute::Route(const RequestHead& head) {
     return {NotFound(), nullptr};
   }
   auto exchange = std::make_shared<WebhookExchange>(*this, head, provider, source);
-  if (head.method != http::verb::post) {
-    return {{405, ErrorBody("method_not_allowed", "webhooks accept POST only."), false, "POST"},
-            nullptr};
-  }
+  if (head.method != http::verb::post) return {exchange->NotPost(), nullptr};
   if (std::optional<Answer> refused = exchange->Find(head)) return {std::move(*refused), nullptr};
   return {{}, std::move(exchange)};
+}
+
+Answer WebhookExchange::NotPost() {
+  outcome_ = "method_not_allowed";
+  if (route_.sources_.Find(provider_name_, source_name_) != nullptr) source_label_ = source_name_;
+  return Webhook(
+      {405, ErrorBody("method_not_allowed", "webhooks accept POST only."), false, "POST"});
 }
 
 std::optional<Answer> WebhookExchange::Find(const RequestHead& head) {

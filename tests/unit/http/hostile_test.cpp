@@ -74,6 +74,10 @@ class HostileTest : public testing::IngressFixture {
         port_, Post("/webhooks/calcom", body, {"Content-Type: application/json", CalSig(body)}), 0,
         std::chrono::milliseconds(0), wait_ms);
   }
+
+  double Malformed(const std::string& reason) const {
+    return metrics_.Value("schedbridge_http_malformed_total", {{"reason", reason}});
+  }
 };
 
 struct Case {
@@ -324,6 +328,11 @@ TEST_F(HostileTest, EveryBadRequestGetsItsAnswer) {
     EXPECT_EQ(m.value.find("s3cret"), std::string::npos);
   }
   EXPECT_EQ(ValidWebhook(), 202);
+  // The transport's 400s leave a count (the NUL and the garbage request line;
+  // the bad chunk size); a route's 400 (the empty body) is a webhook's.
+  EXPECT_EQ(Malformed("head"), 2);
+  EXPECT_EQ(Malformed("body"), 1);
+  EXPECT_EQ(Malformed("framing"), 0);
 }
 
 /// Sends `bytes` on a new connection; returns everything the server sent
@@ -399,6 +408,9 @@ TEST_F(HostileTest, TransferEncodingNotEndingInChunkedIsRefusedAndCloses) {
       "\r\n" + body + "\r\n0\r\n\r\n";
   EXPECT_EQ(RawStatus(port_, chunked), 202);
   EXPECT_EQ(ValidWebhook(), 202);
+  // Every refusal above is counted, none of them as a webhook.
+  EXPECT_EQ(Malformed("framing") + Malformed("head"), 2 * codings.size() + 2);
+  EXPECT_EQ(Malformed("body"), 0);
 }
 
 TEST_F(HostileTest, AFoldedHeaderLineIsRefused) {
@@ -410,6 +422,7 @@ TEST_F(HostileTest, AFoldedHeaderLineIsRefused) {
   EXPECT_NE(answers.find("obs-fold"), std::string::npos) << answers;
   EXPECT_TRUE(closed);
   EXPECT_TRUE(publisher_.Published().empty());
+  EXPECT_EQ(Malformed("framing"), 1);
 }
 
 TEST_F(HostileTest, ErrorBodiesAreValidUtf8WithoutControlBytes) {

@@ -155,6 +155,10 @@ TEST_F(WebhookRouteTest, HealthzAndMethods) {
   a = Send(verb::get, "/webhooks/calcom", {}, "");
   EXPECT_EQ(a.status, 405);
   EXPECT_STREQ(a.allow, "POST");
+  EXPECT_EQ(Requests("calcom", "default", 405), 1);  // a webhook path: counted and logged
+  a = Send(verb::put, "/webhooks/zoom", {}, "");
+  EXPECT_EQ(a.status, 405);
+  EXPECT_EQ(Requests("unknown", "unknown", 405), 1);
 }
 
 TEST_F(WebhookRouteTest, MediaTypeAndEmptyBody) {
