@@ -257,7 +257,7 @@ void Connection<Stream>::OnParseError(const error_code& ec) {
     return Fail(503, "unavailable", BudgetSentence(), /*retry_after=*/true);
   }
   shared_->Malformed(phase_ == Phase::kBody ? malformed::kBody : malformed::kHead);
-  if (phase_ == Phase::kBody) TellEnded(400);
+  if (phase_ == Phase::kBody) TellEnded(400, "malformed_body");
   Fail(400, "bad_request",
        phase_ == Phase::kBody ? "the request body could not be read completely."
                               : "the request is malformed.");
@@ -391,8 +391,8 @@ bool Connection<Stream>::EndEarly(Answer a, std::string_view outcome) {
 
 /// Tells the route (when it took the request) that the transport answered it.
 template <class Stream>
-void Connection<Stream>::TellEnded(int status) {
-  if (exchange_) exchange_->Ended(status, {});
+void Connection<Stream>::TellEnded(int status, std::string_view outcome) {
+  if (exchange_) exchange_->Ended(status, outcome);
 }
 
 /// The whole request is here: the route answers now or later.

@@ -94,7 +94,7 @@ class Connection final : public ConnectionBase,
   void SendContinue();
   bool Early(Answer a);
   bool EndEarly(Answer a, std::string_view outcome);
-  void TellEnded(int status);
+  void TellEnded(int status, std::string_view outcome = {});
   void OnRequest();
   void Fail(int status, const char* word, const std::string& sentence, bool retry_after = false);
   void Respond(Answer a);

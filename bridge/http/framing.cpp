@@ -59,7 +59,14 @@ bool RequestParser::Reserve(size_t bytes) {
     body.swap(spares.back());
     spares.pop_back();
   }
-  body.reserve(taken_);
+  if (body.capacity() < taken_) {
+    // Into a buffer of exactly what was taken: reserve() on a string in use
+    // may round up to twice its capacity, past what the budget holds.
+    std::string grown;
+    grown.reserve(taken_);
+    grown.append(body);
+    body.swap(grown);
+  }
   return true;
 }
 
@@ -132,7 +139,9 @@ size_t RequestParser::TakeAndAppend(string_view data, error_code& ec) {
   if (need > taken_ && need <= max_body_) {
     const auto length = content_length();  // none for a chunked body
     const size_t most = length ? static_cast<size_t>(*length) : max_body_;
-    if (!Reserve(std::min(std::max(need - taken_, taken_), most - taken_))) {
+    const size_t step = std::min(std::max(need - taken_, taken_), most - taken_);
+    // When the doubled step does not fit, the bytes that came still may.
+    if (!Reserve(step) && (step == need - taken_ || !Reserve(need - taken_))) {
       limited = limit::kBodyBudget;
       ec = http::error::body_limit;
       return 0;

@@ -28,10 +28,11 @@ class RdKafkaPublisher::Callbacks final : public RdKafka::DeliveryReportCb,
       std::unique_ptr<BatchRef> batch(static_cast<BatchRef*>(message.msg_opaque()));
       if (!batch) return;
       const bool ok = message.err() == RdKafka::ERR_NO_ERROR;
-      // The broker's own size limit (the topic's max.message.bytes) is lower
-      // than the producer's: permanent, not a reason to retry.
-      (*batch)->Report(ok, ok ? std::string() : message.errstr(),
-                       message.err() == RdKafka::ERR_MSG_SIZE_TOO_LARGE);
+      // A broker's size refusal (a topic's max.message.bytes below the
+      // producer's message.max.bytes) is one of the whole record batch, which
+      // holds other deliveries too: a failure like any other, for a retry to
+      // land in another batch.
+      (*batch)->Report(ok, ok ? std::string() : message.errstr());
     } catch (...) {
     }
   }
@@ -116,7 +117,12 @@ std::unique_ptr<RdKafkaPublisher> RdKafkaPublisher::Create(const KafkaSettings& 
   constexpr size_t kFraming = 1024;
   const size_t max_bytes =
       std::strtoull(self->EffectiveProperty("message.max.bytes").c_str(), nullptr, 10);
-  self->max_message_bytes_ = max_bytes > kFraming ? max_bytes - kFraming : 0;
+  if (max_bytes < 2 * kFraming) {
+    error = "Kafka setting kafka.message.max.bytes is " + std::to_string(max_bytes) +
+            ": too small for an event (at least " + std::to_string(2 * kFraming) + ").";
+    return nullptr;
+  }
+  self->max_message_bytes_ = max_bytes - kFraming;
   self->poll_thread_ = std::thread([p = self.get()] {
     NameThisThread("sb-kafka-acks");
     p->PollLoop();

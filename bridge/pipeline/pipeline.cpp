@@ -60,15 +60,17 @@ OutgoingMessage DeadLetterMessage(const DeadLetterRecord& r, const std::string& 
 
 namespace {
 
-/// `s` cut to at most `max` bytes on a character boundary, marked with "…"
-/// when cut: what a signed body names (an event type it made up) is echoed
-/// into a record's one-line detail, the answer and the log, never at length.
+/// `s` in at most `max` bytes: cut on a character boundary and ended with
+/// "…" when longer. What a signed body names (an event type it made up) is
+/// echoed into a record's one-line detail, the answer and the log, never at
+/// length.
 std::string Capped(std::string s, size_t max) {
+  static constexpr std::string_view kMore = "…";
   if (s.size() <= max) return s;
-  size_t end = max;
+  size_t end = max - kMore.size();
   while (end > 0 && (static_cast<unsigned char>(s[end]) & 0xC0) == 0x80) --end;
   s.resize(end);
-  return s + "…";
+  return s.append(kMore);
 }
 
 }  // namespace
@@ -231,8 +233,8 @@ void Pipeline::DeadLetterAt(const std::shared_ptr<IngestCall>& call, const Provi
   result.verdict = Verdict::kDeadLettered;
   result.dead_letter_reason = record.reason;
   result.dead_letter_id = record.dead_letter_id;
-  // The record keeps the whole detail; a failing normalizer's own words
-  // (an exception's text) are for the log, not the client.
+  // A failing normalizer's own words (an exception's text) are for the
+  // record and the log, not the client.
   if (record.reason == reason::kNormalizerError) {
     result.error = "the delivery could not be normalized; it is kept on the dead-letter topic.";
     result.detail = record.detail;
@@ -286,10 +288,6 @@ std::string Pipeline::EventsAt(const std::shared_ptr<IngestCall>& call, const Pr
     result.event_types.push_back(e.event_type);
     messages.push_back(EventMessage(e, options_.events_topic, options_.replica_id));
   }
-  // Before anything is queued: a delivery is published whole or not at all.
-  if (std::string too_large = Oversized(messages, "an event"); !too_large.empty()) {
-    return too_large;
-  }
   if (auto first = recent_->FindAll(result.event_ids, received_ms)) {
     result.verdict = Verdict::kDuplicate;
     result.duplicate_of = *first;
@@ -312,6 +310,11 @@ std::string Pipeline::EventsAt(const std::shared_ptr<IngestCall>& call, const Pr
       call->Complete(std::move(refused));
       return {};
     }
+  }
+  // Before anything is queued, and only for what would be published: a
+  // delivery is published whole or not at all.
+  if (std::string too_large = Oversized(messages, "an event"); !too_large.empty()) {
+    return too_large;
   }
   Deliver(call, std::move(messages), std::move(result), ack, provider, source, received_ms);
   return {};
@@ -374,8 +377,8 @@ void Pipeline::Publish(const std::shared_ptr<IngestCall>& call,
     if (outcome.status == PublishStatus::kAcked) {
       recent->Insert(result.event_ids, replica, received_ms);
     } else if (outcome.status == PublishStatus::kTooLarge) {
-      // The cluster's own limit (a topic's max.message.bytes below the
-      // producer's): a retry would be refused the same way.
+      // The producer refused a message for its size (the check before it
+      // counts less than librdkafka does): a retry would be refused the same.
       result.verdict = Verdict::kTooLarge;
       result.error = "Kafka refused the message as too large; a retry cannot succeed.";
       result.detail = outcome.error;

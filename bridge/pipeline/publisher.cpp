@@ -31,9 +31,9 @@ void PendingPublish::ReportLocked(size_t n, bool ok, const std::string& error, b
   if (done) done(outcome);
 }
 
-void PendingPublish::Report(bool ok, const std::string& error, bool too_large) {
+void PendingPublish::Report(bool ok, const std::string& error) {
   std::unique_lock lock(mu_);
-  ReportLocked(1, ok, error, too_large, lock);
+  ReportLocked(1, ok, error, /*too_large=*/false, lock);
 }
 
 void PendingPublish::Abandon(size_t n, const std::string& error, bool too_large) {

@@ -27,7 +27,7 @@ enum class PublishStatus {
   kAcked,     // every message acknowledged by the cluster (acks=all)
   kFailed,    // at least one message failed permanently or could not be queued
   kTimedOut,  // the caller's deadline passed first; messages may still be delivered
-  kTooLarge,  // a message is larger than the cluster accepts: a retry cannot help
+  kTooLarge,  // the producer refused a message for its size: a retry cannot help
 };
 
 struct PublishOutcome {
@@ -44,11 +44,11 @@ class PendingPublish {
   PendingPublish(size_t messages, Completion on_complete)
       : remaining_(messages), on_complete_(std::move(on_complete)) {}
 
-  /// Records the outcome of one message (`too_large`: refused for its size).
-  /// The last call runs the completion.
-  void Report(bool ok, const std::string& error, bool too_large = false);
+  /// Records the outcome of one message. The last call runs the completion.
+  void Report(bool ok, const std::string& error);
 
-  /// Marks `n` messages that were never queued as failed.
+  /// Marks `n` messages that were never queued as failed (`too_large`: the
+  /// producer refused them for their size).
   void Abandon(size_t n, const std::string& error, bool too_large = false);
 
   /// Blocks until complete or `deadline`. Returns kTimedOut on the deadline.

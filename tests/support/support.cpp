@@ -209,7 +209,7 @@ std::shared_ptr<PendingPublish> FakePublisher::Publish(std::vector<OutgoingMessa
       lock.unlock();
       batch->Abandon(messages.size(), "broker said no");
       break;
-    case Mode::kTooLarge:  // as the broker refuses a batch over its topic's limit
+    case Mode::kTooLarge:  // as librdkafka refuses a message over its message.max.bytes
       lock.unlock();
       batch->Abandon(messages.size(), "Broker: Message size too large", /*too_large=*/true);
       break;

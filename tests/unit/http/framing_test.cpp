@@ -124,5 +124,43 @@ TEST(RequestParserBody, TheBudgetIsTakenAsBodyBytesArrive) {
   EXPECT_EQ(budget.used(), 0u);
 }
 
+// What the body's storage holds is what the budget gave, not a growth
+// policy's round-up; and when a doubled step does not fit, the bytes that
+// came still may.
+TEST(RequestParserBody, TheBodyHoldsNoMoreThanItsBudget) {
+  HttpSettings s;
+  {
+    ByteBudget budget(1 << 20);
+    RequestParser p(s, budget);
+    p.eager(true);
+    const std::string head = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n";
+    boost::system::error_code ec;
+    ASSERT_EQ(p.put(boost::asio::buffer(head), ec), head.size());
+    for (const size_t piece : {40000, 30000, 30000}) {  // takes 40,000, then 80,000, then 100,000
+      const std::string bytes(piece, 'b');
+      ASSERT_EQ(p.put(boost::asio::buffer(bytes), ec), bytes.size()) << ec.message();
+      EXPECT_LE(p.body.capacity(), budget.used());
+    }
+    EXPECT_TRUE(p.is_done());
+    EXPECT_EQ(budget.used(), 100000u);
+  }
+  ByteBudget budget(1000);
+  RequestParser p(s, budget);
+  p.eager(true);
+  const std::string head = "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n";
+  boost::system::error_code ec;
+  ASSERT_EQ(p.put(boost::asio::buffer(head), ec), head.size());
+  for (const size_t piece : {400, 300, 250}) {  // the last one's doubled step (800) does not fit
+    const std::string bytes(piece, 'b');
+    ASSERT_EQ(p.put(boost::asio::buffer(bytes), ec), bytes.size()) << ec.message();
+  }
+  EXPECT_EQ(budget.used(), 950u);
+  const std::string over(100, 'b');  // 1,050 in all: over the budget
+  EXPECT_EQ(p.put(boost::asio::buffer(over), ec), 0u);
+  EXPECT_EQ(ec, boost::beast::http::error::body_limit);
+  EXPECT_STREQ(p.limited, limit::kBodyBudget);
+  EXPECT_EQ(budget.used(), 950u);
+}
+
 }  // namespace
 }  // namespace bridge

@@ -211,8 +211,9 @@ TEST_F(PipelineTest, ADeadLetterLargerThanKafkaTakesIsTooLarge) {
   EXPECT_TRUE(publisher_.Published().empty());
 }
 
-// The cluster's own size limit, found out on the delivery report: also 413.
-TEST_F(PipelineTest, AMessageTheBrokerRefusesForItsSizeIsTooLarge) {
+// librdkafka's own size check, should it count more than the pipeline's:
+// also 413, not a 503 to retry forever.
+TEST_F(PipelineTest, AMessageTheProducerRefusesForItsSizeIsTooLarge) {
   publisher_.mode = FakePublisher::Mode::kTooLarge;
   const IngestResult r = Send(CompactFixture("calcom/BOOKING_CREATED.json"));
   EXPECT_EQ(r.verdict, Verdict::kTooLarge);
@@ -223,11 +224,12 @@ TEST_F(PipelineTest, AMessageTheBrokerRefusesForItsSizeIsTooLarge) {
 // A signed body can name any event type; the record, the answer and the log
 // echo it in part, so that the record stays a record and not a second body.
 TEST_F(PipelineTest, AnUnknownEventTypeIsEchoedOnlyInPart) {
-  const std::string type = "\u00e9" + std::string(100000, 'T');  // a two-byte first character
+  // A two-byte character across the cut (bytes 124 and 125 of 128).
+  const std::string type = std::string(124, 'T') + "\u00e9" + std::string(100000, 'T');
   const IngestResult r = Send(R"({"triggerEvent":")" + type + R"(","payload":{"uid":"u"}})");
   ASSERT_EQ(r.verdict, Verdict::kDeadLettered);
   EXPECT_EQ(r.dead_letter_reason, "unknown_event_type");
-  EXPECT_LE(r.error.size(), 520u);
+  EXPECT_LE(r.error.size(), 512u);
   const auto published = publisher_.Published();
   ASSERT_EQ(published.size(), 1u);
   EXPECT_VALID_AGAINST("dead-letter.v1.json", published[0].value);
@@ -236,8 +238,8 @@ TEST_F(PipelineTest, AnUnknownEventTypeIsEchoedOnlyInPart) {
   const auto detail = json::StringAt(&record, "detail");
   const auto event_type = json::StringAt(&record, "provider_event_type");
   ASSERT_TRUE(detail && event_type);
-  EXPECT_LE(detail->size(), 520u);
-  EXPECT_EQ(*event_type, "\xc3\xa9" + std::string(126, 'T') + "…");
+  EXPECT_LE(detail->size(), 512u);
+  EXPECT_EQ(*event_type, std::string(124, 'T') + "…");  // 127 bytes: the é is not split
 }
 
 /// A DurableSpool in memory: what the pipeline hands over, and a switch for "full".
@@ -313,6 +315,13 @@ TEST_F(PipelineTest, AStaleDeliveryIsRefusedWhenTheSignatureCoversNoTime) {
   EXPECT_EQ(VerifyStatusCode(r.verify_status), "stale_delivery");
   EXPECT_NE(r.error.find("older than 86400 s (max_delivery_age)"), std::string::npos) << r.error;
   EXPECT_EQ(publisher_.Published().size(), 1u);
+  // Refused too when its event is over Kafka's size: not kept as a dead
+  // letter that an operator would then replay.
+  publisher_.max_message_bytes = 500;
+  EXPECT_EQ(later.Ingest(calcom_, source_, Delivery{body, &headers_, {}}).verdict,
+            Verdict::kUnauthorized);
+  EXPECT_EQ(publisher_.Published().size(), 1u);
+  publisher_.max_message_bytes = std::numeric_limits<size_t>::max();
   // A dead letter replayed by an operator was authenticated when it arrived.
   EXPECT_EQ(later.Process(calcom_, "default", Delivery{body, &headers_, {}}, "2025-03-11T09:12:45Z")
                 .verdict,
