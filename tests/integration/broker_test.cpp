@@ -176,6 +176,10 @@ TEST_F(BrokerTest, TheLargestMessageThePipelineAllowsIsAccepted) {
   m.value.append(2000, 'y');
   const PublishOutcome refused = publisher->Publish({m}, deadline(), {})->Wait(deadline());
   EXPECT_EQ(refused.status, PublishStatus::kTooLarge) << refused.error;
+  // A limit with no room for an event is a configuration error, not a 413 for everything.
+  settings.properties["message.max.bytes"] = "1500";
+  EXPECT_EQ(RdKafkaPublisher::Create(settings, error), nullptr);
+  EXPECT_NE(error.find("kafka.message.max.bytes is 1500: too small"), std::string::npos) << error;
 }
 
 TEST_F(BrokerTest, UnreachableBrokerAnswers503AndNotReady) {
